@@ -1,0 +1,88 @@
+// The server side of the handshake as a sans-I/O state machine: frame bodies
+// in, frames out. No sockets, no clocks; the RNG is passed in.
+#pragma once
+
+#include <botan/rng.h>
+#include <botan/rsa.h>
+
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "parley/handshake.hpp"
+#include "parley/suite.hpp"
+
+namespace parley {
+
+// The long-term identity key with its public forms computed once.
+struct ServerIdentity {
+  explicit ServerIdentity(std::unique_ptr<Botan::RSA_PrivateKey> private_key);
+  std::unique_ptr<Botan::RSA_PrivateKey> key;
+  Bytes spki;
+  std::string fingerprint;
+};
+
+struct ServerPolicy {
+  std::vector<SuiteId> suites;  // the server's order of preference
+  std::size_t min_client_rsa_bits = 2048;
+  // Check 5 of PROTOCOL.md 2.2; unset means there is always room.
+  std::function<bool()> has_room;
+  // Unset: `open` mode. Set: `keys` mode, where a client must present an
+  // identity whose fingerprint this accepts.
+  std::function<bool(std::string_view fingerprint)> authorize;
+};
+
+// What the server makes of c2s record #0 (PROTOCOL.md 3.3).
+struct ClientFinishedVerdict {
+  std::optional<HandshakeFailure> failure;
+  // On failure: whether the record was authentic, so the answer is a
+  // close(auth_failed) record rather than silence.
+  bool reply_close = false;
+  Bytes identity;  // DER SPKI of an authenticated client, else empty
+  std::string fingerprint;
+};
+ClientFinishedVerdict check_client_finished(RecordOpener& opener, ByteView body, const Digest& th,
+                                            const ServerPolicy& policy);
+
+class ServerHandshake {
+ public:
+  // identity, policy and rng must outlive the handshake.
+  ServerHandshake(const ServerIdentity& identity, const ServerPolicy& policy,
+                  Botan::RandomNumberGenerator& rng);
+
+  // Feed each frame body as it arrives. The first is the ClientHello; the
+  // answer is the ServerHello (one RSA-OAEP encryption and one RSA-PSS
+  // signature) or an Error frame. The second is c2s record #0; the answer is
+  // s2c record #0 and `established`, or a failure.
+  HandshakeStep on_frame(ByteView body);
+
+  // Cheap checks 1-5 of PROTOCOL.md 2.2 only, without any RSA private-key
+  // work, so a caller can refuse a bad ClientHello before queueing for a
+  // signature. on_frame() runs them again; they are idempotent.
+  std::optional<HandshakeFailure> precheck(ByteView client_hello) const;
+
+ private:
+  enum class State { client_hello, client_finished, done };
+
+  HandshakeStep on_client_hello(ByteView body);
+  HandshakeStep on_client_finished(ByteView body);
+  HandshakeStep fail(HandshakeFailure failure, Bytes send = {});
+
+  struct Accepted {
+    ClientHello hello;
+    std::unique_ptr<Botan::RSA_PublicKey> transport_key;
+    const SuiteInfo* suite = nullptr;
+  };
+  std::variant<Accepted, HandshakeFailure> check_client_hello(ByteView body) const;
+
+  const ServerIdentity& identity_;
+  const ServerPolicy& policy_;
+  Botan::RandomNumberGenerator& rng_;
+  State state_ = State::client_hello;
+  Digest th_{};
+  std::optional<RecordSealer> sealer_;
+  std::optional<RecordOpener> opener_;
+};
+
+}  // namespace parley
