@@ -9,7 +9,7 @@
 namespace parley {
 namespace {
 
-// Key-update bookkeeping shared by both ends: the next epoch's secret and cipher.
+// The cipher for one epoch: keyed here, once, and kept until the next key_update.
 std::unique_ptr<RecordCipher> cipher_for(const SuiteInfo& suite, const Secret& ts,
                                          CipherRole role) {
   return make_record_cipher(suite, derive_traffic_keys(suite, ts), role);
@@ -34,6 +34,8 @@ std::size_t RecordSealer::frame_size(std::size_t data_size) const {
 }
 
 void RecordSealer::seal(ContentType type, ByteView data, Bytes& out) {
+  // A key_update must also switch our own keys; only update_keys() does both.
+  if (type == ContentType::key_update) throw std::invalid_argument("use update_keys()");
   const std::uint64_t plaintext = 1 + data.size();
   // Keep a record and a byte in reserve for the key_update that must follow,
   // so both counts stay strictly below the suite's limits.
@@ -41,7 +43,7 @@ void RecordSealer::seal(ContentType type, ByteView data, Bytes& out) {
   const bool over = seq_ + 2 >= max_records_ || bytes_ + plaintext + 1 >= max_bytes_;
   // A key_update may not come before the handshake records (c2s #0, s2c #0 and #1).
   const bool update_allowed = epoch_ > 0 || seq_ >= 2;
-  if (over && update_allowed && type != ContentType::key_update) update_keys(out);
+  if (over && update_allowed) update_keys(out);
   seal_one(type, data, out);
 }
 

@@ -27,10 +27,24 @@ std::string_view reason_for(StatusCode code) {
 
 }  // namespace
 
-ServerIdentity::ServerIdentity(std::unique_ptr<Botan::RSA_PrivateKey> private_key)
-    : key(std::move(private_key)), spki(spki_of(*key)), fingerprint(fingerprint_of(spki)) {}
+ServerIdentity::ServerIdentity(std::unique_ptr<Botan::RSA_PrivateKey> key,
+                               Botan::RandomNumberGenerator& rng)
+    : key_(std::move(key)),
+      rng_(rng),
+      signer_(std::make_unique<Botan::PK_Signer>(*key_, rng_, kPssPadding)),
+      spki_(spki_of(*key_)),
+      fingerprint_(fingerprint_of(spki_)) {}
 
-ServerHandshake::ServerHandshake(const ServerIdentity& identity, const ServerPolicy& policy,
+ServerIdentity::~ServerIdentity() = default;
+
+Bytes ServerIdentity::sign(std::string_view label, const Digest& digest) {
+  const ByteView l = as_bytes(label);
+  signer_->update(l.data(), l.size());
+  signer_->update(digest.data(), digest.size());
+  return signer_->signature(rng_);
+}
+
+ServerHandshake::ServerHandshake(ServerIdentity& identity, const ServerPolicy& policy,
                                  Botan::RandomNumberGenerator& rng)
     : identity_(identity), policy_(policy), rng_(rng) {}
 
@@ -104,7 +118,7 @@ HandshakeStep ServerHandshake::on_client_hello(ByteView body) {
   rng_.randomize(sh.random.data(), sh.random.size());
   Secret secret = rng_.random_vec(kSecretSize);
   sh.suite = static_cast<std::uint16_t>(a.suite->id);
-  sh.server_key = identity_.spki;
+  sh.server_key = identity_.spki();
   Botan::PK_Encryptor_EME encryptor(*a.transport_key, rng_, kOaepPadding);
   sh.wrapped_secret = encryptor.encrypt(secret, rng_);
 
@@ -112,7 +126,7 @@ HandshakeStep ServerHandshake::on_client_hello(ByteView body) {
   Bytes transcript(body.begin(), body.end());
   append(transcript, signed_part);
   const Digest transcript_digest = sha256(transcript);
-  sh.signature = sign_transcript(*identity_.key, rng_, kServerSignatureLabel, transcript_digest);
+  sh.signature = identity_.sign(kServerSignatureLabel, transcript_digest);
 
   const Bytes sh_body = encode(sh);
   th_ = transcript_hash(body, sh_body);
@@ -176,8 +190,8 @@ HandshakeStep ServerHandshake::on_client_finished(ByteView body) {
   HandshakeStep step;
   sealer_->seal(ContentType::finished, th_, step.send);
   step.established =
-      Established{std::move(*sealer_),   std::move(*opener_),   th_,
-                  identity_.fingerprint, std::move(v.identity), std::move(v.fingerprint)};
+      Established{std::move(*sealer_),     std::move(*opener_),   th_,
+                  identity_.fingerprint(), std::move(v.identity), std::move(v.fingerprint)};
   state_ = State::done;
   return step;
 }

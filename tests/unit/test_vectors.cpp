@@ -270,7 +270,8 @@ ServerPolicy default_policy() {
 }
 
 TEST(BadVectors, ServerRefusesEveryBadClientHello) {
-  const ServerIdentity identity(test::vector_key("server_identity"));
+  test::ScriptedRng identity_rng;
+  ServerIdentity identity(test::vector_key("server_identity"), identity_rng);
   const ServerPolicy policy = default_policy();
   const std::size_t max_frame = vectors("bad.json")["defaults_assumed"]["handshake_max_frame"];
   std::size_t cases = 0;

@@ -2,6 +2,7 @@
 // in, frames out. No sockets, no clocks; the RNG is passed in.
 #pragma once
 
+#include <botan/pubkey.h>
 #include <botan/rng.h>
 #include <botan/rsa.h>
 
@@ -15,12 +16,29 @@
 
 namespace parley {
 
-// The long-term identity key with its public forms computed once.
-struct ServerIdentity {
-  explicit ServerIdentity(std::unique_ptr<Botan::RSA_PrivateKey> private_key);
-  std::unique_ptr<Botan::RSA_PrivateKey> key;
-  Bytes spki;
-  std::string fingerprint;
+// The long-term identity key with its public forms computed once, and one
+// signer kept for the life of the process: Botan sets up RSA blinding (a
+// constant-time modular inverse) per PK_Signer, which costs about as much as
+// the signature itself, so building a signer per handshake would double the
+// server's CPU per connection. The rng must outlive the identity.
+class ServerIdentity {
+ public:
+  ServerIdentity(std::unique_ptr<Botan::RSA_PrivateKey> key, Botan::RandomNumberGenerator& rng);
+  ~ServerIdentity();
+
+  const Botan::RSA_PrivateKey& key() const { return *key_; }
+  const Bytes& spki() const { return spki_; }
+  const std::string& fingerprint() const { return fingerprint_; }
+
+  // RSA-PSS over label || digest (see sign_transcript).
+  Bytes sign(std::string_view label, const Digest& digest);
+
+ private:
+  std::unique_ptr<Botan::RSA_PrivateKey> key_;
+  Botan::RandomNumberGenerator& rng_;
+  std::unique_ptr<Botan::PK_Signer> signer_;
+  Bytes spki_;
+  std::string fingerprint_;
 };
 
 struct ServerPolicy {
@@ -48,7 +66,7 @@ ClientFinishedVerdict check_client_finished(RecordOpener& opener, ByteView body,
 class ServerHandshake {
  public:
   // identity, policy and rng must outlive the handshake.
-  ServerHandshake(const ServerIdentity& identity, const ServerPolicy& policy,
+  ServerHandshake(ServerIdentity& identity, const ServerPolicy& policy,
                   Botan::RandomNumberGenerator& rng);
 
   // Feed each frame body as it arrives. The first is the ClientHello; the
@@ -76,7 +94,7 @@ class ServerHandshake {
   };
   std::variant<Accepted, HandshakeFailure> check_client_hello(ByteView body) const;
 
-  const ServerIdentity& identity_;
+  ServerIdentity& identity_;
   const ServerPolicy& policy_;
   Botan::RandomNumberGenerator& rng_;
   State state_ = State::client_hello;
