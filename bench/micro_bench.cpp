@@ -91,6 +91,16 @@ struct RawAead {
   }
 };
 
+struct RawIdea {
+  std::unique_ptr<Botan::StreamCipher> ctr = Botan::StreamCipher::create_or_throw("CTR-BE(IDEA)");
+  std::unique_ptr<Botan::MessageAuthenticationCode> mac =
+      Botan::MessageAuthenticationCode::create_or_throw("HMAC(SHA-256)");
+  RawIdea() {
+    ctr->set_key(Secret(16, 0x44));
+    mac->set_key(Secret(32, 0x55));
+  }
+};
+
 void seal_botan(benchmark::State& state, const SuiteInfo* suite, std::size_t size) {
   const std::uint8_t nonce[12] = {};
   const std::uint8_t header[4] = {};
@@ -105,10 +115,9 @@ void seal_botan(benchmark::State& state, const SuiteInfo* suite, std::size_t siz
       benchmark::DoNotOptimize(buf.data());
     }
   } else {
-    auto ctr = Botan::StreamCipher::create_or_throw("CTR-BE(IDEA)");
-    auto mac = Botan::MessageAuthenticationCode::create_or_throw("HMAC(SHA-256)");
-    ctr->set_key(Secret(16, 0x44));
-    mac->set_key(Secret(32, 0x55));
+    RawIdea idea;
+    auto& ctr = idea.ctr;
+    auto& mac = idea.mac;
     std::uint8_t tag[32];
     for (auto _ : state) {
       buf.assign(size + 1, 'x');
@@ -142,10 +151,9 @@ void open_botan(benchmark::State& state, const SuiteInfo* suite, std::size_t siz
       benchmark::DoNotOptimize(buf.data());
     }
   } else {
-    auto ctr = Botan::StreamCipher::create_or_throw("CTR-BE(IDEA)");
-    auto mac = Botan::MessageAuthenticationCode::create_or_throw("HMAC(SHA-256)");
-    ctr->set_key(Secret(16, 0x44));
-    mac->set_key(Secret(32, 0x55));
+    RawIdea idea;
+    auto& ctr = idea.ctr;
+    auto& mac = idea.mac;
     const Botan::secure_vector<std::uint8_t> sealed(size + 1 + 32, 'x');
     std::uint8_t tag[32];
     for (auto _ : state) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "parley/bytes.hpp"
+#include "parley/suite.hpp"
 
 namespace parley::test {
 
@@ -22,6 +23,11 @@ Bytes hex(const nlohmann::json& value);
 // A private key from handshake.json: "transport", "server_identity", or
 // "client_identity" (the client_auth key).
 std::unique_ptr<Botan::RSA_PrivateKey> vector_key(const std::string& role);
+
+// For INSTANTIATE_TEST_SUITE_P over every suite: the ids, and test names
+// made from the suite names ("AES256GCM").
+std::vector<SuiteId> all_suite_ids();
+std::string suite_test_name(SuiteId id);
 
 // Gives the scripted bytes first, then a deterministic stream; tests use it to
 // reproduce the vectors' randoms and to make failures repeatable.

@@ -152,14 +152,8 @@ TEST_P(HandshakePerSuite, ClientIdentityInKeysMode) {
   EXPECT_EQ(o.client->client_fingerprint, fp);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllSuites, HandshakePerSuite,
-                         ::testing::Values(SuiteId::aes_256_gcm, SuiteId::chacha20_poly1305,
-                                           SuiteId::idea_ctr_hmac_sha256),
-                         [](const auto& info) {
-                           std::string name(suite_info(info.param).name);
-                           std::erase(name, '-');
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(AllSuites, HandshakePerSuite, ::testing::ValuesIn(test::all_suite_ids()),
+                         [](const auto& info) { return test::suite_test_name(info.param); });
 
 TEST(Handshake, ServerOrderWins) {
   ClientOptions options;

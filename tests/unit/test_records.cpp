@@ -2,6 +2,7 @@
 
 #include "parley/frame.hpp"
 #include "parley/record.hpp"
+#include "test_support.hpp"
 
 namespace parley {
 namespace {
@@ -218,14 +219,8 @@ TEST_P(RecordsPerSuite, SealRefusesARawKeyUpdate) {
   EXPECT_THROW(sealer.seal(ContentType::key_update, {}, out), std::invalid_argument);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllSuites, RecordsPerSuite,
-                         ::testing::Values(SuiteId::aes_256_gcm, SuiteId::chacha20_poly1305,
-                                           SuiteId::idea_ctr_hmac_sha256),
-                         [](const auto& info) {
-                           std::string name(suite_info(info.param).name);
-                           std::erase(name, '-');
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(AllSuites, RecordsPerSuite, ::testing::ValuesIn(test::all_suite_ids()),
+                         [](const auto& info) { return test::suite_test_name(info.param); });
 
 TEST(Records, IdeaSequenceNumberCannotWrap) {
   const SuiteInfo& idea = suite_info(SuiteId::idea_ctr_hmac_sha256);

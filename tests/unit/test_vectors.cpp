@@ -7,9 +7,11 @@
 #include <iterator>
 
 #include "parley/client_handshake.hpp"
+#include "parley/event.hpp"
 #include "parley/frame.hpp"
 #include "parley/key_schedule.hpp"
 #include "parley/record.hpp"
+#include "parley/request.hpp"
 #include "parley/rsa_key.hpp"
 #include "parley/server_handshake.hpp"
 #include "test_support.hpp"
@@ -166,6 +168,11 @@ TEST(Vectors, ClientHandshakeReproducesFinishedAndReadsWelcome) {
     auto opened = step.established->opener.open(body_of(hex(v["welcome_frame"])));
     ASSERT_TRUE(std::holds_alternative<OpenedRecord>(opened));
     EXPECT_EQ(as_chars(std::get<OpenedRecord>(opened).data), v["welcome_json"].get<std::string>());
+    auto welcome = evt::parse(v["welcome_json"].get<std::string>());
+    ASSERT_TRUE(std::holds_alternative<evt::Event>(welcome));
+    const auto& event = std::get<evt::Event>(welcome);
+    EXPECT_EQ(std::get<evt::Welcome>(event).suite, v["name"].get<std::string>());
+    EXPECT_EQ(evt::serialize(event), v["welcome_json"].get<std::string>());
   }
 }
 
@@ -245,6 +252,31 @@ TEST(Vectors, RecordsSealAndOpenExactly) {
       }
     }
   }
+}
+
+// Every app record in the vectors is a message our layer parses and writes back byte for byte.
+TEST(Vectors, AppRecordsAreMessagesWeSpeak) {
+  std::size_t checked = 0;
+  for (const auto& [id, s] : vectors("records.json")["suites"].items()) {
+    for (const char* dir : {"c2s", "s2c"}) {
+      for (const auto& r : s[dir]["records"]) {
+        if (r["content_type_name"] != "app") continue;
+        const std::string json = r["data_utf8"].get<std::string>();
+        EXPECT_EQ(to_hex(as_bytes(json)), r["data"].get<std::string>());
+        if (std::string(dir) == "c2s") {
+          auto parsed = req::parse(json, req::Limits{});
+          ASSERT_TRUE(std::holds_alternative<req::Request>(parsed)) << json;
+          EXPECT_EQ(req::serialize(std::get<req::Request>(parsed)), json);
+        } else {
+          auto parsed = evt::parse(json);
+          ASSERT_TRUE(std::holds_alternative<evt::Event>(parsed)) << json;
+          EXPECT_EQ(evt::serialize(std::get<evt::Event>(parsed)), json);
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GE(checked, 20u);
 }
 
 TEST(Vectors, CloseRecordData) {
