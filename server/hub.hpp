@@ -1,0 +1,125 @@
+// The hub: nicks, rooms and relay (PROTOCOL.md 4) as pure code. The server owns one Hub and
+// every session calls into it from its own coroutine on the same executor; the hub never
+// blocks, never owns a socket and never reads a clock, so every rule here is unit-testable.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "parley/request.hpp"
+
+namespace parley::server {
+
+using SessionId = std::uint64_t;
+
+// The hub's only way to reach a session. deliver() gets one serialized JSON event; the
+// session's outbox seals it with that recipient's keys. The same string_view is handed to
+// every recipient of a fan-out: a message is serialized once, never per recipient.
+// deliver() must only queue: it must not call back into the hub (the hub is mid-update while
+// it fans out) and the view is valid only for the duration of the call.
+class Member {
+ public:
+  virtual ~Member() = default;
+  virtual void deliver(std::string_view json) = 0;
+};
+
+struct HubStats {
+  std::size_t sessions = 0;
+  std::size_t rooms = 0;
+  // `message` and `direct` events delivered, one per recipient: this is the work the relay
+  // actually did, which is what an operator sizing the server wants to see.
+  std::uint64_t messages_relayed = 0;
+};
+
+// What handle() tells the session to do afterwards.
+enum class AfterRequest {
+  keep_open,
+  close_normally,  // quit: the session sends close(normal), ends, then calls detach()
+};
+
+class Hub {
+ public:
+  // guest_suffix supplies 16 random bits for "guest-xxxx" (4 lowercase hex digits); injected
+  // so tests are deterministic.
+  explicit Hub(std::function<std::uint16_t()> guest_suffix);
+
+  // Replaces the nick reservations (at start and on SIGHUP reload). Map: fingerprint -> owned
+  // nick. Sessions already holding a nick keep it: a reload restricts future claims only.
+  void set_reserved_nicks(std::map<std::string, std::string> owned_by_fingerprint);
+
+  // A session that finished its handshake; `member` must outlive the attachment.
+  // fingerprint: the client's identity ("" if anonymous). Returns the assigned nick: the key's
+  // owned nick if it has one and it is free, else a fresh unique guest nick. Attaching an id
+  // that is already attached first detaches it (reason "replaced").
+  std::string attach(SessionId id, Member& member, std::string_view fingerprint);
+
+  // One parsed request; `now` stamps messages. Replies and errors go to the session's own
+  // Member. Requests from an id that is not attached are ignored (keep_open).
+  AfterRequest handle(SessionId id, const req::Request& request,
+                      std::chrono::system_clock::time_point now);
+
+  // Sends the error event for a request the parser refused (with its id) to that session.
+  void reject(SessionId id, const req::Rejection& rejection);
+
+  // The session ended (quit, close, timeout, error): every other member of each of its rooms
+  // gets exactly one `quit` {nick, reason}; rooms left empty are deleted. Idempotent.
+  void detach(SessionId id, std::string_view reason);
+
+  std::optional<std::string> nick_of(SessionId id) const;
+  HubStats stats() const;
+
+ private:
+  struct Session {
+    Member* member = nullptr;
+    std::string nick;                // display form
+    std::string fingerprint;         // "" if anonymous
+    std::vector<std::string> rooms;  // folded room keys
+  };
+  struct Room {
+    std::string name;                // display form, as first created
+    std::vector<SessionId> members;  // join order
+    std::uint64_t last_seq = 0;
+  };
+
+  void on_nick(SessionId id, Session& session, const RequestId& rid, const std::string& nick);
+  void on_join(SessionId id, Session& session, const RequestId& rid, const std::string& room);
+  void on_part(SessionId id, Session& session, const RequestId& rid, const std::string& room);
+  void on_say(SessionId id, Session& session, const RequestId& rid, const req::Say& say,
+              std::chrono::system_clock::time_point now);
+  void on_msg(Session& session, const RequestId& rid, const req::Msg& msg,
+              std::chrono::system_clock::time_point now);
+  void on_who(Session& session, const RequestId& rid, const std::string& room) const;
+  void on_rooms(Session& session, const RequestId& rid) const;
+
+  static void ack(Session& session, const RequestId& rid);
+  static void fail(Session& session, ErrorCode code, std::string_view message,
+                   const RequestId& rid);
+  // Delivers `json` once to every member of `room` except `except`.
+  void fan_out(const Room& room, SessionId except, std::string_view json) const;
+  // Delivers `json` once to each id (duplicates removed first).
+  void deliver_once(std::vector<SessionId> ids, std::string_view json) const;
+
+  bool reserved_against(std::string_view folded_nick, std::string_view fingerprint) const;
+  bool claimable(const std::string& folded_nick) const;
+  std::string fresh_guest_nick();
+
+  std::function<std::uint16_t()> guest_suffix_;
+  std::uint64_t guest_counter_ = 0;
+  // folded nick -> fingerprints of the keys owning it (several keys may own one nick).
+  std::unordered_map<std::string, std::vector<std::string>> owners_by_nick_;
+  std::map<std::string, std::string> owned_by_fingerprint_;
+  std::unordered_map<SessionId, Session> sessions_;
+  std::unordered_map<std::string, SessionId> nicks_;  // folded nick -> holder
+  std::unordered_map<std::string, Room> rooms_;       // folded room name -> room
+  std::uint64_t messages_relayed_ = 0;
+};
+
+}  // namespace parley::server

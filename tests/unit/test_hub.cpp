@@ -1,0 +1,580 @@
+// The hub (PROTOCOL.md 4): nicks, rooms and relay, driven through fake members that record
+// every delivered event so each test can assert on exactly who got what.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "hub.hpp"
+#include "parley/event.hpp"
+#include "parley/request.hpp"
+
+namespace parley::server {
+namespace {
+
+using namespace std::string_literals;
+
+struct FakeMember : Member {
+  std::vector<std::string> delivered;
+  std::vector<const char*> data;  // addresses, to prove a fan-out shares one serialization
+
+  void deliver(std::string_view json) override {
+    delivered.emplace_back(json);
+    data.push_back(json.data());
+  }
+
+  std::vector<evt::Event> events() const {
+    std::vector<evt::Event> out;
+    for (const std::string& json : delivered) {
+      auto parsed = evt::parse(json);
+      EXPECT_TRUE(std::holds_alternative<evt::Event>(parsed)) << json;
+      if (auto* event = std::get_if<evt::Event>(&parsed)) out.push_back(std::move(*event));
+    }
+    return out;
+  }
+
+  template <typename T>
+  std::vector<T> all() const {
+    std::vector<T> out;
+    for (auto& event : events()) {
+      if (auto* typed = std::get_if<T>(&event)) out.push_back(*typed);
+    }
+    return out;
+  }
+
+  // The single event delivered since the last clear(), which must be a T.
+  template <typename T>
+  T only() const {
+    const auto got = events();
+    EXPECT_EQ(got.size(), 1u) << (delivered.empty() ? "" : delivered.back());
+    if (got.size() != 1 || !std::holds_alternative<T>(got.front())) {
+      ADD_FAILURE() << "unexpected event " << (delivered.empty() ? "" : delivered.back());
+      return T{};
+    }
+    return std::get<T>(got.front());
+  }
+
+  void clear() {
+    delivered.clear();
+    data.clear();
+  }
+};
+
+// Yields the given suffixes in order, then repeats the last one.
+std::function<std::uint16_t()> suffixes(std::vector<std::uint16_t> values) {
+  auto index = std::make_shared<std::size_t>(0);
+  return [values = std::move(values), index]() {
+    const std::uint16_t value = values[std::min(*index, values.size() - 1)];
+    ++*index;
+    return value;
+  };
+}
+
+const auto kNow = std::chrono::system_clock::time_point{} + std::chrono::seconds{1714564800} +
+                  std::chrono::milliseconds{123};
+constexpr std::string_view kNowText = "2024-05-01T12:00:00.123Z";
+
+class HubTest : public testing::Test {
+ protected:
+  HubTest() : hub_(suffixes({0xa001, 0xa002, 0xa003, 0xa004, 0xa005, 0xa006})) {}
+
+  // Attaches three anonymous sessions 1, 2, 3 named alice, bob, carol, and forgets the
+  // traffic so far.
+  void attach_three() {
+    hub_.attach(1, a_, "");
+    hub_.attach(2, b_, "");
+    hub_.attach(3, c_, "");
+    send(1, req::Nick{"alice"});
+    send(2, req::Nick{"bob"});
+    send(3, req::Nick{"carol"});
+    clear_all();
+  }
+
+  AfterRequest send(SessionId id, req::Body body, RequestId rid = {}) {
+    return hub_.handle(id, req::Request{std::move(rid), std::move(body)}, kNow);
+  }
+
+  void clear_all() {
+    a_.clear();
+    b_.clear();
+    c_.clear();
+    d_.clear();
+  }
+
+  Hub hub_;
+  FakeMember a_, b_, c_, d_;
+};
+
+TEST_F(HubTest, AttachAssignsDistinctGuestNicks) {
+  EXPECT_EQ(hub_.attach(1, a_, ""), "guest-a001");
+  EXPECT_EQ(hub_.attach(2, b_, ""), "guest-a002");
+  EXPECT_EQ(hub_.nick_of(1), "guest-a001");
+  EXPECT_EQ(hub_.nick_of(9), std::nullopt);
+  EXPECT_EQ(hub_.stats().sessions, 2u);
+  EXPECT_TRUE(a_.delivered.empty());
+}
+
+TEST(Hub, GuestNickCollisionRetries) {
+  Hub hub(suffixes({0x00ff, 0x00ff, 0x1234}));
+  FakeMember a, b;
+  EXPECT_EQ(hub.attach(1, a, ""), "guest-00ff");
+  EXPECT_EQ(hub.attach(2, b, ""), "guest-1234");
+}
+
+TEST(Hub, GuestNickCollisionIsCaseInsensitive) {
+  Hub hub(suffixes({0x0001, 0xabcd, 0xabcd, 0x0002}));
+  FakeMember a, b;
+  EXPECT_EQ(hub.attach(1, a, ""), "guest-0001");
+  hub.handle(1, req::Request{{}, req::Nick{"Guest-AbCd"}}, kNow);
+  EXPECT_EQ(hub.attach(2, b, ""), "guest-0002");
+}
+
+TEST(Hub, GuestNickAvoidsReservedNicks) {
+  Hub hub(suffixes({0xbeef, 0x0042}));
+  hub.set_reserved_nicks({{"fp-x", "Guest-BEEF"}});
+  FakeMember a;
+  EXPECT_EQ(hub.attach(1, a, ""), "guest-0042");
+}
+
+TEST(Hub, GuestNickFallsBackToCounterWhenGeneratorIsStuck) {
+  Hub hub(suffixes({0x0007}));
+  FakeMember a, b, c;
+  EXPECT_EQ(hub.attach(1, a, ""), "guest-0007");
+  const std::string second = hub.attach(2, b, "");
+  const std::string third = hub.attach(3, c, "");
+  EXPECT_NE(second, "guest-0007");
+  EXPECT_NE(third, "guest-0007");
+  EXPECT_NE(second, third);
+  EXPECT_TRUE(second.starts_with("guest-"));
+  EXPECT_EQ(hub.stats().sessions, 3u);
+}
+
+TEST_F(HubTest, SayRelaysToOthersInSeqOrderWithSharedSerialization) {
+  attach_three();
+  for (SessionId id : {1, 2, 3})
+    send(id, req::Join{"lobby"});
+  clear_all();
+
+  send(1, req::Say{"lobby", "one"});
+  send(2, req::Say{"lobby", "two"});
+  send(1, req::Say{"lobby", "three"});
+
+  EXPECT_EQ(c_.all<evt::Message>(),
+            (std::vector<evt::Message>{{"lobby", "alice", "one", std::string(kNowText), 1},
+                                       {"lobby", "bob", "two", std::string(kNowText), 2},
+                                       {"lobby", "alice", "three", std::string(kNowText), 3}}));
+  // The sender never gets its own say back.
+  ASSERT_EQ(a_.all<evt::Message>().size(), 1u);
+  EXPECT_EQ(a_.all<evt::Message>()[0].seq, 2u);
+  ASSERT_EQ(b_.all<evt::Message>().size(), 2u);
+  EXPECT_EQ(b_.all<evt::Message>()[0].seq, 1u);
+  EXPECT_EQ(b_.all<evt::Message>()[1].seq, 3u);
+  // No id, no ack.
+  EXPECT_EQ(a_.delivered.size(), 1u);
+  // One serialization per say, handed to every recipient.
+  EXPECT_EQ(b_.data[0], c_.data[0]);
+  EXPECT_EQ(hub_.stats().messages_relayed, 6u);
+}
+
+TEST_F(HubTest, SayAckedWithIdAndRequiresMembership) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  a_.clear();
+  send(1, req::Say{"lobby", "hi"}, std::int64_t{7});
+  EXPECT_EQ(a_.only<evt::Ack>().id, RequestId{std::int64_t{7}});
+  a_.clear();
+
+  send(2, req::Say{"lobby", "secret text"}, "s1"s);
+  const auto error = b_.only<evt::Error>();
+  EXPECT_EQ(error.code, ErrorCode::not_member);
+  EXPECT_EQ(error.id, RequestId{"s1"s});
+  EXPECT_EQ(error.message.find("secret"), std::string::npos);
+  send(2, req::Say{"nowhere", "x"});
+  EXPECT_EQ(b_.all<evt::Error>().size(), 2u);
+  EXPECT_EQ(b_.all<evt::Error>()[1].id, RequestId{});
+  EXPECT_TRUE(a_.delivered.empty());
+}
+
+TEST_F(HubTest, SeqRestartsWhenRoomIsRecreated) {
+  attach_three();
+  send(1, req::Join{"Lobby"});
+  send(2, req::Join{"lobby"});
+  send(1, req::Say{"lobby", "a"});
+  send(1, req::Say{"LOBBY", "b"});
+  EXPECT_EQ(b_.all<evt::Message>().back().seq, 2u);
+  EXPECT_EQ(b_.all<evt::Message>().back().room, "Lobby");
+  send(1, req::Part{"lobby"});
+  send(2, req::Part{"lobby"});
+  EXPECT_EQ(hub_.stats().rooms, 0u);
+
+  send(2, req::Join{"lobby"});
+  send(3, req::Join{"lobby"});
+  clear_all();
+  send(2, req::Say{"lobby", "again"});
+  const auto message = c_.only<evt::Message>();
+  EXPECT_EQ(message.seq, 1u);
+  EXPECT_EQ(message.room, "lobby");  // the new room's own display form
+}
+
+TEST_F(HubTest, JoinAnnouncesToOthersAndAcks) {
+  attach_three();
+  send(1, req::Join{"Lobby"}, std::int64_t{1});
+  EXPECT_EQ(a_.only<evt::Ack>().id, RequestId{std::int64_t{1}});
+  clear_all();
+  send(2, req::Join{"LOBBY"});
+  EXPECT_EQ(a_.only<evt::Joined>(), (evt::Joined{"Lobby", "bob"}));
+  EXPECT_TRUE(b_.delivered.empty());  // no id: no ack, and no joined for oneself
+  EXPECT_TRUE(c_.delivered.empty());
+  EXPECT_EQ(hub_.stats().rooms, 1u);
+}
+
+TEST_F(HubTest, JoinTwiceAcksAndAnnouncesNothing) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  send(2, req::Join{"lobby"});
+  clear_all();
+  send(2, req::Join{"Lobby"}, "again"s);
+  EXPECT_EQ(b_.only<evt::Ack>().id, RequestId{"again"s});
+  EXPECT_TRUE(a_.delivered.empty());
+  send(1, req::Who{"lobby"});
+  EXPECT_EQ(a_.only<evt::Who>().nicks, (std::vector<std::string>{"alice", "bob"}));
+}
+
+TEST_F(HubTest, PartAnnouncesAcksAndDeletesEmptyRoom) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  send(2, req::Join{"lobby"});
+  clear_all();
+  send(2, req::Part{"LOBBY"}, std::int64_t{3});
+  EXPECT_EQ(b_.only<evt::Ack>().id, RequestId{std::int64_t{3}});
+  EXPECT_EQ(a_.only<evt::Parted>(), (evt::Parted{"lobby", "bob"}));
+  EXPECT_EQ(hub_.stats().rooms, 1u);
+  clear_all();
+  send(1, req::Part{"lobby"});
+  EXPECT_TRUE(a_.delivered.empty());
+  EXPECT_EQ(hub_.stats().rooms, 0u);
+}
+
+TEST_F(HubTest, PartNotMember) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  clear_all();
+  send(2, req::Part{"lobby"}, std::int64_t{4});
+  auto error = b_.only<evt::Error>();
+  EXPECT_EQ(error.code, ErrorCode::not_member);
+  EXPECT_EQ(error.id, RequestId{std::int64_t{4}});
+  b_.clear();
+  send(2, req::Part{"missing"});
+  EXPECT_EQ(b_.only<evt::Error>().code, ErrorCode::not_member);
+  EXPECT_TRUE(a_.delivered.empty());
+  EXPECT_EQ(hub_.stats().rooms, 1u);
+}
+
+TEST_F(HubTest, WhoListsSortedDisplayNicksWithoutMembership) {
+  attach_three();
+  send(3, req::Join{"Lobby"});
+  send(1, req::Join{"lobby"});
+  send(2, req::Nick{"Bob"});
+  send(2, req::Join{"lobby"});
+  clear_all();
+  send(3, req::Nick{"zed"});
+  send(2, req::Part{"lobby"});
+  b_.clear();
+  send(2, req::Who{"LOBBY"}, "w"s);
+  const auto who = b_.only<evt::Who>();
+  EXPECT_EQ(who.room, "Lobby");
+  EXPECT_EQ(who.nicks, (std::vector<std::string>{"alice", "zed"}));
+  EXPECT_EQ(who.id, RequestId{"w"s});
+
+  send(2, req::Join{"lobby"});
+  b_.clear();
+  send(2, req::Who{"lobby"});
+  EXPECT_EQ(b_.only<evt::Who>().nicks, (std::vector<std::string>{"alice", "Bob", "zed"}));
+}
+
+TEST_F(HubTest, WhoOnMissingRoomIsEmpty) {
+  attach_three();
+  send(1, req::Who{"Nowhere"}, std::int64_t{5});
+  EXPECT_EQ(a_.only<evt::Who>(), (evt::Who{"Nowhere", {}, RequestId{std::int64_t{5}}}));
+  a_.clear();
+  send(1, req::Who{"nowhere"});
+  EXPECT_EQ(a_.only<evt::Who>().id, RequestId{});
+  EXPECT_EQ(hub_.stats().rooms, 0u);
+}
+
+TEST_F(HubTest, RoomsListsNamesAndCountsSorted) {
+  attach_three();
+  send(1, req::Rooms{}, std::int64_t{1});
+  EXPECT_EQ(a_.only<evt::Rooms>(), (evt::Rooms{{}, RequestId{std::int64_t{1}}}));
+  send(1, req::Join{"zoo"});
+  send(2, req::Join{"zoo"});
+  send(3, req::Join{"Beta"});
+  send(1, req::Join{"alpha"});
+  send(2, req::Join{"ALPHA"});
+  send(3, req::Join{"alpha"});
+  a_.clear();
+  send(1, req::Rooms{}, "r"s);
+  EXPECT_EQ(a_.only<evt::Rooms>(),
+            (evt::Rooms{{{"alpha", 3}, {"Beta", 1}, {"zoo", 2}}, RequestId{"r"s}}));
+  EXPECT_EQ(hub_.stats().rooms, 3u);
+}
+
+TEST_F(HubTest, PingPongs) {
+  attach_three();
+  send(1, req::Ping{}, std::int64_t{-9});
+  EXPECT_EQ(a_.only<evt::Pong>().id, RequestId{std::int64_t{-9}});
+  a_.clear();
+  send(1, req::Ping{});
+  EXPECT_EQ(a_.only<evt::Pong>().id, RequestId{});
+  a_.clear();
+  EXPECT_EQ(send(1, req::Pong{}, std::int64_t{1}), AfterRequest::keep_open);
+  EXPECT_TRUE(a_.delivered.empty());
+}
+
+TEST_F(HubTest, NickTakenIsCaseInsensitive) {
+  attach_three();
+  send(2, req::Nick{"ALICE"}, std::int64_t{2});
+  const auto error = b_.only<evt::Error>();
+  EXPECT_EQ(error.code, ErrorCode::nick_taken);
+  EXPECT_EQ(error.id, RequestId{std::int64_t{2}});
+  EXPECT_EQ(hub_.nick_of(2), "bob");
+}
+
+TEST_F(HubTest, NickBadNameIsRejectedDefensively) {
+  attach_three();
+  send(1, req::Nick{"has space"}, "n"s);
+  EXPECT_EQ(a_.only<evt::Error>().code, ErrorCode::bad_name);
+  a_.clear();
+  send(1, req::Join{""});
+  EXPECT_EQ(a_.only<evt::Error>().code, ErrorCode::bad_name);
+  EXPECT_EQ(hub_.nick_of(1), "alice");
+  EXPECT_EQ(hub_.stats().rooms, 0u);
+}
+
+TEST_F(HubTest, NickCaseChangeSucceedsAndIsAnnounced) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  send(2, req::Join{"lobby"});
+  clear_all();
+  send(1, req::Nick{"Alice"}, std::int64_t{1});
+  EXPECT_EQ(a_.only<evt::Ack>().id, RequestId{std::int64_t{1}});
+  EXPECT_EQ(b_.only<evt::NickChanged>(), (evt::NickChanged{"alice", "Alice"}));
+  EXPECT_EQ(hub_.nick_of(1), "Alice");
+  clear_all();
+  // The same nick, same case: acked, nothing changed, nothing announced.
+  send(1, req::Nick{"Alice"}, std::int64_t{2});
+  EXPECT_EQ(a_.only<evt::Ack>().id, RequestId{std::int64_t{2}});
+  EXPECT_TRUE(b_.delivered.empty());
+  // Every spelling of the nick stays ours: others still find it taken.
+  send(2, req::Nick{"alice"});
+  EXPECT_EQ(b_.only<evt::Error>().code, ErrorCode::nick_taken);
+}
+
+TEST_F(HubTest, NickEventOncePerSharerAndOnlyToSharers) {
+  attach_three();
+  hub_.attach(4, d_, "");
+  for (const char* room : {"one", "two", "three"}) {
+    send(1, req::Join{room});
+    send(2, req::Join{room});
+  }
+  send(3, req::Join{"two"});
+  send(4, req::Join{"elsewhere"});
+  clear_all();
+
+  send(1, req::Nick{"alicia"});
+  EXPECT_EQ(b_.only<evt::NickChanged>(), (evt::NickChanged{"alice", "alicia"}));
+  EXPECT_EQ(c_.only<evt::NickChanged>(), (evt::NickChanged{"alice", "alicia"}));
+  EXPECT_TRUE(d_.delivered.empty());
+  EXPECT_TRUE(a_.delivered.empty());  // no id: not even an ack
+  EXPECT_EQ(b_.data[0], c_.data[0]);
+  // The old nick is free for others.
+  send(4, req::Nick{"ALICE"});
+  EXPECT_EQ(hub_.nick_of(4), "ALICE");
+  // And the new one is taken.
+  send(2, req::Nick{"Alicia"});
+  EXPECT_EQ(b_.all<evt::Error>().at(0).code, ErrorCode::nick_taken);
+}
+
+TEST(Hub, ReservedNicks) {
+  Hub hub(suffixes({0x0001, 0x0002, 0x0003, 0x0004}));
+  hub.set_reserved_nicks({{"fp-root", "Root"}, {"fp-eve", "eve"}});
+  FakeMember owner, anon, other_key, twin;
+
+  // The owner starts with its nick, as configured.
+  EXPECT_EQ(hub.attach(1, owner, "fp-root"), "Root");
+  // Another session with the same key finds it taken and gets a guest nick.
+  EXPECT_EQ(hub.attach(4, twin, "fp-root"), "guest-0001");
+
+  EXPECT_EQ(hub.attach(2, anon, ""), "guest-0002");
+  hub.handle(2, req::Request{std::int64_t{1}, req::Nick{"EVE"}}, kNow);
+  auto error = anon.only<evt::Error>();
+  EXPECT_EQ(error.code, ErrorCode::nick_reserved);
+  EXPECT_EQ(error.id, RequestId{std::int64_t{1}});
+
+  EXPECT_EQ(hub.attach(3, other_key, "fp-root"), "guest-0003");
+  hub.handle(3, req::Request{{}, req::Nick{"eve"}}, kNow);
+  EXPECT_EQ(other_key.only<evt::Error>().code, ErrorCode::nick_reserved);
+
+  // Taken beats reserved when the owner already holds it.
+  anon.clear();
+  hub.handle(2, req::Request{{}, req::Nick{"root"}}, kNow);
+  EXPECT_EQ(anon.only<evt::Error>().code, ErrorCode::nick_taken);
+
+  // The owner may rename away and back, and change case.
+  hub.handle(1, req::Request{{}, req::Nick{"rooty"}}, kNow);
+  hub.handle(1, req::Request{{}, req::Nick{"ROOT"}}, kNow);
+  EXPECT_EQ(hub.nick_of(1), "ROOT");
+  // The twin holds the same key, so once the nick is free it may claim it too.
+  hub.handle(1, req::Request{{}, req::Nick{"rooty"}}, kNow);
+  hub.handle(4, req::Request{{}, req::Nick{"root"}}, kNow);
+  EXPECT_EQ(hub.nick_of(4), "root");
+  EXPECT_TRUE(owner.delivered.empty());
+}
+
+TEST(Hub, ReservedNickOwnerGetsGuestWhenNickIsHeldSinceBeforeReload) {
+  Hub hub(suffixes({0x0001, 0x0002}));
+  FakeMember early, owner;
+  hub.attach(1, early, "");
+  hub.handle(1, req::Request{{}, req::Nick{"boss"}}, kNow);
+  hub.set_reserved_nicks({{"fp-boss", "boss"}});
+  EXPECT_EQ(hub.nick_of(1), "boss");  // a reload does not take a nick away
+  EXPECT_EQ(hub.attach(2, owner, "fp-boss"), "guest-0002");
+  hub.detach(1, "bye");
+  hub.handle(2, req::Request{{}, req::Nick{"boss"}}, kNow);
+  EXPECT_EQ(hub.nick_of(2), "boss");
+  // Reloading with no reservations frees the name for anyone.
+  hub.set_reserved_nicks({});
+  FakeMember late;
+  hub.attach(3, late, "");
+  hub.handle(2, req::Request{{}, req::Nick{"chief"}}, kNow);
+  hub.handle(3, req::Request{{}, req::Nick{"boss"}}, kNow);
+  EXPECT_EQ(hub.nick_of(3), "boss");
+}
+
+TEST_F(HubTest, DirectMessages) {
+  attach_three();
+  send(1, req::Msg{"BOB", "psst"}, std::int64_t{8});
+  EXPECT_EQ(b_.only<evt::Direct>(), (evt::Direct{"alice", "psst", std::string(kNowText)}));
+  EXPECT_EQ(a_.only<evt::Ack>().id, RequestId{std::int64_t{8}});
+  EXPECT_TRUE(c_.delivered.empty());
+  clear_all();
+
+  send(1, req::Msg{"nobody", "secret words"}, "m"s);
+  const auto error = a_.only<evt::Error>();
+  EXPECT_EQ(error.code, ErrorCode::no_such_nick);
+  EXPECT_EQ(error.id, RequestId{"m"s});
+  EXPECT_EQ(error.message.find("secret"), std::string::npos);
+  EXPECT_EQ(a_.delivered[0].find("secret"), std::string::npos);
+  a_.clear();
+
+  send(1, req::Msg{"alice", "note to self"});
+  EXPECT_EQ(a_.only<evt::Direct>(), (evt::Direct{"alice", "note to self", std::string(kNowText)}));
+  EXPECT_EQ(hub_.stats().messages_relayed, 2u);
+}
+
+TEST_F(HubTest, QuitAcksAndAsksToClose) {
+  attach_three();
+  EXPECT_EQ(send(1, req::Quit{"bye"}, std::int64_t{10}), AfterRequest::close_normally);
+  EXPECT_EQ(a_.only<evt::Ack>().id, RequestId{std::int64_t{10}});
+  a_.clear();
+  EXPECT_EQ(send(2, req::Quit{}), AfterRequest::close_normally);
+  EXPECT_TRUE(b_.delivered.empty());
+  // Quitting is the session's business; the hub keeps it until detach.
+  EXPECT_EQ(hub_.nick_of(1), "alice");
+  EXPECT_EQ(send(3, req::Join{"x"}), AfterRequest::keep_open);
+}
+
+TEST_F(HubTest, DetachSendsOneQuitPerOtherMemberAndDeletesEmptyRooms) {
+  attach_three();
+  hub_.attach(4, d_, "");
+  send(1, req::Join{"one"});
+  send(1, req::Join{"two"});
+  send(1, req::Join{"solo"});
+  send(2, req::Join{"one"});
+  send(2, req::Join{"two"});
+  send(3, req::Join{"two"});
+  send(4, req::Join{"other"});
+  clear_all();
+
+  hub_.detach(1, "connection lost");
+  EXPECT_EQ(b_.only<evt::Quit>(), (evt::Quit{"alice", "connection lost"s}));
+  EXPECT_EQ(c_.only<evt::Quit>(), (evt::Quit{"alice", "connection lost"s}));
+  EXPECT_EQ(b_.data[0], c_.data[0]);
+  EXPECT_TRUE(d_.delivered.empty());
+  EXPECT_TRUE(a_.delivered.empty());
+  EXPECT_EQ(hub_.nick_of(1), std::nullopt);
+  EXPECT_EQ(hub_.stats().sessions, 3u);
+  EXPECT_EQ(hub_.stats().rooms, 3u);  // solo is gone; one, two, other remain
+
+  // Idempotent.
+  clear_all();
+  hub_.detach(1, "again");
+  EXPECT_TRUE(b_.delivered.empty());
+  EXPECT_TRUE(c_.delivered.empty());
+  EXPECT_EQ(hub_.stats().sessions, 3u);
+
+  // The nick is free, and the rooms no longer list alice.
+  send(2, req::Nick{"alice"});
+  EXPECT_EQ(hub_.nick_of(2), "alice");
+  send(3, req::Who{"two"});
+  EXPECT_EQ(c_.all<evt::Who>().at(0).nicks, (std::vector<std::string>{"alice", "carol"}));
+
+  hub_.detach(2, "quit");
+  hub_.detach(3, "quit");
+  hub_.detach(4, "quit");
+  EXPECT_EQ(hub_.stats().sessions, 0u);
+  EXPECT_EQ(hub_.stats().rooms, 0u);
+}
+
+TEST_F(HubTest, UnknownSessionIsIgnored) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  clear_all();
+  EXPECT_EQ(send(42, req::Join{"lobby"}, std::int64_t{1}), AfterRequest::keep_open);
+  EXPECT_EQ(send(42, req::Quit{}, std::int64_t{1}), AfterRequest::keep_open);
+  hub_.reject(42, req::Rejection{ErrorCode::bad_request, "bad", std::int64_t{1}});
+  hub_.detach(42, "x");
+  EXPECT_EQ(hub_.nick_of(42), std::nullopt);
+
+  hub_.detach(3, "gone");
+  EXPECT_EQ(send(3, req::Say{"lobby", "ghost"}), AfterRequest::keep_open);
+  EXPECT_TRUE(a_.delivered.empty());
+  EXPECT_TRUE(c_.delivered.empty());
+  EXPECT_EQ(hub_.stats().sessions, 2u);
+}
+
+TEST_F(HubTest, RejectSendsErrorWithId) {
+  attach_three();
+  hub_.reject(2, req::Rejection{ErrorCode::too_long, "text too long", "t"s});
+  EXPECT_EQ(b_.only<evt::Error>(), (evt::Error{ErrorCode::too_long, "text too long", "t"s}));
+  b_.clear();
+  hub_.reject(2, req::Rejection{ErrorCode::unknown_type, "unknown type", {}});
+  EXPECT_EQ(b_.only<evt::Error>().id, RequestId{});
+  EXPECT_TRUE(a_.delivered.empty());
+}
+
+TEST_F(HubTest, AttachingAnAttachedIdReplacesIt) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  send(2, req::Join{"lobby"});
+  clear_all();
+  EXPECT_EQ(hub_.attach(1, d_, ""), "guest-a004");
+  EXPECT_EQ(b_.only<evt::Quit>(), (evt::Quit{"alice", "replaced"s}));
+  EXPECT_EQ(hub_.stats().sessions, 3u);
+  send(1, req::Ping{});
+  EXPECT_EQ(d_.only<evt::Pong>().id, RequestId{});
+  EXPECT_TRUE(a_.delivered.empty());
+}
+
+}  // namespace
+}  // namespace parley::server
