@@ -187,6 +187,7 @@ void Hub::on_nick(SessionId id, Session& session, const RequestId& rid, const st
   nicks_.emplace(folded, id);
   ack(session, rid);
   if (old_nick == nick) return;
+  if (observer_) observer_->on_nick(id, old_nick, nick);
 
   std::vector<SessionId> sharers;
   for (const std::string& key : session.rooms) {
@@ -209,6 +210,7 @@ void Hub::on_join(SessionId id, Session& session, const RequestId& rid, const st
   room.members.push_back(id);
   session.rooms.push_back(std::move(key));
   ack(session, rid);
+  if (observer_) observer_->on_join(id, session.nick, room.name);
   fan_out(room, id, evt::serialize(evt::Joined{room.name, session.nick}));
 }
 
@@ -223,6 +225,7 @@ void Hub::on_part(SessionId id, Session& session, const RequestId& rid, const st
   erase_value(room.members, id);
   erase_value(session.rooms, key);
   ack(session, rid);
+  if (observer_) observer_->on_part(id, session.nick, room.name);
   if (room.members.empty()) {
     rooms_.erase(it);
     return;

@@ -31,6 +31,15 @@ class Member {
   virtual void deliver(std::string_view json) = 0;
 };
 
+// Told of membership changes, for the event log; never of message text.
+class HubObserver {
+ public:
+  virtual ~HubObserver() = default;
+  virtual void on_nick(SessionId id, std::string_view old_nick, std::string_view new_nick) = 0;
+  virtual void on_join(SessionId id, std::string_view nick, std::string_view room) = 0;
+  virtual void on_part(SessionId id, std::string_view nick, std::string_view room) = 0;
+};
+
 struct HubStats {
   std::size_t sessions = 0;
   std::size_t rooms = 0;
@@ -74,6 +83,8 @@ class Hub {
   void detach(SessionId id, std::string_view reason);
 
   std::optional<std::string> nick_of(SessionId id) const;
+  // Optional; must outlive the hub or be reset to null.
+  void set_observer(HubObserver* observer) { observer_ = observer; }
   HubStats stats() const;
 
  private:
@@ -120,6 +131,7 @@ class Hub {
   std::unordered_map<std::string, SessionId> nicks_;  // folded nick -> holder
   std::unordered_map<std::string, Room> rooms_;       // folded room name -> room
   std::uint64_t messages_relayed_ = 0;
+  HubObserver* observer_ = nullptr;
 };
 
 }  // namespace parley::server

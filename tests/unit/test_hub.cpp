@@ -576,5 +576,38 @@ TEST_F(HubTest, AttachingAnAttachedIdReplacesIt) {
   EXPECT_TRUE(a_.delivered.empty());
 }
 
+struct RecordingObserver : HubObserver {
+  std::vector<std::string> seen;
+  void on_nick(SessionId id, std::string_view o, std::string_view n) override {
+    seen.push_back("nick " + std::to_string(id) + " " + std::string(o) + "->" + std::string(n));
+  }
+  void on_join(SessionId id, std::string_view nick, std::string_view room) override {
+    seen.push_back("join " + std::to_string(id) + " " + std::string(nick) + " " +
+                   std::string(room));
+  }
+  void on_part(SessionId id, std::string_view nick, std::string_view room) override {
+    seen.push_back("part " + std::to_string(id) + " " + std::string(nick) + " " +
+                   std::string(room));
+  }
+};
+
+TEST(HubObserverTest, SeesSuccessfulNickJoinPartOnly) {
+  Hub hub([] { return std::uint16_t{0x1234}; });
+  RecordingObserver observer;
+  hub.set_observer(&observer);
+  struct Sink : Member {
+    void deliver(std::string_view) override {}
+  } sink;
+  hub.attach(7, sink, "");
+  const auto now = std::chrono::system_clock::now();
+  hub.handle(7, req::Request{{}, req::Nick{"alice"}}, now);
+  hub.handle(7, req::Request{{}, req::Join{"Lobby"}}, now);
+  hub.handle(7, req::Request{{}, req::Join{"lobby"}}, now);    // already a member: nothing new
+  hub.handle(7, req::Request{{}, req::Part{"nowhere"}}, now);  // not_member: nothing
+  hub.handle(7, req::Request{{}, req::Part{"lobby"}}, now);
+  EXPECT_EQ(observer.seen, (std::vector<std::string>{"nick 7 guest-1234->alice",
+                                                     "join 7 alice Lobby", "part 7 alice Lobby"}));
+}
+
 }  // namespace
 }  // namespace parley::server

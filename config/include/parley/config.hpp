@@ -1,0 +1,114 @@
+// parleyd's configuration (docs/config.md) as an immutable value. Parsing is pure: the
+// environment comes in as a struct and only load_config_file touches the file system, so a
+// SIGHUP reload can parse, diff and then swap in the new value without partial states.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "parley/suite.hpp"
+
+namespace parley::config {
+
+struct ListenAddress {
+  std::string address;  // an IPv4 or IPv6 literal, never a host name
+  std::uint16_t port = 0;
+  bool operator==(const ListenAddress&) const = default;
+};
+
+// Defaults and ranges are in docs/config.md. No field uses 0 to mean "unlimited".
+struct Limits {
+  std::uint64_t max_clients = 10000;
+  std::uint64_t max_frame = 65536;
+  std::uint64_t max_message_bytes = 4096;  // at most max_frame - kFrameOverheadReserve
+  std::uint64_t handshake_timeout_ms = 10000;
+  std::uint64_t idle_interval_s = 60;
+  std::uint64_t idle_timeout_s = 30;
+  double rate = 10.0;  // requests per second, refilled continuously
+  std::uint64_t burst = 20;
+  std::uint64_t flood_strikes = 20;  // rate_limited errors in a row before close code 10
+  std::uint64_t outbox_bytes = 1048576;
+  std::uint64_t handshakes_per_source_per_s = 20;
+  std::uint64_t handshake_burst_per_source = 40;
+  std::uint64_t max_pending_handshakes = 256;
+  std::uint64_t signatures_per_turn = 4;
+  std::uint64_t min_client_rsa_bits = 2048;
+  bool operator==(const Limits&) const = default;
+};
+
+// Room a frame needs beyond the message text itself (envelope, ids, record tag).
+inline constexpr std::uint64_t kFrameOverheadReserve = 256;
+
+enum class AuthMode { open, keys };
+
+struct Auth {
+  AuthMode mode = AuthMode::open;
+  std::optional<std::string> authorized_keys;  // required when mode is keys
+  bool operator==(const Auth&) const = default;
+};
+
+enum class LogFormat { json, text };
+
+struct Log {
+  LogFormat format = LogFormat::json;
+  std::string level = "info";       // one of trace debug info warn error critical off
+  std::optional<std::string> file;  // absent: stderr
+  std::uint32_t stats_interval_s = 60;
+  bool operator==(const Log&) const = default;
+};
+
+struct Config {
+  std::vector<ListenAddress> listen;
+  std::string identity_key;
+  std::vector<SuiteId> suites;  // server preference order, distinct
+  Limits limits;
+  Auth auth;
+  Log log;
+  bool operator==(const Config&) const = default;
+};
+
+// The caller fills this from getenv; an empty string counts as unset.
+struct Environment {
+  std::optional<std::string> state_directory;  // $STATE_DIRECTORY (systemd StateDirectory=)
+  std::optional<std::string> xdg_state_home;
+  std::optional<std::string> home;
+};
+
+// $STATE_DIRECTORY/identity.pem (its first entry, if systemd set several), else
+// $XDG_STATE_HOME/parleyd/identity.pem (absolute paths only, as the XDG spec says), else
+// $HOME/.local/state/parleyd/identity.pem, else "./parleyd-identity.pem".
+std::string default_identity_key_path(const Environment& env);
+Config default_config(const Environment& env);
+
+struct ConfigError {
+  std::string path;  // "limits.max_frame", "listen[1].port", "suites[2]"; "" for the document
+  std::string message;
+  // "limits.max_frame: expected an integer in [16384, 16777216], got 10"
+  std::string to_string() const;
+  bool operator==(const ConfigError&) const = default;
+};
+
+using ParseResult = std::variant<Config, std::vector<ConfigError>>;
+
+// Reports every problem found, not just the first. Keys missing from the document take
+// their defaults; unknown keys anywhere are errors.
+ParseResult parse_config(std::string_view json_text, const Environment& env);
+// Reads the file, then parse_config. A file it cannot read is one error with path "".
+ParseResult load_config_file(const std::string& path, const Environment& env);
+
+// Pretty-printed, every key present (absent optionals as null), stable order;
+// parse_config(to_json(c), env) == c for any env.
+std::string to_json(const Config& config);
+
+struct ConfigDiff {
+  std::vector<std::string> changed;       // "listen", "suites", "limits.rate", "log.file", ...
+  std::vector<std::string> need_restart;  // those of changed that SIGHUP cannot apply
+  bool operator==(const ConfigDiff&) const = default;
+};
+ConfigDiff diff(const Config& old_config, const Config& new_config);
+
+}  // namespace parley::config

@@ -1,0 +1,564 @@
+#include "parley/config.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <system_error>
+#include <utility>
+
+namespace parley::config {
+namespace {
+
+using nlohmann::json;
+
+// Values and key names echoed in messages are capped: enough to spot a typo, never a whole
+// pasted document.
+constexpr std::size_t kMaxShown = 64;
+constexpr std::size_t kMaxParseMessage = 256;
+constexpr std::size_t kMaxListen = 16;
+constexpr std::size_t kMaxSuites = 3;
+// A config file is a few kilobytes; the cap keeps a mistaken path like /dev/zero from hanging.
+constexpr std::size_t kMaxConfigFileBytes = std::size_t{1} << 20;
+
+constexpr double kRateMin = 0.1;
+constexpr double kRateMax = 100000;
+constexpr std::string_view kRateRange = "[0.1, 100000]";
+
+struct LimitField {
+  std::string_view name;
+  std::uint64_t Limits::*integer;  // nullptr for rate, the one field that is not an integer
+  std::uint64_t min;
+  std::uint64_t max;
+};
+
+// One table drives parsing, to_json and diff, so the three cannot disagree on a field.
+constexpr std::array<LimitField, 15> kLimitFields = {{
+    {"max_clients", &Limits::max_clients, 1, 1000000},
+    {"max_frame", &Limits::max_frame, 16384, 16777216},
+    {"max_message_bytes", &Limits::max_message_bytes, 1, 1048576},
+    {"handshake_timeout_ms", &Limits::handshake_timeout_ms, 100, 300000},
+    {"idle_interval_s", &Limits::idle_interval_s, 1, 86400},
+    {"idle_timeout_s", &Limits::idle_timeout_s, 1, 3600},
+    {"rate", nullptr, 0, 0},
+    {"burst", &Limits::burst, 1, 100000},
+    {"flood_strikes", &Limits::flood_strikes, 1, 100000},
+    {"outbox_bytes", &Limits::outbox_bytes, 65536, 1073741824},
+    {"handshakes_per_source_per_s", &Limits::handshakes_per_source_per_s, 1, 100000},
+    {"handshake_burst_per_source", &Limits::handshake_burst_per_source, 1, 100000},
+    {"max_pending_handshakes", &Limits::max_pending_handshakes, 1, 100000},
+    {"signatures_per_turn", &Limits::signatures_per_turn, 1, 64},
+    {"min_client_rsa_bits", &Limits::min_client_rsa_bits, 2048, 8192},
+}};
+
+constexpr std::array<std::string_view, 6> kTopKeys = {"listen", "identity_key", "suites",
+                                                      "limits", "auth",         "log"};
+constexpr std::array<std::string_view, 2> kListenKeys = {"address", "port"};
+constexpr std::array<std::string_view, 2> kAuthKeys = {"mode", "authorized_keys"};
+constexpr std::array<std::string_view, 4> kLogKeys = {"format", "level", "file",
+                                                      "stats_interval_s"};
+constexpr std::array<std::string_view, 2> kAuthModes = {"open", "keys"};
+constexpr std::array<std::string_view, 2> kLogFormats = {"json", "text"};
+constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
+                                                        "error", "critical", "off"};
+
+std::string describe(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string: {
+      std::string quoted = v.dump(-1, ' ', true, json::error_handler_t::replace);
+      if (quoted.size() <= kMaxShown) return quoted;
+      return "a string of " + std::to_string(v.get_ref<const std::string&>().size()) + " bytes";
+    }
+    case json::value_t::boolean:
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float:
+      return v.dump();
+    default:
+      return "an unsupported value";
+  }
+}
+
+// An unknown key becomes part of an error path, so it gets the same cap as a shown value and
+// loses anything that could mess up a terminal.
+std::string printable_key(std::string_view key) {
+  std::string out;
+  for (char c : key.substr(0, kMaxShown))
+    out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (key.size() > kMaxShown) out += "...";
+  return out;
+}
+
+std::string join(std::string_view parent, std::string_view key) {
+  std::string out(parent);
+  if (!out.empty()) out += '.';
+  out += key;
+  return out;
+}
+
+std::string indexed(std::string_view parent, std::size_t i) {
+  return std::string(parent) + "[" + std::to_string(i) + "]";
+}
+
+std::string one_of(std::span<const std::string_view> options) {
+  std::string out = "one of ";
+  for (std::size_t i = 0; i < options.size(); ++i) {
+    if (i != 0) out += ", ";
+    out += '"';
+    out += options[i];
+    out += '"';
+  }
+  return out;
+}
+
+std::string suite_names_list() {
+  std::vector<std::string_view> names;
+  for (const auto& s : all_suites())
+    names.push_back(s.name);
+  return one_of(names);
+}
+
+// nlohmann's message carries the position, which is what a person needs; its "[json.exception
+// ...]" prefix is noise and its "last read" token can be an entire unterminated string.
+std::string parse_error_message(const json::exception& e) {
+  std::string msg = e.what();
+  if (auto end = msg.find("] "); msg.starts_with("[json.exception.") && end != std::string::npos)
+    msg.erase(0, end + 2);
+  constexpr std::string_view kLastRead = "last read: '";
+  if (auto at = msg.find(kLastRead); at != std::string::npos) {
+    const std::size_t token = at + kLastRead.size();
+    if (msg.size() - token > kMaxShown + 1) msg = msg.substr(0, token + kMaxShown) + "...'";
+  }
+  // Other messages ("number overflow parsing '1e400'") quote a token too, without a marker.
+  if (msg.size() > kMaxParseMessage) msg = msg.substr(0, kMaxParseMessage) + "...";
+  return msg;
+}
+
+class Parser {
+ public:
+  std::vector<ConfigError> errors;
+
+  void error(std::string path, std::string message) {
+    errors.push_back(ConfigError{std::move(path), std::move(message)});
+  }
+
+  // Reports every member not in `known`; false if `v` is not an object at all.
+  bool object(const json& v, const std::string& path, std::span<const std::string_view> known) {
+    if (!v.is_object()) {
+      error(path, "expected an object, got " + describe(v));
+      return false;
+    }
+    for (const auto& [key, value] : v.items()) {
+      bool found = false;
+      for (auto k : known)
+        found = found || k == key;
+      if (!found) error(join(path, printable_key(key)), "unknown key, expected " + one_of(known));
+    }
+    return true;
+  }
+
+  std::optional<std::uint64_t> integer(const json& v, const std::string& path, std::uint64_t min,
+                                       std::uint64_t max) {
+    std::optional<std::uint64_t> n;
+    if (v.is_number_unsigned()) {
+      n = v.get<std::uint64_t>();
+    } else if (v.is_number_integer() && v.get<std::int64_t>() >= 0) {
+      n = static_cast<std::uint64_t>(v.get<std::int64_t>());
+    }
+    if (n && *n >= min && *n <= max) return n;
+    error(path, "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+                    "], got " + describe(v));
+    return std::nullopt;
+  }
+
+  std::optional<double> rate(const json& v, const std::string& path) {
+    if (v.is_number()) {
+      const double d = v.get<double>();
+      if (d >= kRateMin && d <= kRateMax) return d;
+    }
+    error(path, "expected a number in " + std::string(kRateRange) + ", got " + describe(v));
+    return std::nullopt;
+  }
+
+  std::optional<std::string_view> choice(const json& v, const std::string& path,
+                                         std::span<const std::string_view> options) {
+    if (!v.is_string()) {
+      error(path, "expected a string, " + one_of(options) + ", got " + describe(v));
+      return std::nullopt;
+    }
+    for (auto option : options)
+      if (v.get_ref<const std::string&>() == option) return option;
+    error(path, "expected " + one_of(options) + ", got " + describe(v));
+    return std::nullopt;
+  }
+
+  std::optional<std::string> file_path(const json& v, const std::string& path) {
+    if (!v.is_string()) {
+      error(path, "expected a string, got " + describe(v));
+      return std::nullopt;
+    }
+    const auto& s = v.get_ref<const std::string&>();
+    // A NUL would silently cut the path short when it reaches open().
+    if (s.empty() || s.find('\0') != std::string::npos) {
+      error(path, "expected a non-empty path without NUL bytes, got " + describe(v));
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  // The outer optional is "valid"; the inner one is the value, null meaning absent.
+  std::optional<std::optional<std::string>> optional_path(const json& v, const std::string& path) {
+    if (v.is_null()) return std::optional<std::string>{};
+    if (!v.is_string()) {
+      error(path, "expected a string or null, got " + describe(v));
+      return std::nullopt;
+    }
+    auto p = file_path(v, path);
+    if (!p) return std::nullopt;
+    return std::optional<std::string>{std::move(*p)};
+  }
+
+  void listen(const json& v, std::vector<ListenAddress>& out) {
+    const std::string path = "listen";
+    if (!v.is_array()) {
+      error(path, "expected an array, got " + describe(v));
+      return;
+    }
+    if (v.empty() || v.size() > kMaxListen)
+      error(path, "expected 1 to " + std::to_string(kMaxListen) + " entries, got " +
+                      std::to_string(v.size()));
+    struct Bound {
+      int family;
+      std::array<unsigned char, sizeof(in6_addr)> addr;
+      std::uint16_t port;
+    };
+    std::vector<Bound> seen;
+    std::vector<ListenAddress> result;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::string entry_path = indexed(path, i);
+      const json& entry = v[i];
+      if (!object(entry, entry_path, kListenKeys)) continue;
+
+      std::optional<Bound> bound;
+      const std::string address_path = entry_path + ".address";
+      if (auto it = entry.find("address"); it == entry.end()) {
+        error(address_path, "missing, expected an IPv4 or IPv6 address");
+      } else if (!it->is_string()) {
+        error(address_path, "expected a string, got " + describe(*it));
+      } else {
+        const auto& text = it->get_ref<const std::string&>();
+        Bound b{};
+        // inet_pton stops at a NUL, so "127.0.0.1\u0000junk" must be refused first.
+        const bool no_nul = text.find('\0') == std::string::npos;
+        if (no_nul && inet_pton(AF_INET, text.c_str(), b.addr.data()) == 1) {
+          b.family = AF_INET;
+          bound = b;
+        } else if (no_nul && inet_pton(AF_INET6, text.c_str(), b.addr.data()) == 1) {
+          b.family = AF_INET6;
+          bound = b;
+        } else {
+          error(address_path, "expected an IPv4 or IPv6 address, got " + describe(*it));
+        }
+      }
+
+      std::optional<std::uint64_t> port;
+      const std::string port_path = entry_path + ".port";
+      if (auto it = entry.find("port"); it == entry.end()) {
+        error(port_path, "missing, expected an integer in [0, 65535]");
+      } else {
+        // 0 asks the kernel for a free port (tests); the `listening` log line says which.
+        port = integer(*it, port_path, 0, 65535);
+      }
+
+      if (!bound || !port) continue;
+      bound->port = static_cast<std::uint16_t>(*port);
+      // Compared as bytes so "::1" and "0::1" count as the same socket.
+      for (std::size_t j = 0; j < seen.size(); ++j) {
+        if (seen[j].family == bound->family && seen[j].addr == bound->addr &&
+            seen[j].port == bound->port && bound->port != 0) {
+          error(entry_path, "same address and port as " + indexed(path, j));
+          break;
+        }
+      }
+      seen.push_back(*bound);
+      result.push_back(ListenAddress{entry.at("address").get<std::string>(), bound->port});
+    }
+    out = std::move(result);
+  }
+
+  void suites(const json& v, std::vector<SuiteId>& out) {
+    const std::string path = "suites";
+    if (!v.is_array()) {
+      error(path, "expected an array, got " + describe(v));
+      return;
+    }
+    if (v.empty() || v.size() > kMaxSuites)
+      error(path, "expected 1 to " + std::to_string(kMaxSuites) + " suite names, got " +
+                      std::to_string(v.size()));
+    std::vector<SuiteId> result;
+    std::vector<std::size_t> index_of;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::string item_path = indexed(path, i);
+      if (!v[i].is_string()) {
+        error(item_path, "expected a string, got " + describe(v[i]));
+        continue;
+      }
+      const SuiteInfo* suite = find_suite(std::string_view(v[i].get_ref<const std::string&>()));
+      if (suite == nullptr) {
+        error(item_path, "expected " + suite_names_list() + ", got " + describe(v[i]));
+        continue;
+      }
+      bool duplicate = false;
+      for (std::size_t j = 0; j < result.size() && !duplicate; ++j) {
+        if (result[j] == suite->id) {
+          error(item_path, "duplicate of " + indexed(path, index_of[j]));
+          duplicate = true;
+        }
+      }
+      if (duplicate) continue;
+      result.push_back(suite->id);
+      index_of.push_back(i);
+    }
+    out = std::move(result);
+  }
+
+  void limits(const json& v, Limits& out) {
+    const std::string path = "limits";
+    std::vector<std::string_view> known;
+    for (const auto& f : kLimitFields)
+      known.push_back(f.name);
+    if (!object(v, path, known)) return;
+    bool frame_ok = true;
+    bool message_ok = true;
+    for (const auto& f : kLimitFields) {
+      auto it = v.find(std::string(f.name));
+      if (it == v.end()) continue;
+      const std::string field_path = join(path, f.name);
+      bool ok = false;
+      if (f.integer == nullptr) {
+        if (auto d = rate(*it, field_path)) {
+          out.rate = *d;
+          ok = true;
+        }
+      } else if (auto n = integer(*it, field_path, f.min, f.max)) {
+        out.*f.integer = *n;
+        ok = true;
+      }
+      if (f.name == "max_frame") frame_ok = ok;
+      if (f.name == "max_message_bytes") message_ok = ok;
+    }
+    // Only when both parsed: otherwise the message would blame a value that was never read.
+    if (frame_ok && message_ok && out.max_message_bytes > out.max_frame - kFrameOverheadReserve) {
+      error(join(path, "max_message_bytes"),
+            "expected at most limits.max_frame - " + std::to_string(kFrameOverheadReserve) + " = " +
+                std::to_string(out.max_frame - kFrameOverheadReserve) + ", got " +
+                std::to_string(out.max_message_bytes));
+    }
+  }
+
+  void auth(const json& v, Auth& out) {
+    const std::string path = "auth";
+    if (!object(v, path, kAuthKeys)) return;
+    bool mode_ok = true;
+    if (auto it = v.find("mode"); it != v.end()) {
+      auto mode = choice(*it, join(path, "mode"), kAuthModes);
+      mode_ok = mode.has_value();
+      if (mode) out.mode = *mode == "keys" ? AuthMode::keys : AuthMode::open;
+    }
+    bool keys_ok = true;
+    if (auto it = v.find("authorized_keys"); it != v.end()) {
+      auto p = optional_path(*it, join(path, "authorized_keys"));
+      keys_ok = p.has_value();
+      if (p) out.authorized_keys = std::move(*p);
+    }
+    if (mode_ok && keys_ok && out.mode == AuthMode::keys && !out.authorized_keys)
+      error(join(path, "authorized_keys"), "required when auth.mode is \"keys\"");
+  }
+
+  void log(const json& v, Log& out) {
+    const std::string path = "log";
+    if (!object(v, path, kLogKeys)) return;
+    if (auto it = v.find("format"); it != v.end()) {
+      if (auto f = choice(*it, join(path, "format"), kLogFormats))
+        out.format = *f == "text" ? LogFormat::text : LogFormat::json;
+    }
+    if (auto it = v.find("level"); it != v.end()) {
+      if (auto level = choice(*it, join(path, "level"), kLogLevels)) out.level = *level;
+    }
+    if (auto it = v.find("file"); it != v.end()) {
+      if (auto p = optional_path(*it, join(path, "file"))) out.file = std::move(*p);
+    }
+    if (auto it = v.find("stats_interval_s"); it != v.end()) {
+      if (auto n = integer(*it, join(path, "stats_interval_s"), 1, 86400))
+        out.stats_interval_s = static_cast<std::uint32_t>(*n);
+    }
+  }
+};
+
+std::string join_dir(std::string_view dir, std::string_view tail) {
+  std::string out(dir);
+  if (!out.ends_with('/')) out += '/';
+  out += tail;
+  return out;
+}
+
+bool is_set(const std::optional<std::string>& v) {
+  return v.has_value() && !v->empty();
+}
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+std::string_view name_of(LogFormat f) {
+  return f == LogFormat::text ? "text" : "json";
+}
+
+std::string_view name_of(AuthMode m) {
+  return m == AuthMode::keys ? "keys" : "open";
+}
+
+}  // namespace
+
+std::string default_identity_key_path(const Environment& env) {
+  if (is_set(env.state_directory)) {
+    // systemd joins several StateDirectory= entries with ':'; the first is the service's own.
+    const std::string_view first =
+        std::string_view(*env.state_directory).substr(0, env.state_directory->find(':'));
+    if (!first.empty()) return join_dir(first, "identity.pem");
+  }
+  // The XDG Base Directory spec says relative values are invalid and must be ignored.
+  if (is_set(env.xdg_state_home) && env.xdg_state_home->front() == '/')
+    return join_dir(*env.xdg_state_home, "parleyd/identity.pem");
+  if (is_set(env.home)) return join_dir(*env.home, ".local/state/parleyd/identity.pem");
+  return "./parleyd-identity.pem";
+}
+
+Config default_config(const Environment& env) {
+  Config c;
+  c.listen = {ListenAddress{"127.0.0.1", 7777}};
+  c.identity_key = default_identity_key_path(env);
+  for (const auto& s : all_suites())
+    c.suites.push_back(s.id);
+  return c;
+}
+
+std::string ConfigError::to_string() const {
+  return path.empty() ? message : path + ": " + message;
+}
+
+ParseResult parse_config(std::string_view json_text, const Environment& env) {
+  json doc;
+  try {
+    doc = json::parse(json_text.begin(), json_text.end());
+  } catch (const json::exception& e) {
+    return std::vector<ConfigError>{ConfigError{"", parse_error_message(e)}};
+  }
+
+  Parser p;
+  Config c = default_config(env);
+  if (p.object(doc, "", kTopKeys)) {
+    if (auto it = doc.find("listen"); it != doc.end()) p.listen(*it, c.listen);
+    if (auto it = doc.find("identity_key"); it != doc.end()) {
+      if (auto path = p.file_path(*it, "identity_key")) c.identity_key = std::move(*path);
+    }
+    if (auto it = doc.find("suites"); it != doc.end()) p.suites(*it, c.suites);
+    if (auto it = doc.find("limits"); it != doc.end()) p.limits(*it, c.limits);
+    if (auto it = doc.find("auth"); it != doc.end()) p.auth(*it, c.auth);
+    if (auto it = doc.find("log"); it != doc.end()) p.log(*it, c.log);
+  }
+  if (!p.errors.empty()) return std::move(p.errors);
+  return c;
+}
+
+ParseResult load_config_file(const std::string& path, const Environment& env) {
+  auto failure = [&](const std::string& why) {
+    return ParseResult{
+        std::vector<ConfigError>{ConfigError{"", "cannot read " + path + ": " + why}}};
+  };
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) return failure(std::generic_category().message(errno));
+  std::string text;
+  std::array<char, 65536> buffer;
+  for (;;) {
+    const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), file.get());
+    text.append(buffer.data(), n);
+    if (text.size() > kMaxConfigFileBytes) return failure("larger than 1 MiB");
+    if (n < buffer.size()) {
+      if (std::ferror(file.get())) return failure(std::generic_category().message(errno));
+      break;
+    }
+  }
+  return parse_config(text, env);
+}
+
+std::string to_json(const Config& config) {
+  nlohmann::ordered_json j;
+  j["listen"] = nlohmann::ordered_json::array();
+  for (const auto& l : config.listen)
+    j["listen"].push_back(nlohmann::ordered_json{{"address", l.address}, {"port", l.port}});
+  j["identity_key"] = config.identity_key;
+  j["suites"] = nlohmann::ordered_json::array();
+  for (SuiteId id : config.suites)
+    j["suites"].push_back(std::string(suite_info(id).name));
+  auto& limits = j["limits"];
+  limits = nlohmann::ordered_json::object();
+  for (const auto& f : kLimitFields) {
+    const std::string name(f.name);
+    if (f.integer == nullptr) {
+      limits[name] = config.limits.rate;
+    } else {
+      limits[name] = config.limits.*f.integer;
+    }
+  }
+  j["auth"]["mode"] = std::string(name_of(config.auth.mode));
+  j["auth"]["authorized_keys"] = config.auth.authorized_keys
+                                     ? nlohmann::ordered_json(*config.auth.authorized_keys)
+                                     : nlohmann::ordered_json(nullptr);
+  j["log"]["format"] = std::string(name_of(config.log.format));
+  j["log"]["level"] = config.log.level;
+  j["log"]["file"] =
+      config.log.file ? nlohmann::ordered_json(*config.log.file) : nlohmann::ordered_json(nullptr);
+  j["log"]["stats_interval_s"] = config.log.stats_interval_s;
+  return j.dump(2) + "\n";
+}
+
+ConfigDiff diff(const Config& old_config, const Config& new_config) {
+  ConfigDiff d;
+  auto note = [&d](bool differs, std::string name, bool restart) {
+    if (!differs) return;
+    if (restart) d.need_restart.push_back(name);
+    d.changed.push_back(std::move(name));
+  };
+  const Config& a = old_config;
+  const Config& b = new_config;
+  note(a.listen != b.listen, "listen", true);
+  note(a.identity_key != b.identity_key, "identity_key", true);
+  note(a.suites != b.suites, "suites", false);
+  for (const auto& f : kLimitFields) {
+    const bool differs = f.integer == nullptr ? a.limits.rate != b.limits.rate
+                                              : a.limits.*f.integer != b.limits.*f.integer;
+    note(differs, join("limits", f.name), false);
+  }
+  note(a.auth.mode != b.auth.mode, "auth.mode", false);
+  note(a.auth.authorized_keys != b.auth.authorized_keys, "auth.authorized_keys", false);
+  note(a.log.format != b.log.format, "log.format", false);
+  note(a.log.level != b.log.level, "log.level", false);
+  note(a.log.file != b.log.file, "log.file", false);
+  note(a.log.stats_interval_s != b.log.stats_interval_s, "log.stats_interval_s", false);
+  return d;
+}
+
+}  // namespace parley::config

@@ -1,0 +1,48 @@
+// Admission control, decided before any RSA work (PROTOCOL.md 4): new
+// handshakes per source (an IPv4 address, an IPv6 /64) and a global cap on
+// handshakes in progress. Pure: the time is passed in.
+#pragma once
+
+#include <boost/asio/ip/address.hpp>
+
+#include <cstddef>
+#include <string>
+#include <unordered_map>
+
+#include "token_bucket.hpp"
+
+namespace parley::server {
+
+struct AdmissionLimits {
+  double per_source_rate = 20;
+  double per_source_burst = 40;
+  std::size_t max_pending = 256;
+};
+
+// "v4:192.0.2.1", or "v6:2001:db8:1:2::/64"; an IPv4-mapped IPv6 address is its IPv4 address.
+std::string source_key(const boost::asio::ip::address& address);
+
+class Admission {
+ public:
+  explicit Admission(AdmissionLimits limits, std::size_t max_tracked_sources = 65536);
+
+  enum class Verdict { admitted, source_rate, too_many_pending };
+  // After `admitted` the caller calls handshake_finished() exactly once when that handshake ends.
+  Verdict admit(const boost::asio::ip::address& source, Clock::time_point now);
+  void handshake_finished();
+
+  std::size_t pending() const { return pending_; }
+  std::size_t tracked_sources() const { return buckets_.size(); }
+  void reconfigure(AdmissionLimits limits);
+
+ private:
+  // Forgets sources whose bucket is full again; they would start full anyway.
+  void forget_idle(Clock::time_point now);
+
+  AdmissionLimits limits_;
+  std::size_t max_tracked_;
+  std::size_t pending_ = 0;
+  std::unordered_map<std::string, TokenBucket> buckets_;
+};
+
+}  // namespace parley::server

@@ -1,0 +1,414 @@
+#include "event_log.hpp"
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <ostream>
+#include <stdexcept>
+#include <utility>
+
+#include <spdlog/details/file_helper.h>
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include "parley/names.hpp"
+
+namespace parley::server {
+
+using nlohmann::ordered_json;
+
+// Appends to a file and can switch to a fresh file at the same path, so logrotate can move the
+// old one away and signal us. Single-threaded server, hence null_mutex.
+class ReopenableFileSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  explicit ReopenableFileSink(const std::string& path) : path_(path), file_(open_file(path)) {}
+
+  void reopen() {
+    std::lock_guard lock(mutex_);
+    // Open the new file before dropping the old one: if the open fails we keep logging into the
+    // rotated file rather than into nothing.
+    auto fresh = open_file(path_);
+    file_->flush();
+    file_ = std::move(fresh);
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    file_->write(formatted);
+    // warn and above are what an operator looks for after a crash, so they never wait in the
+    // stdio buffer; the rest is flushed by the server's periodic flush().
+    if (msg.level >= spdlog::level::warn) file_->flush();
+  }
+  void flush_() override { file_->flush(); }
+
+ private:
+  static std::unique_ptr<spdlog::details::file_helper> open_file(const std::string& path) {
+    auto file = std::make_unique<spdlog::details::file_helper>();
+    try {
+      file->open(path, /*truncate=*/false);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("cannot open log file '" + path + "': " + e.what());
+    }
+    return file;
+  }
+
+  std::string path_;
+  std::unique_ptr<spdlog::details::file_helper> file_;
+};
+
+namespace {
+
+struct LevelName {
+  std::string_view name;
+  spdlog::level::level_enum spd;
+};
+
+// Our own names, not spdlog's: spdlog prints "warning", the config and the logs say "warn".
+constexpr std::array<LevelName, 7> kLevels{{
+    {"trace", spdlog::level::trace},
+    {"debug", spdlog::level::debug},
+    {"info", spdlog::level::info},
+    {"warn", spdlog::level::warn},
+    {"error", spdlog::level::err},
+    {"critical", spdlog::level::critical},
+    {"off", spdlog::level::off},
+}};
+
+spdlog::level::level_enum parse_level(const std::string& level) {
+  for (const auto& l : kLevels) {
+    if (l.name == level) return l.spd;
+  }
+  throw std::runtime_error("unknown log level '" + level +
+                           "' (expected trace, debug, info, warn, error, critical or off)");
+}
+
+std::string dump(const ordered_json& j) {
+  // replace, not strict: a peer-supplied byte sequence that is not UTF-8 must never turn a log
+  // call into an exception.
+  return j.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+}
+
+// Bare only when the value cannot be misread by a key=value splitter or smuggle a line break;
+// everything else, including non-ASCII, goes out JSON-quoted.
+bool needs_quotes(std::string_view s) {
+  if (s.empty()) return true;
+  for (const unsigned char c : s) {
+    if (c <= 0x20 || c >= 0x7f || c == '"' || c == '=' || c == '\\') return true;
+  }
+  return false;
+}
+
+void append_text_value(std::string& out, const ordered_json& v) {
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    if (needs_quotes(s)) {
+      out += dump(v);
+    } else {
+      out += s;
+    }
+  } else if (v.is_array()) {
+    // Comma-joined, so a list of config keys stays one greppable token.
+    std::string joined;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (i != 0) joined += ',';
+      joined += v[i].is_string() ? v[i].get<std::string>() : dump(v[i]);
+    }
+    if (needs_quotes(joined)) {
+      out += dump(ordered_json(joined));
+    } else {
+      out += joined;
+    }
+  } else {
+    out += dump(v);
+  }
+}
+
+std::string render_text(const ordered_json& event) {
+  // ts level event are positional; the rest are key=value in the order the event defines.
+  std::string out;
+  std::size_t index = 0;
+  for (const auto& [key, value] : event.items()) {
+    if (index != 0) out += ' ';
+    if (index < 3) {
+      out += value.get<std::string>();
+    } else {
+      out += key;
+      out += '=';
+      append_text_value(out, value);
+    }
+    ++index;
+  }
+  return out;
+}
+
+// Rates only need to be readable; three decimals keep the lines short.
+double round3(double x) {
+  return std::isfinite(x) ? std::round(x * 1000.0) / 1000.0 : 0.0;
+}
+
+}  // namespace
+
+EventLog::EventLog(const LogOptions& options) : EventLog(options, nullptr) {}
+
+EventLog::EventLog(const LogOptions& options, std::ostream& sink_for_tests)
+    : EventLog(options, &sink_for_tests) {}
+
+EventLog::EventLog(const LogOptions& options, std::ostream* sink_for_tests)
+    : format_(options.format) {
+  const auto level = parse_level(options.level);
+  spdlog::sink_ptr sink;
+  if (sink_for_tests != nullptr) {
+    sink = std::make_shared<spdlog::sinks::ostream_sink_st>(*sink_for_tests);
+  } else if (options.file) {
+    file_sink_ = std::make_shared<ReopenableFileSink>(*options.file);
+    sink = file_sink_;
+  } else {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_st>();
+  }
+  logger_ = std::make_unique<spdlog::logger>("parleyd", std::move(sink));
+  // The line is composed here, timestamp included, so spdlog adds nothing.
+  logger_->set_pattern("%v");
+  logger_->set_level(level);
+  // Files flush warn+ inside the sink; stderr and test streams flush per line so that journald
+  // and tests see each event at once.
+  logger_->flush_on(file_sink_ ? spdlog::level::off : spdlog::level::trace);
+}
+
+EventLog::~EventLog() = default;
+
+void EventLog::set_level(const std::string& level) {
+  logger_->set_level(parse_level(level));
+}
+
+void EventLog::reopen() {
+  if (file_sink_) file_sink_->reopen();
+}
+
+void EventLog::flush() {
+  logger_->flush();
+}
+
+bool EventLog::enabled(Level level) const {
+  return logger_->should_log(kLevels[static_cast<std::size_t>(level)].spd);
+}
+
+ordered_json EventLog::head(Level level, std::string_view event) const {
+  ordered_json j;
+  j["ts"] = parley::format_timestamp(std::chrono::system_clock::now());
+  j["level"] = kLevels[static_cast<std::size_t>(level)].name;
+  j["event"] = event;
+  return j;
+}
+
+void EventLog::emit(Level level, const ordered_json& event) {
+  const std::string line = format_ == LogFormat::json ? dump(event) : render_text(event);
+  logger_->log(kLevels[static_cast<std::size_t>(level)].spd, spdlog::string_view_t(line));
+}
+
+void EventLog::listening(std::string_view address, std::uint16_t port,
+                         std::string_view fingerprint) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "listening");
+  j["address"] = address;
+  j["port"] = port;
+  j["fingerprint"] = fingerprint;
+  emit(level, j);
+}
+
+void EventLog::session_open(std::uint64_t session, std::string_view peer) {
+  constexpr Level level = Level::debug;
+  if (!enabled(level)) return;
+  auto j = head(level, "session_open");
+  j["session"] = session;
+  j["peer"] = peer;
+  emit(level, j);
+}
+
+void EventLog::handshake_ok(std::uint64_t session, std::string_view peer, std::string_view suite,
+                            std::string_view client_fingerprint, std::uint64_t duration_ms) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "handshake_ok");
+  j["session"] = session;
+  j["peer"] = peer;
+  j["suite"] = suite;
+  if (!client_fingerprint.empty()) j["client_fingerprint"] = client_fingerprint;
+  j["duration_ms"] = duration_ms;
+  emit(level, j);
+}
+
+void EventLog::handshake_failed(std::uint64_t session, std::string_view peer, std::string_view code,
+                                std::string_view reason) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "handshake_failed");
+  j["session"] = session;
+  j["peer"] = peer;
+  j["code"] = code;
+  j["reason"] = reason;
+  emit(level, j);
+}
+
+void EventLog::auth_failed(std::uint64_t session, std::string_view peer,
+                           std::string_view fingerprint, std::string_view reason) {
+  constexpr Level level = Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "auth_failed");
+  j["session"] = session;
+  j["peer"] = peer;
+  if (!fingerprint.empty()) j["fingerprint"] = fingerprint;
+  j["reason"] = reason;
+  emit(level, j);
+}
+
+void EventLog::admission_refused(std::string_view peer, std::string_view reason) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "admission_refused");
+  j["peer"] = peer;
+  j["reason"] = reason;
+  emit(level, j);
+}
+
+void EventLog::nick(std::uint64_t session, std::string_view old_nick, std::string_view new_nick) {
+  constexpr Level level = Level::debug;
+  if (!enabled(level)) return;
+  auto j = head(level, "nick");
+  j["session"] = session;
+  j["old_nick"] = old_nick;
+  j["new_nick"] = new_nick;
+  emit(level, j);
+}
+
+void EventLog::join(std::uint64_t session, std::string_view nick, std::string_view room) {
+  constexpr Level level = Level::debug;
+  if (!enabled(level)) return;
+  auto j = head(level, "join");
+  j["session"] = session;
+  j["nick"] = nick;
+  j["room"] = room;
+  emit(level, j);
+}
+
+void EventLog::part(std::uint64_t session, std::string_view nick, std::string_view room) {
+  constexpr Level level = Level::debug;
+  if (!enabled(level)) return;
+  auto j = head(level, "part");
+  j["session"] = session;
+  j["nick"] = nick;
+  j["room"] = room;
+  emit(level, j);
+}
+
+void EventLog::rate_limited(std::uint64_t session, std::string_view nick) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "rate_limited");
+  j["session"] = session;
+  j["nick"] = nick;
+  emit(level, j);
+}
+
+void EventLog::slow_consumer(std::uint64_t session, std::string_view peer, std::string_view nick,
+                             std::uint64_t unsent_bytes) {
+  constexpr Level level = Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "slow_consumer");
+  j["session"] = session;
+  j["peer"] = peer;
+  j["nick"] = nick;
+  j["unsent_bytes"] = unsent_bytes;
+  emit(level, j);
+}
+
+void EventLog::session_close(std::uint64_t session, std::string_view peer, std::string_view nick,
+                             std::string_view code, std::string_view reason,
+                             const SessionCounters& c) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "session_close");
+  j["session"] = session;
+  j["peer"] = peer;
+  j["nick"] = nick;
+  j["code"] = code;
+  j["reason"] = reason;
+  j["bytes_in"] = c.bytes_in;
+  j["bytes_out"] = c.bytes_out;
+  j["records_in"] = c.records_in;
+  j["records_out"] = c.records_out;
+  j["duration_ms"] = c.duration_ms;
+  emit(level, j);
+}
+
+void EventLog::reload(bool ok, const std::vector<std::string>& changed,
+                      const std::vector<std::string>& need_restart, std::string_view error) {
+  const Level level = ok ? Level::info : Level::error;
+  if (!enabled(level)) return;
+  auto j = head(level, "reload");
+  j["ok"] = ok;
+  j["changed"] = changed;
+  j["need_restart"] = need_restart;
+  if (!error.empty()) j["error"] = error;
+  emit(level, j);
+}
+
+void EventLog::shutdown(std::string_view signal, std::size_t sessions) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "shutdown");
+  j["signal"] = signal;
+  j["sessions"] = sessions;
+  emit(level, j);
+}
+
+void EventLog::stats(const Stats& s) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "stats");
+  j["sessions"] = s.sessions;
+  j["handshakes_pending"] = s.handshakes_pending;
+  j["rooms"] = s.rooms;
+  j["messages_per_s"] = round3(s.messages_per_s);
+  j["bytes_in_per_s"] = round3(s.bytes_in_per_s);
+  j["bytes_out_per_s"] = round3(s.bytes_out_per_s);
+  emit(level, j);
+}
+
+void EventLog::nofile_limit(std::uint64_t soft, std::uint64_t hard, std::uint64_t needed,
+                            bool sufficient) {
+  const Level level = sufficient ? Level::info : Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "nofile_limit");
+  j["soft"] = soft;
+  j["hard"] = hard;
+  j["needed"] = needed;
+  j["sufficient"] = sufficient;
+  emit(level, j);
+}
+
+void EventLog::accept_error(std::string_view error, std::uint64_t backoff_ms) {
+  constexpr Level level = Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "accept_error");
+  j["error"] = error;
+  j["backoff_ms"] = backoff_ms;
+  emit(level, j);
+}
+
+void EventLog::internal_error(std::optional<std::uint64_t> session, std::string_view what) {
+  constexpr Level level = Level::error;
+  if (!enabled(level)) return;
+  auto j = head(level, "internal_error");
+  if (session) j["session"] = *session;
+  j["what"] = what;
+  emit(level, j);
+}
+
+}  // namespace parley::server

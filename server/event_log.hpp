@@ -1,0 +1,98 @@
+// Structured operator logs for parleyd. Every event has its own function with typed fields, so
+// message text, secrets and key material have no parameter through which to reach a log line;
+// the only free text is `reason`/`error`/`what`, which the server composes itself.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace spdlog {
+class logger;
+}
+
+namespace parley::server {
+
+class ReopenableFileSink;
+
+enum class LogFormat { json, text };
+
+struct LogOptions {
+  LogFormat format = LogFormat::json;
+  std::string level = "info";       // trace|debug|info|warn|error|critical|off
+  std::optional<std::string> file;  // absent = stderr
+};
+
+class EventLog {
+ public:
+  // Throws std::runtime_error if the file cannot be opened or the level is unknown.
+  explicit EventLog(const LogOptions& options);
+  // For tests: lines go to a caller-owned stream, which must outlive this object.
+  EventLog(const LogOptions& options, std::ostream& sink_for_tests);
+  ~EventLog();
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+
+  void set_level(const std::string& level);  // throws std::runtime_error on unknown level
+  // File sink: open the configured path again (logrotate, SIGHUP). If that fails the old file
+  // stays in use and std::runtime_error is thrown. No-op on stderr.
+  void reopen();
+  void flush();
+
+  void listening(std::string_view address, std::uint16_t port, std::string_view fingerprint);
+  void session_open(std::uint64_t session, std::string_view peer);
+  // client_fingerprint "" = anonymous client, field omitted.
+  void handshake_ok(std::uint64_t session, std::string_view peer, std::string_view suite,
+                    std::string_view client_fingerprint, std::uint64_t duration_ms);
+  void handshake_failed(std::uint64_t session, std::string_view peer, std::string_view code,
+                        std::string_view reason);
+  // fingerprint "" = unknown, field omitted.
+  void auth_failed(std::uint64_t session, std::string_view peer, std::string_view fingerprint,
+                   std::string_view reason);
+  void admission_refused(std::string_view peer, std::string_view reason);
+  void nick(std::uint64_t session, std::string_view old_nick, std::string_view new_nick);
+  void join(std::uint64_t session, std::string_view nick, std::string_view room);
+  void part(std::uint64_t session, std::string_view nick, std::string_view room);
+  void rate_limited(std::uint64_t session, std::string_view nick);
+  void slow_consumer(std::uint64_t session, std::string_view peer, std::string_view nick,
+                     std::uint64_t unsent_bytes);
+  struct SessionCounters {
+    std::uint64_t bytes_in, bytes_out, records_in, records_out, duration_ms;
+  };
+  void session_close(std::uint64_t session, std::string_view peer, std::string_view nick,
+                     std::string_view code, std::string_view reason, const SessionCounters&);
+  // error "" when ok, field omitted.
+  void reload(bool ok, const std::vector<std::string>& changed,
+              const std::vector<std::string>& need_restart, std::string_view error);
+  void shutdown(std::string_view signal, std::size_t sessions);
+  struct Stats {
+    std::size_t sessions, handshakes_pending, rooms;
+    double messages_per_s, bytes_in_per_s, bytes_out_per_s;
+  };
+  void stats(const Stats&);
+  void nofile_limit(std::uint64_t soft, std::uint64_t hard, std::uint64_t needed, bool sufficient);
+  void accept_error(std::string_view error, std::uint64_t backoff_ms);
+  void internal_error(std::optional<std::uint64_t> session, std::string_view what);
+
+ private:
+  // Mirrors spdlog::level::level_enum without exposing spdlog in this header.
+  enum class Level { trace, debug, info, warn, error, critical, off };
+
+  EventLog(const LogOptions& options, std::ostream* sink_for_tests);
+  bool enabled(Level level) const;
+  nlohmann::ordered_json head(Level level, std::string_view event) const;
+  void emit(Level level, const nlohmann::ordered_json& event);
+
+  LogFormat format_;
+  std::shared_ptr<ReopenableFileSink> file_sink_;  // null unless logging to a file
+  std::unique_ptr<spdlog::logger> logger_;
+};
+
+}  // namespace parley::server

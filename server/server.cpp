@@ -1,0 +1,262 @@
+#include "server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <sstream>
+
+#include "parley/frame.hpp"
+#include "parley/hello.hpp"
+#include "session.hpp"
+
+namespace parley::server {
+namespace {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+using std::chrono::steady_clock;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::chrono::seconds kShutdownGrace{5};
+constexpr std::chrono::milliseconds kAcceptBackoffMin{50};
+constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};
+
+std::string endpoint_text(const tcp::endpoint& e) {
+  const auto a = e.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
+}
+
+// Admission refusal (PROTOCOL.md 4): one Error frame, without reading the ClientHello.
+awaitable<void> refuse_busy(tcp::socket socket) {
+  const Bytes frame =
+      encode_frame(encode(ErrorFrame{StatusCode::server_full, "busy, retry later"}));
+  co_await asio::async_write(socket, asio::buffer(frame), use_tuple);
+  boost::system::error_code ec;
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+}
+
+// Resource exhaustion on accept: back off instead of spinning on a full fd table.
+bool is_resource_error(const boost::system::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+         ec == asio::error::no_memory || ec.value() == ENFILE;
+}
+
+}  // namespace
+
+std::shared_ptr<const config::AuthorizedKeys> load_authorized_keys(const config::Config& config) {
+  if (!config.auth.authorized_keys) return nullptr;
+  const std::string& path = *config.auth.authorized_keys;
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read authorized_keys " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto parsed = config::parse_authorized_keys(text.str());
+  if (auto* errors = std::get_if<std::vector<std::string>>(&parsed)) {
+    std::string all;
+    for (const auto& e : *errors)
+      all += (all.empty() ? "" : "; ") + e;
+    throw std::runtime_error("authorized_keys " + path + ": " + all);
+  }
+  return std::make_shared<const config::AuthorizedKeys>(
+      std::move(std::get<config::AuthorizedKeys>(parsed)));
+}
+
+Server::Server(asio::io_context& io, ServerContext& ctx, std::string config_path,
+               config::Environment env)
+    : io_(io),
+      ctx_(ctx),
+      config_path_(std::move(config_path)),
+      env_(std::move(env)),
+      signals_(io, SIGINT, SIGTERM, SIGHUP),
+      stats_timer_(io) {}
+
+void Server::listen() {
+  for (const auto& l : ctx_.config().listen) {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(l.address, ec);
+    if (ec) throw std::runtime_error("listen address " + l.address + ": " + ec.message());
+    const tcp::endpoint endpoint(address, l.port);
+    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && address.is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      throw std::runtime_error("cannot listen on " + endpoint_text(endpoint) + ": " + ec.message());
+    const auto bound = acceptor->local_endpoint();
+    ctx_.log.listening(bound.address().to_string(), bound.port(), ctx_.identity.fingerprint());
+    acceptors_.push_back(std::move(acceptor));
+  }
+}
+
+void Server::start() {
+  auto on_error = [this](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      ctx_.log.internal_error(std::nullopt, x.what());
+    }
+  };
+  for (auto& a : acceptors_)
+    asio::co_spawn(io_, accept_loop(*a), on_error);
+  asio::co_spawn(io_, handle_signals(), on_error);
+  asio::co_spawn(io_, stats_loop(), on_error);
+}
+
+awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
+  auto backoff = kAcceptBackoffMin;
+  asio::steady_timer pause(io_);
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (ctx_.shutting_down || ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      const bool exhausted = is_resource_error(ec);
+      ctx_.log.accept_error(ec.message(),
+                            exhausted ? static_cast<std::uint64_t>(backoff.count()) : 0);
+      if (exhausted) {
+        pause.expires_after(backoff);
+        co_await pause.async_wait(use_tuple);
+        backoff = std::min(backoff * 2, kAcceptBackoffMax);
+      }
+      continue;
+    }
+    backoff = kAcceptBackoffMin;
+    boost::system::error_code peer_ec;
+    const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+    if (peer_ec) continue;  // gone already
+    const std::string peer_text = endpoint_text(peer);
+
+    switch (ctx_.admission.admit(peer.address(), steady_clock::now())) {
+      case Admission::Verdict::admitted:
+        break;
+      case Admission::Verdict::source_rate:
+        ctx_.log.admission_refused(peer_text, "handshake rate from this source");
+        asio::co_spawn(io_, refuse_busy(std::move(socket)), asio::detached);
+        continue;
+      case Admission::Verdict::too_many_pending:
+        ctx_.log.admission_refused(peer_text, "too many handshakes in progress");
+        asio::co_spawn(io_, refuse_busy(std::move(socket)), asio::detached);
+        continue;
+    }
+    const std::uint64_t id = ++ctx_.next_session_id;
+    auto session = std::make_shared<Session>(ctx_, std::move(socket), id, peer_text);
+    ctx_.sessions.emplace(id, session);
+    asio::co_spawn(io_, Session::run(std::move(session)), asio::detached);
+  }
+}
+
+awaitable<void> Server::handle_signals() {
+  for (;;) {
+    auto [ec, signo] = co_await signals_.async_wait(use_tuple);
+    if (ec) co_return;
+    if (signo == SIGHUP) {
+      reload();
+      continue;
+    }
+    begin_shutdown(signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    co_return;
+  }
+}
+
+void Server::reload() {
+  if (config_path_.empty()) {
+    ctx_.log.reload(false, {}, {}, "running on the embedded default config: nothing to reload");
+    return;
+  }
+  auto loaded = config::load_config_file(config_path_, env_);
+  if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&loaded)) {
+    std::string all;
+    for (const auto& e : *errors)
+      all += (all.empty() ? "" : "; ") + e.to_string();
+    ctx_.log.reload(false, {}, {}, all);
+    return;
+  }
+  auto next = std::get<config::Config>(std::move(loaded));
+  std::shared_ptr<const config::AuthorizedKeys> keys;
+  try {
+    keys = load_authorized_keys(next);
+  } catch (const std::exception& e) {
+    ctx_.log.reload(false, {}, {}, e.what());
+    return;
+  }
+  try {
+    // Log settings first: a bad log file keeps the old config whole.
+    ctx_.log.set_level(next.log.level);
+    ctx_.log.reopen();
+  } catch (const std::exception& e) {
+    ctx_.log.reload(false, {}, {}, e.what());
+    return;
+  }
+  const config::ConfigDiff diff = config::diff(ctx_.config(), next);
+  // Listeners and the identity key stay as they are until a restart.
+  next.listen = ctx_.config().listen;
+  next.identity_key = ctx_.config().identity_key;
+  ctx_.apply(std::move(next), std::move(keys));
+  ctx_.log.reload(true, diff.changed, diff.need_restart, "");
+}
+
+void Server::begin_shutdown(std::string_view signal_name) {
+  ctx_.shutting_down = true;
+  ctx_.log.shutdown(signal_name, ctx_.sessions.size());
+  boost::system::error_code ec;
+  for (auto& a : acceptors_)
+    a->close(ec);
+  stats_timer_.cancel();
+  // Copy first: a session may leave the table while we walk it.
+  std::vector<std::shared_ptr<Session>> all;
+  for (auto& [id, s] : ctx_.sessions)
+    all.push_back(s);
+  for (auto& s : all)
+    s->shut_down();
+  asio::co_spawn(io_, drain_and_stop(), asio::detached);
+}
+
+awaitable<void> Server::drain_and_stop() {
+  // Sessions leave the table as their writers flush; the grace period bounds it.
+  const auto deadline = steady_clock::now() + kShutdownGrace;
+  asio::steady_timer tick(io_);
+  while (!ctx_.sessions.empty() && steady_clock::now() < deadline) {
+    tick.expires_after(std::chrono::milliseconds(10));
+    co_await tick.async_wait(use_tuple);
+  }
+  ctx_.log.flush();
+  io_.stop();
+}
+
+awaitable<void> Server::stats_loop() {
+  auto last = steady_clock::now();
+  Counters before = ctx_.counters;
+  std::uint64_t relayed_before = ctx_.hub.stats().messages_relayed;
+  while (!ctx_.shutting_down) {
+    stats_timer_.expires_after(std::chrono::seconds(ctx_.config().log.stats_interval_s));
+    auto [ec] = co_await stats_timer_.async_wait(use_tuple);
+    if (ec || ctx_.shutting_down) co_return;
+    const auto now = steady_clock::now();
+    const double secs = std::chrono::duration<double>(now - last).count();
+    const HubStats hub = ctx_.hub.stats();
+    EventLog::Stats s{};
+    s.sessions = ctx_.established;
+    s.handshakes_pending = ctx_.admission.pending();
+    s.rooms = hub.rooms;
+    s.messages_per_s = static_cast<double>(hub.messages_relayed - relayed_before) / secs;
+    s.bytes_in_per_s = static_cast<double>(ctx_.counters.bytes_in - before.bytes_in) / secs;
+    s.bytes_out_per_s = static_cast<double>(ctx_.counters.bytes_out - before.bytes_out) / secs;
+    ctx_.log.stats(s);
+    ctx_.log.flush();
+    last = now;
+    before = ctx_.counters;
+    relayed_before = hub.messages_relayed;
+  }
+}
+
+}  // namespace parley::server

@@ -1,0 +1,51 @@
+// parleyd's event loop: listeners with admission control, signals (SIGTERM,
+// SIGINT: graceful stop; SIGHUP: reload), and the periodic stats line.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server_context.hpp"
+
+namespace parley::server {
+
+// Reads and parses an authorized_keys file; throws std::runtime_error naming the file and line.
+std::shared_ptr<const config::AuthorizedKeys> load_authorized_keys(const config::Config& config);
+
+class Server {
+ public:
+  // config_path is empty when running on the embedded default (SIGHUP then has nothing to read).
+  Server(boost::asio::io_context& io, ServerContext& ctx, std::string config_path,
+         config::Environment env);
+
+  // Binds every listener (throws std::runtime_error naming the address) and logs `listening`.
+  void listen();
+  // Starts accepting, handling signals and logging stats; returns at once.
+  void start();
+
+ private:
+  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+  boost::asio::awaitable<void> handle_signals();
+  boost::asio::awaitable<void> stats_loop();
+  boost::asio::awaitable<void> drain_and_stop();
+  void reload();
+  void begin_shutdown(std::string_view signal_name);
+
+  boost::asio::io_context& io_;
+  ServerContext& ctx_;
+  std::string config_path_;
+  config::Environment env_;
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer stats_timer_;
+};
+
+}  // namespace parley::server

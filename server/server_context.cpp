@@ -1,0 +1,64 @@
+#include "server_context.hpp"
+
+#include <botan/system_rng.h>
+
+namespace parley::server {
+namespace {
+
+AdmissionLimits admission_limits(const config::Limits& l) {
+  return {static_cast<double>(l.handshakes_per_source_per_s),
+          static_cast<double>(l.handshake_burst_per_source), l.max_pending_handshakes};
+}
+
+std::uint16_t guest_suffix(Botan::RandomNumberGenerator& rng) {
+  std::uint8_t b[2];
+  rng.randomize(b, sizeof b);
+  return static_cast<std::uint16_t>((b[0] << 8) | b[1]);
+}
+
+}  // namespace
+
+ServerContext::ServerContext(boost::asio::any_io_executor exec, config::Config initial,
+                             EventLog& event_log, ServerIdentity& server_identity,
+                             Botan::RandomNumberGenerator& random)
+    : executor(exec),
+      log(event_log),
+      identity(server_identity),
+      rng(random),
+      hub_log(event_log),
+      hub([&random] { return guest_suffix(random); }),
+      admission(admission_limits(initial.limits)),
+      signing(exec, initial.limits.signatures_per_turn) {
+  hub.set_observer(&hub_log);
+  apply(std::move(initial), nullptr);
+}
+
+void ServerContext::apply(config::Config next, std::shared_ptr<const config::AuthorizedKeys> keys) {
+  config_ = std::make_shared<const config::Config>(std::move(next));
+  authorized_keys = std::move(keys);
+  const auto& c = *config_;
+
+  auto policy = std::make_shared<ServerPolicy>();
+  policy->suites = c.suites;
+  policy->min_client_rsa_bits = c.limits.min_client_rsa_bits;
+  policy->has_room = [this] { return established < config_->limits.max_clients; };
+  if (c.auth.mode == config::AuthMode::keys) {
+    // The handshake keeps the policy alive, and the policy keeps these keys alive.
+    policy->authorize = [keys = authorized_keys](std::string_view fingerprint) {
+      return keys && keys->contains(fingerprint);
+    };
+  }
+  policy_ = std::move(policy);
+
+  std::map<std::string, std::string> owned;
+  if (authorized_keys) {
+    for (const auto& k : authorized_keys->keys)
+      if (k.nick) owned.emplace(k.fingerprint, *k.nick);
+  }
+  hub.set_reserved_nicks(std::move(owned));
+  admission.reconfigure(admission_limits(c.limits));
+  signing.set_per_turn(c.limits.signatures_per_turn);
+  ++generation_;
+}
+
+}  // namespace parley::server

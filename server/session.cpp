@@ -1,0 +1,398 @@
+#include "session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+#include "parley/event.hpp"
+#include "parley/request.hpp"
+#include "server_context.hpp"
+
+namespace parley::server {
+namespace {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using asio::awaitable;
+using std::chrono::steady_clock;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// How long a closing session may take to flush its last records.
+constexpr std::chrono::seconds kLinger{5};
+constexpr std::size_t kMinRead = 4096;
+constexpr std::size_t kMaxRead = 65536;
+
+std::string session_label(std::uint64_t id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, id);
+  return buf;
+}
+
+std::uint64_t ms_since(steady_clock::time_point t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - t).count());
+}
+
+}  // namespace
+
+Session::Session(ServerContext& ctx, asio::ip::tcp::socket socket, std::uint64_t id,
+                 std::string peer)
+    : ctx_(ctx),
+      socket_(std::move(socket)),
+      id_(id),
+      peer_(std::move(peer)),
+      started_(steady_clock::now()),
+      read_timer_(socket_.get_executor()),
+      write_signal_(socket_.get_executor()),
+      linger_timer_(socket_.get_executor()),
+      decoder_(kHandshakeMaxFrame) {}
+
+Session::~Session() {
+  release_admission();
+}
+
+void Session::release_admission() {
+  if (!holds_admission_) return;
+  holds_admission_ = false;
+  ctx_.admission.handshake_finished();
+}
+
+awaitable<void> Session::run(std::shared_ptr<Session> self) {
+  Session& s = *self;
+  s.ctx_.log.session_open(s.id_, s.peer_);
+  boost::system::error_code ec;
+  s.socket_.non_blocking(true, ec);
+  s.socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+
+  bool established = false;
+  try {
+    established = co_await s.handshake();
+  } catch (const std::exception& e) {
+    s.ctx_.log.internal_error(s.id_, e.what());
+  }
+  s.release_admission();
+
+  if (established && !s.ctx_.shutting_down) {
+    const auto& limits = s.ctx_.config().limits;
+    s.decoder_.set_max_frame(limits.max_frame);
+    s.outbox_.emplace(limits.outbox_bytes);
+    s.nick_ = s.ctx_.hub.attach(s.id_, s, s.keys_->client_fingerprint);
+    s.attached_ = true;
+    ++s.ctx_.established;
+    evt::Welcome welcome{session_label(s.id_),
+                         s.nick_,
+                         "parleyd",
+                         limits.max_frame,
+                         limits.max_message_bytes,
+                         std::string(s.keys_->sealer.suite().name),
+                         limits.rate,
+                         limits.burst};
+    s.deliver(evt::serialize(welcome));
+    try {
+      co_await (s.reader() && s.writer());
+    } catch (const std::exception& e) {
+      s.ctx_.log.internal_error(s.id_, e.what());
+    }
+    if (auto nick = s.ctx_.hub.nick_of(s.id_)) s.nick_ = *nick;
+    s.ctx_.hub.detach(s.id_, s.quit_reason_.empty() ? "connection lost" : s.quit_reason_);
+    --s.ctx_.established;
+    s.counters_.duration_ms = ms_since(s.started_);
+    s.ctx_.log.session_close(s.id_, s.peer_, s.nick_, s.close_code_name_, s.close_reason_,
+                             s.counters_);
+  }
+  s.finishing_ = true;
+  s.socket_.close(ec);
+  s.read_timer_.cancel();
+  s.linger_timer_.cancel();
+  s.ctx_.sessions.erase(s.id_);
+}
+
+void Session::shut_down() {
+  if (outbox_ && keys_) {
+    finish(StatusCode::normal, "server shutting down", "server shutting down");
+    return;
+  }
+  // Still in the handshake: no session to close politely yet.
+  finishing_ = true;
+  boost::system::error_code ec;
+  socket_.close(ec);
+}
+
+awaitable<Session::Wake> Session::wait_readable(steady_clock::time_point deadline) {
+  read_timer_.expires_at(deadline);
+  auto result = co_await (socket_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple) ||
+                          read_timer_.async_wait(use_tuple));
+  if (finishing_) co_return Wake::stopped;
+  if (result.index() == 0)
+    co_return std::get<0>(std::get<0>(result)) ? Wake::failed : Wake::readable;
+  co_return Wake::deadline;
+}
+
+awaitable<Session::ReadResult> Session::read_frame(steady_clock::time_point deadline) {
+  for (;;) {
+    if (auto frame = decoder_.next()) {
+      frame_ = *frame;
+      ++counters_.records_in;
+      co_return ReadResult::frame;
+    }
+    if (decoder_.error() != FrameError::none) co_return ReadResult::closed;
+    // Idle sessions hold no read buffer: it is allocated when bytes arrive.
+    if (decoder_.buffered() == 0) decoder_.shrink();
+    const Wake wake = co_await wait_readable(deadline);
+    if (wake == Wake::deadline) co_return ReadResult::timeout;
+    if (wake != Wake::readable) co_return ReadResult::closed;
+
+    boost::system::error_code ec;
+    const std::size_t available = socket_.available(ec);
+    auto room = decoder_.prepare(std::clamp(available, kMinRead, kMaxRead));
+    const std::size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
+    decoder_.commit(ec ? 0 : n);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec) co_return ReadResult::closed;
+    counters_.bytes_in += n;
+    ctx_.counters.bytes_in += n;
+  }
+}
+
+awaitable<bool> Session::write_now(const Bytes& bytes) {
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), use_tuple);
+  counters_.bytes_out += n;
+  ctx_.counters.bytes_out += n;
+  co_return !ec;
+}
+
+void Session::handshake_failed(StatusCode code, std::string_view reason) {
+  close_code_name_ = std::string(name_of(code));
+  close_reason_ = std::string(reason);
+  ctx_.log.handshake_failed(id_, peer_, name_of(code), reason);
+}
+
+awaitable<bool> Session::refuse(StatusCode code, std::string_view reason) {
+  handshake_failed(code, reason);
+  // Named, not a temporary inside the co_await: g++ 12 destroys such
+  // temporaries twice (the PR100611 family, caught by ASan here).
+  const Bytes frame = encode_frame(encode(ErrorFrame{code, std::string(reason)}));
+  co_await write_now(frame);
+  co_return false;
+}
+
+awaitable<bool> Session::handshake() {
+  const auto deadline =
+      started_ + std::chrono::milliseconds(ctx_.config().limits.handshake_timeout_ms);
+  // The policy in force when the connection arrived; a reload does not change it mid-handshake.
+  const std::shared_ptr<const ServerPolicy> policy = ctx_.policy();
+  ServerHandshake hs(ctx_.identity, *policy, ctx_.rng);
+  auto failed = [this](StatusCode code, std::string_view reason) {
+    handshake_failed(code, reason);
+  };
+
+  switch (co_await read_frame(deadline)) {
+    case ReadResult::timeout:
+      co_return co_await refuse(StatusCode::timeout, "handshake timeout");
+    case ReadResult::closed:
+      failed(StatusCode::bad_message,
+             decoder_.error() != FrameError::none ? "bad frame length" : "connection closed");
+      co_return false;
+    case ReadResult::frame:
+      break;
+  }
+  // Refuse junk before queueing for a signature.
+  if (const auto failure = hs.precheck(frame_)) {
+    co_return co_await refuse(failure->code, failure->reason);
+  }
+  co_await ctx_.signing.acquire();
+  HandshakeStep step = hs.on_frame(frame_);
+  if (!step.send.empty() && !co_await write_now(step.send)) co_return false;
+  if (step.failure) {
+    failed(step.failure->code, step.failure->reason);
+    co_return false;
+  }
+
+  // After the ServerHello no Error frame is sent: a timeout just closes.
+  const ReadResult r = co_await read_frame(deadline);
+  if (r != ReadResult::frame) {
+    failed(r == ReadResult::timeout ? StatusCode::timeout : StatusCode::bad_message,
+           r == ReadResult::timeout ? "handshake timeout" : "connection closed");
+    co_return false;
+  }
+  step = hs.on_frame(frame_);
+  if (!step.send.empty()) co_await write_now(step.send);
+  if (step.failure) {
+    if (step.failure->code == StatusCode::auth_failed) {
+      close_code_name_ = "auth_failed";
+      close_reason_ = step.failure->reason;
+      ctx_.log.auth_failed(id_, peer_, "", step.failure->reason);
+    } else {
+      failed(step.failure->code, step.failure->reason);
+    }
+    co_return false;
+  }
+  keys_ = std::move(step.established);
+  ctx_.log.handshake_ok(id_, peer_, keys_->sealer.suite().name, keys_->client_fingerprint,
+                        ms_since(started_));
+  co_return true;
+}
+
+awaitable<void> Session::reader() {
+  last_heard_ = steady_clock::now();
+  while (!finishing_) {
+    const auto& limits = ctx_.config().limits;
+    const auto idle = std::chrono::seconds(limits.idle_interval_s);
+    const auto deadline = ping_outstanding_
+                              ? last_heard_ + idle + std::chrono::seconds(limits.idle_timeout_s)
+                              : last_heard_ + idle;
+    const ReadResult r = co_await read_frame(deadline);
+    if (finishing_) break;
+    if (r == ReadResult::timeout) {
+      if (!ping_outstanding_) {
+        ping_outstanding_ = true;
+        deliver(evt::serialize(evt::Ping{}));
+        continue;
+      }
+      finish(StatusCode::timeout, "idle timeout", "idle timeout");
+      break;
+    }
+    if (r == ReadResult::closed) {
+      const bool too_long = decoder_.error() == FrameError::too_long;
+      finish(std::nullopt, too_long ? "frame too long" : "connection lost", "connection lost");
+      break;
+    }
+    last_heard_ = steady_clock::now();
+    ping_outstanding_ = false;
+    auto opened = keys_->opener.open(frame_);
+    if (auto* error = std::get_if<RecordError>(&opened)) {
+      // Nothing more is read or sent after a bad record (PROTOCOL.md 3.2a).
+      finish(std::nullopt, describe(*error), "connection lost");
+      break;
+    }
+    const auto& record = std::get<OpenedRecord>(opened);
+    on_record(record.type, record.data);
+    // One record per turn: a burst already in our buffer must not fill other
+    // sessions' outboxes before their writers have had a turn to flush them.
+    co_await asio::post(socket_.get_executor(), asio::use_awaitable);
+  }
+}
+
+void Session::on_record(ContentType type, ByteView data) {
+  switch (type) {
+    case ContentType::app:
+      on_app(as_chars(data));
+      return;
+    case ContentType::close: {
+      auto close = parse_close(data);
+      finish(std::nullopt, close ? close->reason : "", "connection closed");
+      close_code_name_ = close ? std::string(name_of(close->code)) : "normal";
+      return;
+    }
+    case ContentType::key_update:  // the opener has already moved to the new keys
+    case ContentType::finished:    // refused by the opener after record #0
+      return;
+  }
+}
+
+void Session::on_app(std::string_view json) {
+  const auto& limits = ctx_.config().limits;
+  const auto now = steady_clock::now();
+  if (!bucket_) {
+    bucket_.emplace(limits.rate, static_cast<double>(limits.burst), now);
+  } else if (bucket_generation_ != ctx_.generation()) {
+    bucket_->reconfigure(limits.rate, static_cast<double>(limits.burst));
+  }
+  bucket_generation_ = ctx_.generation();
+
+  auto parsed = req::parse(json, req::Limits{limits.max_message_bytes});
+  if (!bucket_->try_take(now)) {
+    if (strikes_++ == 0) ctx_.log.rate_limited(id_, ctx_.hub.nick_of(id_).value_or(""));
+    if (strikes_ >= limits.flood_strikes) {
+      finish(StatusCode::policy, "flooding", "flooding");
+      return;
+    }
+    const RequestId rid = std::holds_alternative<req::Request>(parsed)
+                              ? std::get<req::Request>(parsed).id
+                              : std::get<req::Rejection>(parsed).id;
+    deliver(evt::serialize(evt::Error{ErrorCode::rate_limited, "too many requests", rid}));
+    return;
+  }
+  strikes_ = 0;
+  if (auto* rejection = std::get_if<req::Rejection>(&parsed)) {
+    ctx_.hub.reject(id_, *rejection);
+    return;
+  }
+  const auto& request = std::get<req::Request>(parsed);
+  if (ctx_.hub.handle(id_, request, std::chrono::system_clock::now()) ==
+      AfterRequest::close_normally) {
+    const auto* quit = std::get_if<req::Quit>(&request.body);
+    finish(StatusCode::normal, "bye", quit && quit->reason ? *quit->reason : "quit");
+  }
+}
+
+void Session::deliver(std::string_view json) {
+  if (finishing_ || !outbox_) return;
+  if (!outbox_->push(keys_->sealer, ContentType::app, as_bytes(json))) {
+    ctx_.log.slow_consumer(id_, peer_, ctx_.hub.nick_of(id_).value_or(""), outbox_->unsent_bytes());
+    finish(StatusCode::policy, "slow consumer", "slow consumer");
+    return;
+  }
+  ++counters_.records_out;
+  wake_writer();
+}
+
+void Session::wake_writer() {
+  write_signal_.cancel();
+}
+
+void Session::finish(std::optional<StatusCode> close_code, std::string_view close_reason,
+                     std::string quit_reason) {
+  if (finishing_) return;
+  finishing_ = true;
+  quit_reason_ = std::move(quit_reason);
+  close_code_name_ = close_code ? std::string(name_of(*close_code)) : "none";
+  close_reason_ = std::string(close_reason);
+  if (close_code && outbox_) {
+    outbox_->push_final(keys_->sealer, ContentType::close, encode_close(*close_code, close_reason));
+    ++counters_.records_out;
+  }
+  read_timer_.cancel();
+  wake_writer();
+  linger_timer_.expires_after(kLinger);
+  asio::co_spawn(socket_.get_executor(), linger(shared_from_this()), asio::detached);
+}
+
+awaitable<void> Session::writer() {
+  for (;;) {
+    if (outbox_->has_queued()) {
+      const Bytes& bytes = outbox_->begin_write();
+      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), use_tuple);
+      counters_.bytes_out += n;
+      ctx_.counters.bytes_out += n;
+      outbox_->end_write();
+      if (ec) {
+        finish(std::nullopt, "write failed", "connection lost");
+        co_return;
+      }
+      continue;
+    }
+    if (finishing_) co_return;
+    write_signal_.expires_at(steady_clock::time_point::max());
+    co_await write_signal_.async_wait(use_tuple);
+  }
+}
+
+awaitable<void> Session::linger(std::shared_ptr<Session> self) {
+  // A peer that stops reading cannot hold a closing session open: after the
+  // grace period the socket closes, which ends the pending write.
+  auto [ec] = co_await self->linger_timer_.async_wait(use_tuple);
+  if (ec) co_return;  // cancelled: the session ended by itself
+  boost::system::error_code ignored;
+  self->socket_.close(ignored);
+}
+
+}  // namespace parley::server

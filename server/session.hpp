@@ -1,0 +1,100 @@
+// One connection: the handshake under its deadline, then a reader coroutine
+// and a writer coroutine around an Outbox. Nothing here awaits anything that
+// belongs to another session: fan-out into this session only queues.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "admission.hpp"
+#include "event_log.hpp"
+#include "hub.hpp"
+#include "outbox.hpp"
+#include "parley/frame.hpp"
+#include "parley/handshake.hpp"
+#include "token_bucket.hpp"
+
+namespace parley::server {
+
+struct ServerContext;
+
+class Session final : public Member, public std::enable_shared_from_this<Session> {
+ public:
+  // `admitted` says the session holds a slot in Admission until its handshake ends.
+  Session(ServerContext& ctx, boost::asio::ip::tcp::socket socket, std::uint64_t id,
+          std::string peer);
+  ~Session() override;
+
+  // The whole life of the connection. Takes the session by value so the
+  // coroutine frame owns it (no capturing lambdas: see the g++ 12 pitfall).
+  static boost::asio::awaitable<void> run(std::shared_ptr<Session> self);
+
+  // Member: called by the hub while it fans out; only queues.
+  void deliver(std::string_view json) override;
+
+  // SIGTERM: close(normal, "server shutting down") and end.
+  void shut_down();
+
+  std::uint64_t id() const { return id_; }
+
+ private:
+  enum class Wake { readable, deadline, stopped, failed };
+  enum class ReadResult { frame, timeout, closed };
+
+  boost::asio::awaitable<bool> handshake();
+  void handshake_failed(StatusCode code, std::string_view reason);
+  // An Error frame, then the end (handshake refusals before the ServerHello).
+  boost::asio::awaitable<bool> refuse(StatusCode code, std::string_view reason);
+  boost::asio::awaitable<void> reader();
+  boost::asio::awaitable<void> writer();
+  static boost::asio::awaitable<void> linger(std::shared_ptr<Session> self);
+
+  // Waits until the socket is readable, the deadline passes, or stop() is called.
+  boost::asio::awaitable<Wake> wait_readable(std::chrono::steady_clock::time_point deadline);
+  // Reads until decoder_ holds a whole frame (then `frame_` views it), the deadline, or the end.
+  boost::asio::awaitable<ReadResult> read_frame(std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<bool> write_now(const Bytes& bytes);
+
+  void on_record(ContentType type, ByteView data);
+  void on_app(std::string_view json);
+  // Starts the end of the session: optionally a close record, then the writer
+  // drains and the socket closes. `quit_reason` is what the others are told.
+  void finish(std::optional<StatusCode> close_code, std::string_view close_reason,
+              std::string quit_reason);
+  void wake_writer();
+  void release_admission();
+
+  ServerContext& ctx_;
+  boost::asio::ip::tcp::socket socket_;
+  std::uint64_t id_;
+  std::string peer_;
+  std::chrono::steady_clock::time_point started_;
+  boost::asio::steady_timer read_timer_;
+  boost::asio::steady_timer write_signal_;
+  boost::asio::steady_timer linger_timer_;
+  FrameDecoder decoder_;
+  ByteView frame_;
+  std::optional<Established> keys_;
+  std::optional<Outbox> outbox_;
+  std::optional<TokenBucket> bucket_;
+  std::uint64_t bucket_generation_ = 0;
+  std::uint64_t strikes_ = 0;
+  bool holds_admission_ = true;
+  bool attached_ = false;
+  bool finishing_ = false;
+  bool ping_outstanding_ = false;
+  std::chrono::steady_clock::time_point last_heard_;
+  std::string nick_;
+  std::string quit_reason_;
+  std::string close_code_name_ = "normal";
+  std::string close_reason_;
+  EventLog::SessionCounters counters_{};
+};
+
+}  // namespace parley::server

@@ -1,0 +1,687 @@
+// End-to-end scenarios against a real parleyd (PROTOCOL.md 2-4 and the daemon's operational
+// interface: config, signals, logs). Each test runs its own server on an ephemeral port.
+#include <signal.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+#include "test_support.hpp"
+
+namespace parley::it {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Joins and waits for the ack, so later steps see a settled membership.
+void join(TestClient& c, const std::string& room, RequestId id) {
+  ASSERT_TRUE(c.send(req::Join{room}, id));
+  auto ack = c.expect<evt::Ack>();
+  EXPECT_TRUE(ack.id == id) << "join ack for another id";
+}
+
+void set_nick(TestClient& c, const std::string& nick, RequestId id) {
+  ASSERT_TRUE(c.send(req::Nick{nick}, id));
+  auto ack = c.expect<evt::Ack>();
+  EXPECT_TRUE(ack.id == id);
+}
+
+// --------------------------------------------------------------------------- 1. relay
+
+TEST(Relay, ThreeClientsOneRoom) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["rate"] = 1000;
+  cfg["limits"]["burst"] = 1000;
+  ASSERT_TRUE(server.start(cfg));
+
+  TestClient a, b, c;
+  ASSERT_TRUE(a.open(server.port()));
+  ASSERT_TRUE(b.open(server.port()));
+  ASSERT_TRUE(c.open(server.port()));
+  EXPECT_NE(a.nick(), b.nick());
+  EXPECT_NE(b.nick(), c.nick());
+
+  // Acks echo integer and string ids alike.
+  join(a, "lobby", RequestId{std::int64_t{1}});
+  join(b, "lobby", RequestId{std::string("join-b")});
+  auto joined_b = a.expect<evt::Joined>();
+  EXPECT_EQ(joined_b.room, "lobby");
+  EXPECT_EQ(joined_b.nick, b.nick());
+  join(c, "lobby", RequestId{std::int64_t{3}});
+  for (TestClient* member : {&a, &b}) {
+    auto joined_c = member->expect<evt::Joined>();
+    EXPECT_EQ(joined_c.nick, c.nick());
+  }
+  // Joining again is acked and announces nothing (checked below: the next events are messages).
+  join(a, "lobby", RequestId{std::int64_t{4}});
+
+  // Interleaved without waiting: the server's room order is the only order there is.
+  constexpr int kEach = 5;
+  for (int i = 0; i < kEach; ++i) {
+    ASSERT_TRUE(a.send(req::Say{"lobby", "a" + std::to_string(i)}));
+    ASSERT_TRUE(b.send(req::Say{"lobby", "b" + std::to_string(i)}));
+  }
+
+  // C sees all ten, seq 1..10 in steps of one: that fixes the global order.
+  std::map<std::uint64_t, std::pair<std::string, std::string>> order;  // seq -> (from, text)
+  std::vector<std::string> from_a, from_b;
+  for (int i = 0; i < 2 * kEach; ++i) {
+    auto m = c.expect<evt::Message>();
+    EXPECT_EQ(m.room, "lobby");
+    EXPECT_EQ(m.seq, static_cast<std::uint64_t>(i + 1)) << "room seq must step by one from 1";
+    EXPECT_FALSE(m.ts.empty());
+    order[m.seq] = {m.from, m.text};
+    (m.from == a.nick() ? from_a : from_b).push_back(m.text);
+  }
+  EXPECT_EQ(from_a, (std::vector<std::string>{"a0", "a1", "a2", "a3", "a4"}));
+  EXPECT_EQ(from_b, (std::vector<std::string>{"b0", "b1", "b2", "b3", "b4"}));
+
+  // A and B each get the other's five, never their own, in the same order as C.
+  for (auto [receiver, other] : {std::pair{&a, &b}, std::pair{&b, &a}}) {
+    std::uint64_t last = 0;
+    for (int i = 0; i < kEach; ++i) {
+      auto m = receiver->expect<evt::Message>();
+      EXPECT_EQ(m.from, other->nick()) << "a sender must not get its own say back";
+      EXPECT_GT(m.seq, last);
+      last = m.seq;
+      auto it = order.find(m.seq);
+      ASSERT_NE(it, order.end()) << "seq " << m.seq << " unknown to another member";
+      EXPECT_EQ(it->second.first, m.from);
+      EXPECT_EQ(it->second.second, m.text) << "members disagree on the order at seq " << m.seq;
+    }
+  }
+
+  // who / rooms echo their ids.
+  ASSERT_TRUE(a.send(req::Who{"lobby"}, RequestId{std::string("w1")}));
+  auto who = a.expect<evt::Who>();
+  EXPECT_TRUE(who.id == RequestId{std::string("w1")});
+  EXPECT_EQ(who.room, "lobby");
+  EXPECT_EQ(std::set<std::string>(who.nicks.begin(), who.nicks.end()),
+            (std::set<std::string>{a.nick(), b.nick(), c.nick()}));
+  ASSERT_TRUE(a.send(req::Who{"nowhere"}, RequestId{std::int64_t{5}}));
+  auto empty_who = a.expect<evt::Who>();
+  EXPECT_TRUE(empty_who.nicks.empty()) << "who on a room that does not exist is empty";
+  ASSERT_TRUE(a.send(req::Rooms{}, RequestId{std::int64_t{6}}));
+  auto rooms = a.expect<evt::Rooms>();
+  EXPECT_TRUE(rooms.id == RequestId{std::int64_t{6}});
+  EXPECT_EQ(rooms.rooms, (std::vector<evt::RoomInfo>{{"lobby", 3}}));
+
+  // part -> parted to the others; quit -> ack, close code 0, and quit (not parted) to the others.
+  ASSERT_TRUE(b.send(req::Part{"lobby"}, RequestId{std::int64_t{7}}));
+  EXPECT_TRUE(b.expect<evt::Ack>().id == RequestId{std::int64_t{7}});
+  for (TestClient* member : {&a, &c}) {
+    auto parted = member->expect<evt::Parted>();
+    EXPECT_EQ(parted.room, "lobby");
+    EXPECT_EQ(parted.nick, b.nick());
+  }
+  ASSERT_TRUE(c.send(req::Quit{"bye"}, RequestId{std::int64_t{8}}));
+  EXPECT_TRUE(c.expect<evt::Ack>().id == RequestId{std::int64_t{8}});
+  auto closed = c.wait_closed();
+  EXPECT_TRUE(closed.close_record && closed.code == StatusCode::normal) << closed;
+  auto quit = a.expect<evt::Quit>();
+  EXPECT_EQ(quit.nick, c.nick());
+  a.expect_alive();
+  b.expect_alive();
+}
+
+// --------------------------------------------------------------------------- 2. direct messages
+
+TEST(Direct, ToNickAndToUnknownNick) {
+  ServerProcess server;
+  ASSERT_TRUE(server.start(server.default_config()));
+  TestClient a, b;
+  ASSERT_TRUE(a.open(server.port()));
+  ASSERT_TRUE(b.open(server.port()));
+
+  ASSERT_TRUE(a.send(req::Msg{b.nick(), "psst"}, RequestId{std::int64_t{1}}));
+  EXPECT_TRUE(a.expect<evt::Ack>().id == RequestId{std::int64_t{1}});
+  auto direct = b.expect<evt::Direct>();
+  EXPECT_EQ(direct.from, a.nick());
+  EXPECT_EQ(direct.text, "psst");
+  EXPECT_FALSE(direct.ts.empty());
+
+  ASSERT_TRUE(a.send(req::Msg{"nobody-here", "hello?"}, RequestId{std::string("m2")}));
+  a.expect_error(ErrorCode::no_such_nick, RequestId{std::string("m2")});
+  a.expect_alive();
+}
+
+// --------------------------------------------------------------------------- 3. error codes
+
+TEST(Errors, EveryRequestErrorKeepsTheSession) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["max_message_bytes"] = 1000;
+  cfg["limits"]["rate"] = 1000;
+  cfg["limits"]["burst"] = 1000;
+  // In open mode too, a nick owned by a key in authorized_keys is reserved.
+  cfg["auth"]["authorized_keys"] =
+      server.dir().write("authorized_keys", client_identity_fingerprint() + " alice\n");
+  ASSERT_TRUE(server.start(cfg));
+
+  TestClient a, b;
+  ASSERT_TRUE(a.open(server.port()));
+  ASSERT_TRUE(b.open(server.port()));
+  EXPECT_EQ(a.welcome().max_message_bytes, 1000u);
+
+  // Not JSON at all: no id can be echoed.
+  ASSERT_TRUE(a.send("this is not json"));
+  a.expect_error(ErrorCode::bad_request, RequestId{});
+  a.expect_alive();
+
+  ASSERT_TRUE(a.send(R"({"type":"join","id":1})"));
+  a.expect_error(ErrorCode::bad_request, RequestId{std::int64_t{1}});
+  a.expect_alive();
+
+  ASSERT_TRUE(a.send(R"({"type":"frobnicate","id":"u2"})"));
+  a.expect_error(ErrorCode::unknown_type, RequestId{std::string("u2")});
+  a.expect_alive();
+
+  ASSERT_TRUE(a.send(req::Join{"bad room!"}, RequestId{std::int64_t{3}}));
+  a.expect_error(ErrorCode::bad_name, RequestId{std::int64_t{3}});
+  a.expect_alive();
+
+  set_nick(a, "anna", RequestId{std::int64_t{4}});
+  // Case-insensitive comparison: "ANNA" is taken too.
+  ASSERT_TRUE(b.send(req::Nick{"ANNA"}, RequestId{std::int64_t{5}}));
+  b.expect_error(ErrorCode::nick_taken, RequestId{std::int64_t{5}});
+  b.expect_alive();
+
+  ASSERT_TRUE(b.send(req::Nick{"alice"}, RequestId{std::int64_t{6}}));
+  b.expect_error(ErrorCode::nick_reserved, RequestId{std::int64_t{6}});
+  b.expect_alive();
+
+  ASSERT_TRUE(a.send(req::Say{"lobby", "hi"}, RequestId{std::int64_t{7}}));
+  a.expect_error(ErrorCode::not_member, RequestId{std::int64_t{7}});
+  a.expect_alive();
+
+  ASSERT_TRUE(a.send(req::Msg{"ghost", "boo"}, RequestId{std::int64_t{8}}));
+  a.expect_error(ErrorCode::no_such_nick, RequestId{std::int64_t{8}});
+  a.expect_alive();
+
+  join(a, "lobby", RequestId{std::int64_t{9}});
+  ASSERT_TRUE(a.send(req::Say{"lobby", std::string(1001, 'x')}, RequestId{std::int64_t{10}}));
+  a.expect_error(ErrorCode::too_long, RequestId{std::int64_t{10}});
+  a.expect_alive();
+  // Exactly the limit, counted in UTF-8 bytes: 500 two-byte characters.
+  std::string at_limit;
+  for (int i = 0; i < 500; ++i)
+    at_limit += "\xc3\xa9";
+  ASSERT_TRUE(a.send(req::Say{"lobby", at_limit}, RequestId{std::int64_t{11}}));
+  EXPECT_TRUE(a.expect<evt::Ack>().id == RequestId{std::int64_t{11}});
+  a.expect_alive();
+}
+
+TEST(Errors, RateLimitedIsAnErrorBeforeItIsAClose) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["rate"] = 2;
+  cfg["limits"]["burst"] = 3;
+  cfg["limits"]["flood_strikes"] = 1000;  // never closed here: that is Limits.Flood
+  ASSERT_TRUE(server.start(cfg));
+  TestClient a;
+  ASSERT_TRUE(a.open(server.port()));
+  EXPECT_EQ(a.welcome().burst, std::optional<std::uint64_t>(3));
+
+  std::vector<req::Request> burst;
+  for (std::int64_t id = 1; id <= 5; ++id)
+    burst.push_back(request(req::Ping{}, id));
+  ASSERT_TRUE(a.send_burst(burst));
+  int pongs = 0, limited = 0;
+  for (std::int64_t id = 1; id <= 5; ++id) {
+    auto event = a.next_event();
+    ASSERT_TRUE(event.has_value()) << "no reply to ping " << id;
+    if (auto* pong = std::get_if<evt::Pong>(&*event)) {
+      EXPECT_TRUE(pong->id == RequestId{id});
+      EXPECT_EQ(limited, 0) << "a pong after a rate_limited error in one burst";
+      ++pongs;
+    } else if (auto* error = std::get_if<evt::Error>(&*event)) {
+      EXPECT_EQ(error->code, ErrorCode::rate_limited);
+      EXPECT_TRUE(error->id == RequestId{id}) << "rate_limited must echo the request id";
+      ++limited;
+    } else {
+      ADD_FAILURE() << "unexpected " << evt::serialize(*event);
+    }
+  }
+  EXPECT_GE(pongs, 1);
+  EXPECT_GE(limited, 1);
+
+  // The bucket refills at 2/s: poll with pings (each either a pong or rate_limited) until a pong.
+  const auto deadline = Clock::now() + 3s;
+  bool recovered = false;
+  for (std::int64_t id = 100; !recovered && Clock::now() < deadline; ++id) {
+    ASSERT_TRUE(a.send(req::Ping{}, id));
+    auto event = a.next_event();
+    ASSERT_TRUE(event.has_value());
+    recovered = std::holds_alternative<evt::Pong>(*event);
+    if (!recovered) std::this_thread::sleep_for(100ms);  // pacing, as a client must
+  }
+  EXPECT_TRUE(recovered) << "still rate limited after 3 s at rate 2/s";
+}
+
+// --------------------------------------------------------------------------- 4. limits
+
+TEST(Limits, MaxClientsRefusesTheNextHandshake) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["max_clients"] = 2;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient a, b, c;
+  ASSERT_TRUE(a.open(server.port()));
+  ASSERT_TRUE(b.open(server.port()));
+  ASSERT_TRUE(c.connect(server.port()));
+  auto outcome = c.handshake();
+  EXPECT_FALSE(outcome.established);
+  ASSERT_TRUE(outcome.failure.has_value());
+  EXPECT_EQ(outcome.failure->code, StatusCode::server_full) << outcome.what;
+  EXPECT_TRUE(c.wait_eof());
+  a.expect_alive();
+
+  // A freed slot is usable again.
+  a.disconnect();
+  const auto deadline = Clock::now() + 5s;
+  bool admitted = false;
+  while (!admitted && Clock::now() < deadline) {
+    TestClient d;
+    ASSERT_TRUE(d.connect(server.port()));
+    admitted = d.handshake().established;
+    if (!admitted) std::this_thread::sleep_for(20ms);  // the server notices a's EOF on its own
+  }
+  EXPECT_TRUE(admitted);
+}
+
+TEST(Limits, OversizedFrameAfterWelcomeCloses) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["max_frame"] = 16384;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient a;
+  ASSERT_TRUE(a.open(server.port()));
+  EXPECT_EQ(a.welcome().max_frame, 16384u);
+  // Only the header and a little of the body: the server must judge the length at once.
+  Bytes frame = {0x00, 0x00, 0x40, 0x01, 0xde, 0xad, 0xbe, 0xef};
+  ASSERT_TRUE(a.send_raw(frame));
+  auto closed = a.wait_closed();
+  EXPECT_TRUE(closed.eof) << closed;
+  EXPECT_FALSE(closed.close_record) << "a peer that reads an oversized length sends nothing more";
+}
+
+TEST(Limits, HandshakeTimeoutSilentClient) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["handshake_timeout_ms"] = 300;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient a;
+  ASSERT_TRUE(a.connect(server.port()));
+  auto error = a.read_error_frame(3s);
+  ASSERT_TRUE(error.has_value()) << "no Error frame after the handshake timeout";
+  EXPECT_EQ(error->code, StatusCode::timeout) << error->reason;
+  EXPECT_TRUE(a.wait_eof(2s));
+}
+
+TEST(Limits, HandshakeTimeoutPartialClientHello) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["handshake_timeout_ms"] = 300;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient a;
+  ASSERT_TRUE(a.connect(server.port()));
+  Bytes hello = a.client_hello_frame();
+  ASSERT_TRUE(a.send_raw(ByteView(hello).first(hello.size() / 2)));
+  auto error = a.read_error_frame(3s);
+  ASSERT_TRUE(error.has_value()) << "no Error frame after the handshake timeout";
+  EXPECT_EQ(error->code, StatusCode::timeout) << error->reason;
+  EXPECT_TRUE(a.wait_eof(2s));
+}
+
+TEST(Limits, IdlePingThenTimeoutUnlessAnswered) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["idle_interval_s"] = 1;
+  cfg["limits"]["idle_timeout_s"] = 1;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient silent, polite;
+  ASSERT_TRUE(silent.open(server.port()));
+  ASSERT_TRUE(polite.open(server.port()));
+  polite.set_auto_pong(true);
+  const auto start = Clock::now();
+
+  // Both run at once, so the idle wait is paid once; short slices keep polite answering.
+  bool pinged = false;
+  std::optional<CloseOutcome> silent_closed;
+  while (Clock::now() < start + 3500ms) {
+    if (!silent_closed) {
+      if (!pinged) {
+        if (auto event = silent.next_event(50ms)) {
+          pinged = std::holds_alternative<evt::Ping>(*event);
+          EXPECT_TRUE(pinged) << "expected a ping, got " << evt::serialize(*event);
+        } else if (silent.close_record() || silent.eof()) {
+          silent_closed = silent.wait_closed(0ms);
+        }
+      } else {
+        auto closed = silent.wait_closed(50ms);
+        if (!closed.timed_out) silent_closed = closed;
+      }
+    }
+    if (auto event = polite.next_event(50ms))
+      ADD_FAILURE() << "unexpected event for the polite client: " << evt::serialize(*event);
+    ASSERT_FALSE(polite.close_record() || polite.eof())
+        << "a client answering pings was dropped after "
+        << std::chrono::duration_cast<milliseconds>(Clock::now() - start).count() << " ms";
+  }
+  if (!silent_closed) silent_closed = silent.wait_closed(2s);
+  EXPECT_TRUE(pinged) << "the server never pinged an idle client";
+  EXPECT_TRUE(silent_closed->close_record && silent_closed->code == StatusCode::timeout)
+      << *silent_closed;
+  polite.expect_alive();
+}
+
+TEST(Limits, FloodIsRateLimitedThenClosed) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["rate"] = 5;
+  cfg["limits"]["burst"] = 5;
+  cfg["limits"]["flood_strikes"] = 3;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient a, witness;
+  ASSERT_TRUE(a.open(server.port()));
+  ASSERT_TRUE(witness.open(server.port()));
+
+  std::vector<req::Request> flood;
+  for (std::int64_t id = 1; id <= 20; ++id)
+    flood.push_back(request(req::Ping{}, id));
+  ASSERT_TRUE(a.send_burst(flood));
+
+  int pongs = 0, limited = 0;
+  while (auto event = a.next_event()) {
+    if (std::holds_alternative<evt::Pong>(*event)) {
+      EXPECT_EQ(limited, 0) << "pongs come first, while the burst lasts";
+      ++pongs;
+    } else if (auto* error = std::get_if<evt::Error>(&*event)) {
+      EXPECT_EQ(error->code, ErrorCode::rate_limited);
+      ++limited;
+    } else {
+      ADD_FAILURE() << "unexpected " << evt::serialize(*event);
+    }
+  }
+  auto closed = a.wait_closed();
+  EXPECT_TRUE(closed.close_record && closed.code == StatusCode::policy) << closed;
+  EXPECT_GE(pongs, 1);
+  EXPECT_LE(pongs, 6);
+  EXPECT_GE(limited, 1);
+  EXPECT_TRUE(server.wait_for_event("rate_limited", 1s).has_value());
+  witness.expect_alive();
+}
+
+TEST(Limits, SlowConsumerIsClosedOthersUnaffected) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["outbox_bytes"] = 65536;
+  cfg["limits"]["rate"] = 100000;
+  cfg["limits"]["burst"] = 100000;
+  cfg["limits"]["flood_strikes"] = 100000;
+  ASSERT_TRUE(server.start(cfg));
+
+  TestClient sender, reader, sluggard;
+  ASSERT_TRUE(sender.open(server.port()));
+  ASSERT_TRUE(reader.open(server.port()));
+  // A small receive window from the SYN on, so the kernel buffers fill quickly.
+  ASSERT_TRUE(sluggard.open(server.port(), {}, ConnectOptions{4096}));
+  join(sender, "flood", RequestId{std::int64_t{1}});
+  join(reader, "flood", RequestId{std::int64_t{2}});
+  join(sluggard, "flood", RequestId{std::int64_t{3}});
+  // Presence events up to here; from now on the sluggard is never read until the end.
+  (void)sender.wait_for<evt::Joined>(
+      [&](const evt::Joined& j) { return j.nick == sluggard.nick(); });
+  (void)reader.wait_for<evt::Joined>(
+      [&](const evt::Joined& j) { return j.nick == sluggard.nick(); });
+
+  const std::string text(4096, 'z');
+  std::uint64_t sent = 0, received = 0, last_seq = 0;
+  auto drain_reader = [&](milliseconds wait) {
+    while (auto event = reader.next_event(wait)) {
+      wait = 0ms;
+      if (auto* m = std::get_if<evt::Message>(&*event)) {
+        EXPECT_EQ(m->seq, last_seq + 1) << "the reading member lost or reordered messages";
+        last_seq = m->seq;
+        ++received;
+      }
+    }
+  };
+  // Bounded: 4096 x 4 KiB = 16 MiB, far beyond any loopback buffer plus the 64 KiB outbox.
+  const auto deadline = Clock::now() + 8s;
+  bool logged = false;
+  while (!logged && sent < 4096 && Clock::now() < deadline) {
+    std::vector<req::Request> batch(16, request(req::Say{"flood", text}));
+    ASSERT_TRUE(sender.send_burst(batch));
+    sent += batch.size();
+    drain_reader(0ms);
+    logged = !server.events("slow_consumer").empty();
+  }
+  EXPECT_TRUE(logged || server.wait_for_event("slow_consumer", 2s).has_value())
+      << "no slow_consumer after " << sent << " messages";
+
+  // The others keep receiving: the reader catches up on everything, in order.
+  const auto catch_up = Clock::now() + 5s;
+  while (received < sent && Clock::now() < catch_up)
+    drain_reader(100ms);
+  EXPECT_EQ(received, sent);
+  ASSERT_TRUE(sender.send(req::Say{"flood", "still here"}));
+  auto after =
+      reader.wait_for<evt::Message>([](const evt::Message& m) { return m.text == "still here"; });
+  EXPECT_TRUE(after.has_value());
+  sender.expect_alive();
+
+  // The sluggard's stream ends; the close record, if any, says policy.
+  auto closed = sluggard.wait_closed(5s);
+  EXPECT_TRUE(closed.eof || closed.close_record) << closed;
+  if (closed.close_record) {
+    EXPECT_EQ(closed.code, StatusCode::policy) << closed;
+  }
+}
+
+TEST(Limits, AdmissionPerSourceRefusesBeforeTheHello) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["handshakes_per_source_per_s"] = 1;
+  cfg["limits"]["handshake_burst_per_source"] = 2;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient a, b, c;
+  ASSERT_TRUE(a.connect(server.port()));
+  ASSERT_TRUE(b.connect(server.port()));
+  ASSERT_TRUE(c.connect(server.port()));
+  // c sends nothing: the refusal comes without reading a ClientHello.
+  auto error = c.read_error_frame(3s);
+  ASSERT_TRUE(error.has_value()) << "the third connection was not refused";
+  EXPECT_EQ(error->code, StatusCode::server_full);
+  EXPECT_EQ(error->reason, "busy, retry later");
+  EXPECT_TRUE(c.wait_eof(2s));
+  EXPECT_TRUE(server.wait_for_event("admission_refused", 1s).has_value());
+  // The two admitted connections complete normally.
+  EXPECT_TRUE(a.handshake().established);
+  EXPECT_TRUE(b.handshake().established);
+}
+
+// --------------------------------------------------------------------------- 5. auth keys
+
+TEST(Auth, KeysModeRequiresAListedIdentity) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["auth"] = {
+      {"mode", "keys"},
+      {"authorized_keys",
+       server.dir().write("authorized_keys", client_identity_fingerprint() + " alice\n")}};
+  ASSERT_TRUE(server.start(cfg));
+
+  TestClient anonymous;
+  ASSERT_TRUE(anonymous.connect(server.port()));
+  auto refused = anonymous.handshake();
+  EXPECT_FALSE(refused.established);
+  ASSERT_TRUE(refused.failure.has_value());
+  EXPECT_EQ(refused.failure->code, StatusCode::auth_failed) << refused.what;
+  EXPECT_TRUE(anonymous.wait_eof(2s));
+  EXPECT_TRUE(server.wait_for_event("auth_failed", 1s).has_value());
+
+  TestClient alice;
+  HandshakeOptions with_key;
+  with_key.identity = client_identity_key();
+  ASSERT_TRUE(alice.open(server.port(), with_key));
+  EXPECT_EQ(alice.nick(), "alice") << "an owning key starts with its nick";
+  alice.expect_alive();
+}
+
+// --------------------------------------------------------------------------- 6. SIGHUP
+
+TEST(Signals, ReloadWhileClientsTalk) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["rate"] = 100;
+  cfg["limits"]["burst"] = 100;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient a, b;
+  ASSERT_TRUE(a.open(server.port()));
+  ASSERT_TRUE(b.open(server.port()));
+  join(a, "room", RequestId{std::int64_t{1}});
+  join(b, "room", RequestId{std::int64_t{2}});
+  (void)a.wait_for<evt::Joined>();
+
+  auto talk = [&](const std::string& text) {
+    ASSERT_TRUE(a.send(req::Say{"room", text}));
+    auto m = b.wait_for<evt::Message>([&](const evt::Message& m) { return m.text == text; });
+    EXPECT_TRUE(m.has_value()) << "message \"" << text << "\" not relayed";
+  };
+  talk("before reload");
+
+  cfg["limits"]["rate"] = 50;
+  server.write_config(cfg);
+  auto mark = server.log_mark();
+  server.signal(SIGHUP);
+  auto reload = server.wait_for_event("reload", kDefaultTimeout, mark);
+  ASSERT_TRUE(reload.has_value()) << "no reload event after SIGHUP";
+  EXPECT_EQ(reload->value("ok", false), true) << reload->dump();
+  const auto changed = reload->value("changed", nlohmann::json::array());
+  EXPECT_TRUE(std::find(changed.begin(), changed.end(), "limits.rate") != changed.end())
+      << reload->dump();
+  talk("after reload");
+
+  server.write_config_text("{ \"listen\": [ this is not json");
+  mark = server.log_mark();
+  server.signal(SIGHUP);
+  auto failed = server.wait_for_event("reload", kDefaultTimeout, mark);
+  ASSERT_TRUE(failed.has_value()) << "no reload event after SIGHUP with a bad config";
+  EXPECT_EQ(failed->value("ok", true), false) << failed->dump();
+  EXPECT_TRUE(server.running());
+  talk("after failed reload");
+  TestClient c;
+  EXPECT_TRUE(c.open(server.port())) << "a failed reload must leave the server serving";
+}
+
+// --------------------------------------------------------------------------- 7. SIGTERM
+
+TEST(Signals, TermClosesEverySessionAndExitsZero) {
+  ServerProcess server;
+  ASSERT_TRUE(server.start(server.default_config()));
+  TestClient a, b;
+  ASSERT_TRUE(a.open(server.port()));
+  ASSERT_TRUE(b.open(server.port()));
+  join(a, "room", RequestId{std::int64_t{1}});
+  a.expect_alive();
+  b.expect_alive();
+
+  server.signal(SIGTERM);
+  for (TestClient* c : {&a, &b}) {
+    auto closed = c->wait_closed();
+    EXPECT_TRUE(closed.close_record) << closed;
+    EXPECT_EQ(closed.code, StatusCode::normal) << closed;
+    EXPECT_NE(closed.reason.find("shutting down"), std::string::npos) << closed;
+  }
+  auto status = server.wait_exit(5s);
+  EXPECT_TRUE(status.clean()) << status;
+}
+
+// --------------------------------------------------------------------------- 8. --check-config
+
+TEST(Config, CheckConfigNamesTheBadPath) {
+  ServerProcess holder;  // only for its temp dir and a valid base config
+  const auto good = holder.default_config();
+
+  struct Case {
+    std::string name;
+    std::string text;
+    std::string must_mention;  // empty: any message
+  };
+  auto with = [&](auto&& edit) {
+    auto cfg = good;
+    edit(cfg);
+    return cfg.dump(2);
+  };
+  std::vector<Case> cases = {
+      {"unknown_top", with([](auto& c) { c["bogus"] = 1; }), "bogus"},
+      {"unknown_limit", with([](auto& c) { c["limits"]["max_clownz"] = 1; }), "limits.max_clownz"},
+      {"wrong_type", with([](auto& c) { c["limits"]["max_clients"] = "many"; }),
+       "limits.max_clients"},
+      {"out_of_range", with([](auto& c) { c["limits"]["max_frame"] = 10; }), "limits.max_frame"},
+      {"bad_suite", with([](auto& c) { c["suites"] = {"ROT13"}; }), "suites"},
+      {"bad_auth_mode", with([](auto& c) { c["auth"]["mode"] = "maybe"; }), "auth.mode"},
+      {"invalid_json", "{\"listen\": [", ""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    const auto path = holder.dir().write(c.name + ".json", c.text);
+    auto result = ServerProcess::run_check_config(path);
+    EXPECT_EQ(result.exit_code, 78) << result.stderr_text;
+    EXPECT_FALSE(result.stderr_text.empty());
+    if (!c.must_mention.empty()) {
+      EXPECT_NE(result.stderr_text.find(c.must_mention), std::string::npos)
+          << "stderr does not name " << c.must_mention << ":\n"
+          << result.stderr_text;
+    }
+  }
+  {
+    SCOPED_TRACE("missing_file");
+    auto result = ServerProcess::run_check_config(holder.dir().file("does-not-exist.json"));
+    EXPECT_EQ(result.exit_code, 78) << result.stderr_text;
+    EXPECT_FALSE(result.stderr_text.empty());
+  }
+  {
+    SCOPED_TRACE("good");
+    const auto path = holder.dir().write("good.json", good.dump(2));
+    auto result = ServerProcess::run_check_config(path);
+    EXPECT_EQ(result.exit_code, 0) << result.stderr_text;
+  }
+}
+
+// --------------------------------------------------------------------------- 9. every suite
+
+class EverySuite : public ::testing::TestWithParam<SuiteId> {};
+
+TEST_P(EverySuite, HandshakeAndRelay) {
+  ServerProcess server;
+  ASSERT_TRUE(server.start(server.default_config()));
+  HandshakeOptions only;
+  only.suites = {GetParam()};
+  TestClient a, b;
+  ASSERT_TRUE(a.open(server.port(), only));
+  ASSERT_TRUE(b.open(server.port(), only));
+  EXPECT_EQ(a.welcome().suite, suite_info(GetParam()).name);
+  join(a, "suite", RequestId{std::int64_t{1}});
+  join(b, "suite", RequestId{std::int64_t{2}});
+  (void)a.wait_for<evt::Joined>();
+  // A key update each way mid-session must not disturb the flow.
+  ASSERT_TRUE(a.send_key_update());
+  ASSERT_TRUE(a.send(req::Say{"suite", "over " + std::string(suite_info(GetParam()).name)}));
+  auto m = b.expect<evt::Message>();
+  EXPECT_EQ(m.from, a.nick());
+  EXPECT_EQ(m.text, "over " + std::string(suite_info(GetParam()).name));
+  EXPECT_EQ(m.seq, 1u);
+  b.expect_alive();
+}
+
+INSTANTIATE_TEST_SUITE_P(Suites, EverySuite, ::testing::ValuesIn(test::all_suite_ids()),
+                         [](const auto& info) { return test::suite_test_name(info.param); });
+
+}  // namespace
+}  // namespace parley::it
