@@ -1,7 +1,9 @@
 #include "parley/server_handshake.hpp"
 
 #include <botan/mem_ops.h>
+
 #include <botan/pubkey.h>
+#include <algorithm>
 
 #include "parley/frame.hpp"
 #include "parley/key_schedule.hpp"
@@ -81,9 +83,11 @@ std::variant<ServerHandshake::Accepted, HandshakeFailure> ServerHandshake::check
   return a;
 }
 
-std::optional<HandshakeFailure> ServerHandshake::precheck(ByteView client_hello) const {
+std::optional<HandshakeFailure> ServerHandshake::precheck(ByteView client_hello) {
   auto checked = check_client_hello(client_hello);
   if (auto* f = std::get_if<HandshakeFailure>(&checked)) return *f;
+  prechecked_body_.assign(client_hello.begin(), client_hello.end());
+  prechecked_ = std::move(std::get<Accepted>(checked));
   return std::nullopt;
 }
 
@@ -108,11 +112,19 @@ HandshakeStep ServerHandshake::fail(HandshakeFailure f, Bytes send) {
 }
 
 HandshakeStep ServerHandshake::on_client_hello(ByteView body) {
-  auto checked = check_client_hello(body);
+  const bool same = prechecked_ && std::equal(body.begin(), body.end(), prechecked_body_.begin(),
+                                              prechecked_body_.end());
+  auto checked = same ? std::variant<Accepted, HandshakeFailure>(std::move(*prechecked_))
+                      : check_client_hello(body);
+  prechecked_.reset();
   if (auto* f = std::get_if<HandshakeFailure>(&checked)) {
     return fail(*f, encode_frame(encode(ErrorFrame{f->code, f->reason})));
   }
   auto& a = std::get<Accepted>(checked);
+  // Room may have run out while this handshake waited for a signature slot.
+  if (same && policy_.has_room && !policy_.has_room())
+    return fail(failure(StatusCode::server_full, "server full"),
+                encode_frame(encode(ErrorFrame{StatusCode::server_full, "server full"})));
 
   ServerHello sh;
   rng_.randomize(sh.random.data(), sh.random.size());

@@ -44,7 +44,8 @@ struct Outcome {
 
 // Runs the handshake to its end. The test's transport key is the vector's
 // (reused: generating a fresh RSA key per test would dominate the run time).
-Outcome run(const ServerPolicy& policy, ClientOptions options, bool trust = true) {
+Outcome run(const ServerPolicy& policy, ClientOptions options, bool trust = true,
+            bool precheck = false) {
   test::ScriptedRng client_rng(Bytes{}), server_rng(Bytes(1, 0x42));
   ClientHandshake client(test::vector_key("transport"), std::move(options), client_rng);
   ServerHandshake server(server_identity(), policy, server_rng);
@@ -54,6 +55,10 @@ Outcome run(const ServerPolicy& policy, ClientOptions options, bool trust = true
   for (int round = 0; round < 4 && !to_server.empty(); ++round) {
     std::vector<Bytes> to_client;
     for (const auto& body : to_server) {
+      // As parleyd does: the cheap checks first, then the signature.
+      if (precheck && round == 0) {
+        EXPECT_FALSE(server.precheck(body));
+      }
       auto step = server.on_frame(body);
       for (auto& b : bodies(step.send))
         to_client.push_back(std::move(b));
@@ -154,6 +159,27 @@ TEST_P(HandshakePerSuite, ClientIdentityInKeysMode) {
 
 INSTANTIATE_TEST_SUITE_P(AllSuites, HandshakePerSuite, ::testing::ValuesIn(test::all_suite_ids()),
                          [](const auto& info) { return test::suite_test_name(info.param); });
+
+TEST(Handshake, PrecheckThenOnFrameEstablishes) {
+  Outcome o = run(all_suites_policy(), ClientOptions{}, true, /*precheck=*/true);
+  ASSERT_TRUE(o.client && o.server);
+  EXPECT_EQ(o.client->th, o.server->th);
+}
+
+TEST(Handshake, RoomRunningOutAfterPrecheckIsServerFull) {
+  test::ScriptedRng client_rng, server_rng;
+  ClientHandshake client(test::vector_key("transport"), ClientOptions{}, client_rng);
+  bool room = true;
+  ServerPolicy policy = all_suites_policy();
+  policy.has_room = [&room] { return room; };
+  ServerHandshake server(server_identity(), policy, server_rng);
+  const auto hello = bodies(client.start()).at(0);
+  EXPECT_FALSE(server.precheck(hello));
+  room = false;  // the last slot went while this handshake waited to sign
+  auto step = server.on_frame(hello);
+  ASSERT_TRUE(step.failure);
+  EXPECT_EQ(step.failure->code, StatusCode::server_full);
+}
 
 TEST(Handshake, ServerOrderWins) {
   ClientOptions options;

@@ -75,10 +75,11 @@ class ServerHandshake {
   // s2c record #0 and `established`, or a failure.
   HandshakeStep on_frame(ByteView body);
 
-  // Cheap checks 1-5 of PROTOCOL.md 2.2 only, without any RSA private-key
-  // work, so a caller can refuse a bad ClientHello before queueing for a
-  // signature. on_frame() runs them again; they are idempotent.
-  std::optional<HandshakeFailure> precheck(ByteView client_hello) const;
+  // Checks 1-5 of PROTOCOL.md 2.2 only, without any RSA private-key work, so
+  // a caller can refuse a bad ClientHello before queueing for a signature.
+  // What it accepted is kept for on_frame() with the same body: parsing the
+  // transport key costs Botan a constant-time division, not worth paying twice.
+  std::optional<HandshakeFailure> precheck(ByteView client_hello);
 
  private:
   enum class State { client_hello, client_finished, done };
@@ -93,6 +94,9 @@ class ServerHandshake {
     const SuiteInfo* suite = nullptr;
   };
   std::variant<Accepted, HandshakeFailure> check_client_hello(ByteView body) const;
+
+  Bytes prechecked_body_;
+  std::optional<Accepted> prechecked_;
 
   ServerIdentity& identity_;
   const ServerPolicy& policy_;
