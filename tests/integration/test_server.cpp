@@ -1,6 +1,7 @@
 // End-to-end scenarios against a real parleyd (PROTOCOL.md 2-4 and the daemon's operational
 // interface: config, signals, logs). Each test runs its own server on an ephemeral port.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <map>
@@ -682,6 +683,76 @@ TEST_P(EverySuite, HandshakeAndRelay) {
 
 INSTANTIATE_TEST_SUITE_P(Suites, EverySuite, ::testing::ValuesIn(test::all_suite_ids()),
                          [](const auto& info) { return test::suite_test_name(info.param); });
+
+}  // namespace
+}  // namespace parley::it
+
+namespace parley::it {
+namespace {
+
+// Runs parleyd with `args` to completion and returns its stdout (these modes exit at once).
+std::string parleyd_stdout(const std::string& args) {
+  std::string out;
+  FILE* p = ::popen((std::string(PARLEY_PARLEYD_PATH) + " " + args + " 2>/dev/null").c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+TEST(Limits, PendingHandshakeCapRefusesBeforeTheHello) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["max_pending_handshakes"] = 1;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient holder, late;
+  ASSERT_TRUE(holder.connect(server.port()));  // in its handshake, saying nothing yet
+  ASSERT_TRUE(server.wait_for_event("session_open", 2s).has_value());
+  ASSERT_TRUE(late.connect(server.port()));
+  auto error = late.read_error_frame(3s);
+  ASSERT_TRUE(error.has_value()) << "the second handshake was not refused";
+  EXPECT_EQ(error->code, StatusCode::server_full);
+  EXPECT_EQ(error->reason, "busy, retry later");
+  // The slot comes back once the first handshake is over.
+  EXPECT_TRUE(holder.handshake().established);
+  TestClient again;
+  ASSERT_TRUE(again.connect(server.port()));
+  EXPECT_TRUE(again.handshake().established);
+}
+
+TEST(Identity, CreatedOnFirstStartPrivateAndPrintable) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  const std::string key_dir = server.dir().file("state/parleyd");
+  cfg["identity_key"] = key_dir + "/identity.pem";
+  ASSERT_TRUE(server.start(cfg));
+  auto listening = server.wait_for_event("listening", 2s);
+  ASSERT_TRUE(listening.has_value());
+
+  struct stat key_stat {
+  }, dir_stat{};
+  ASSERT_EQ(::stat((key_dir + "/identity.pem").c_str(), &key_stat), 0);
+  ASSERT_EQ(::stat(key_dir.c_str(), &dir_stat), 0);
+  EXPECT_EQ(key_stat.st_mode & 0777, 0600u);
+  EXPECT_EQ(dir_stat.st_mode & 0777, 0700u);
+
+  const std::string fp = parleyd_stdout("--print-fingerprint --config " + server.config_path());
+  EXPECT_EQ(fp, (*listening)["fingerprint"].get<std::string>() + "\n");
+  // A client pinning that fingerprint gets in.
+  TestClient c;
+  ASSERT_TRUE(c.connect(server.port()));
+  HandshakeOptions options;
+  options.pinned = (*listening)["fingerprint"].get<std::string>();
+  EXPECT_TRUE(c.handshake(options).established);
+
+  const auto printed =
+      nlohmann::json::parse(parleyd_stdout("--print-config --config " + server.config_path()));
+  EXPECT_EQ(printed["identity_key"], cfg["identity_key"]);
+  EXPECT_EQ(printed["limits"]["max_clients"], 10000);  // defaults filled in
+}
 
 }  // namespace
 }  // namespace parley::it
