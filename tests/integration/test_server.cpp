@@ -754,5 +754,26 @@ TEST(Identity, CreatedOnFirstStartPrivateAndPrintable) {
   EXPECT_EQ(printed["limits"]["max_clients"], 10000);  // defaults filled in
 }
 
+TEST(Logs, PeriodicStatsLine) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["log"]["stats_interval_s"] = 1;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient a, b;
+  ASSERT_TRUE(a.open(server.port()));
+  ASSERT_TRUE(b.open(server.port()));
+  join(a, "stats", RequestId{std::int64_t{1}});
+  auto stats = server.wait_for_log(
+      [](const nlohmann::json& j) {
+        return j.value("event", "") == "stats" && j.value("sessions", 0) == 2;
+      },
+      3s);
+  ASSERT_TRUE(stats.has_value()) << "no stats line with 2 sessions";
+  EXPECT_EQ((*stats)["rooms"], 1);
+  for (const char* field :
+       {"handshakes_pending", "messages_per_s", "bytes_in_per_s", "bytes_out_per_s"})
+    EXPECT_TRUE(stats->contains(field)) << field;
+}
+
 }  // namespace
 }  // namespace parley::it
