@@ -1,0 +1,107 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "event_log.hpp"
+
+namespace parley::server {
+namespace {
+
+std::vector<nlohmann::json> lines_of(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+TEST(EventLog, OneJsonObjectPerEventWithTsLevelEvent) {
+  std::ostringstream sink;
+  EventLog log(LogOptions{}, sink);
+  log.listening("127.0.0.1", 7777, "SHA256:abc");
+  log.handshake_ok(3, "127.0.0.1:5000", "AES-256-GCM", "", 12);
+  log.session_close(3, "127.0.0.1:5000", "alice", "normal", "bye", {10, 20, 1, 2, 30});
+  log.flush();
+  const auto lines = lines_of(sink.str());
+  ASSERT_EQ(lines.size(), 3u);
+  const std::regex ts(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$)");
+  for (const auto& j : lines) {
+    EXPECT_TRUE(std::regex_match(j["ts"].get<std::string>(), ts)) << j;
+    EXPECT_EQ(j["level"], "info");
+  }
+  EXPECT_EQ(lines[0]["event"], "listening");
+  EXPECT_EQ(lines[0]["port"], 7777);
+  EXPECT_EQ(lines[0]["fingerprint"], "SHA256:abc");
+  EXPECT_EQ(lines[1]["suite"], "AES-256-GCM");
+  EXPECT_FALSE(lines[1].contains("client_fingerprint")) << "absent optional fields are omitted";
+  EXPECT_EQ(lines[2]["bytes_out"], 20);
+  EXPECT_EQ(lines[2]["duration_ms"], 30);
+}
+
+TEST(EventLog, LevelsFilterAndChange) {
+  std::ostringstream sink;
+  EventLog log(LogOptions{LogFormat::json, "info", std::nullopt}, sink);
+  log.join(1, "alice", "lobby");  // debug: hidden at info
+  log.flush();
+  EXPECT_EQ(sink.str(), "");
+  log.set_level("debug");
+  log.join(1, "alice", "lobby");
+  log.flush();
+  ASSERT_EQ(lines_of(sink.str()).size(), 1u);
+  EXPECT_EQ(lines_of(sink.str())[0]["level"], "debug");
+  EXPECT_THROW(log.set_level("loud"), std::runtime_error);
+  log.reload(false, {}, {}, "limits.rate: expected a number");
+  log.flush();
+  EXPECT_EQ(lines_of(sink.str()).back()["level"], "error");
+}
+
+TEST(EventLog, TextFormatAndBadUtf8) {
+  std::ostringstream sink;
+  EventLog log(LogOptions{LogFormat::text, "info", std::nullopt}, sink);
+  log.handshake_failed(9, "[::1]:4000", "bad_key", "transport key \xff\xfe too short");
+  log.flush();
+  const std::string line = sink.str();
+  EXPECT_NE(line.find(" info handshake_failed "), std::string::npos) << line;
+  EXPECT_NE(line.find("session=9"), std::string::npos) << line;
+  EXPECT_NE(line.find("code=bad_key"), std::string::npos) << line;
+}
+
+TEST(EventLog, FileSinkReopensForLogrotate) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("parley-log-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path file = dir / "parleyd.log";
+  {
+    EventLog log(LogOptions{LogFormat::json, "info", file.string()});
+    log.shutdown("SIGTERM", 1);
+    log.flush();
+    fs::rename(file, dir / "parleyd.log.1");  // what logrotate does
+    log.reopen();
+    log.shutdown("SIGINT", 2);
+    log.flush();
+  }
+  auto read = [](const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return lines_of(s.str());
+  };
+  const auto rotated = read(dir / "parleyd.log.1");
+  const auto current = read(file);
+  ASSERT_EQ(rotated.size(), 1u);
+  ASSERT_EQ(current.size(), 1u);
+  EXPECT_EQ(rotated[0]["signal"], "SIGTERM");
+  EXPECT_EQ(current[0]["signal"], "SIGINT");
+  fs::remove_all(dir);
+  EXPECT_THROW(EventLog(LogOptions{LogFormat::json, "info", "/proc/parley-no-such-dir/x.log"}),
+               std::runtime_error);
+}
+
+}  // namespace
+}  // namespace parley::server
