@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -58,7 +59,8 @@ std::string describe(const RequestId& id) {
 // anything that might take a lock (malloc, iostreams) could deadlock there. Returns -1 and
 // sets `error` when the exec itself fails, reported through a close-on-exec pipe that stays
 // silent when the exec succeeds.
-pid_t spawn(const std::vector<std::string>& args, int stderr_fd, std::string& error) {
+pid_t spawn(const std::vector<std::string>& args, int stderr_fd, std::string& error,
+            rlim_t nofile_limit = 0) {
   std::vector<char*> argv;
   for (const auto& a : args)
     argv.push_back(const_cast<char*>(a.c_str()));
@@ -84,6 +86,11 @@ pid_t spawn(const std::vector<std::string>& args, int stderr_fd, std::string& er
     ::dup2(devnull, STDIN_FILENO);
     ::dup2(devnull, STDOUT_FILENO);
     ::dup2(stderr_fd, STDERR_FILENO);
+    if (nofile_limit != 0) {
+      // Both limits: parleyd raises its soft limit to the hard one at start.
+      const rlimit lim{nofile_limit, nofile_limit};
+      ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
     ::execv(argv[0], argv.data());
     const int err = errno;
     [[maybe_unused]] auto n = ::write(status[1], &err, sizeof err);
@@ -249,7 +256,7 @@ void ServerProcess::write_config_text(std::string_view text) {
   std::vector<std::string> args = {PARLEY_PARLEYD_PATH, "--config", config_path()};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::string error;
-  pid_ = spawn(args, err_pipe[1], error);
+  pid_ = spawn(args, err_pipe[1], error, nofile_limit_);
   ::close(err_pipe[1]);
   if (pid_ < 0) {
     ::close(err_pipe[0]);

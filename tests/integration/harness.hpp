@@ -113,6 +113,9 @@ class ServerProcess {
   ::testing::AssertionResult start(const nlohmann::json& config,
                                    const std::vector<std::string>& extra_args = {});
 
+  // Runs the next start()'s server with this RLIMIT_NOFILE (soft and hard), 0 = inherit.
+  void set_nofile_limit(std::uint64_t limit) { nofile_limit_ = limit; }
+
   std::uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
   bool running();
@@ -146,6 +149,7 @@ class ServerProcess {
   void reap(bool kill_first);
 
   TempDir dir_;
+  std::uint64_t nofile_limit_ = 0;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
   std::optional<ExitStatus> exit_status_;
