@@ -198,9 +198,11 @@ void Server::reload() {
     return;
   }
   const config::ConfigDiff diff = config::diff(ctx_.config(), next);
-  // Listeners and the identity key stay as they are until a restart.
+  // Listeners, the identity key and the log sink stay as they are until a restart.
   next.listen = ctx_.config().listen;
   next.identity_key = ctx_.config().identity_key;
+  next.log.format = ctx_.config().log.format;
+  next.log.file = ctx_.config().log.file;
   ctx_.apply(std::move(next), std::move(keys));
   ctx_.log.reload(true, diff.changed, diff.need_restart, "");
 }

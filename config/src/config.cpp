@@ -554,9 +554,10 @@ ConfigDiff diff(const Config& old_config, const Config& new_config) {
   }
   note(a.auth.mode != b.auth.mode, "auth.mode", false);
   note(a.auth.authorized_keys != b.auth.authorized_keys, "auth.authorized_keys", false);
-  note(a.log.format != b.log.format, "log.format", false);
+  // The sink is built once at start; SIGHUP only reopens the same file (logrotate).
+  note(a.log.format != b.log.format, "log.format", true);
   note(a.log.level != b.log.level, "log.level", false);
-  note(a.log.file != b.log.file, "log.file", false);
+  note(a.log.file != b.log.file, "log.file", true);
   note(a.log.stats_interval_s != b.log.stats_interval_s, "log.stats_interval_s", false);
   return d;
 }

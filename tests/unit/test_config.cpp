@@ -381,8 +381,14 @@ TEST(Config, Diff) {
   EXPECT_EQ(diff(a, restart), (ConfigDiff{{"listen", "identity_key", "auth.authorized_keys"},
                                           {"listen", "identity_key"}}));
 
+  Config sink = a;
+  sink.log.format = LogFormat::text;
+  sink.log.file = "/var/log/parleyd.log";
+  EXPECT_EQ(diff(a, sink), (ConfigDiff{{"log.format", "log.file"}, {"log.format", "log.file"}}));
+
   const ConfigDiff all = diff(a, non_default_config());
-  EXPECT_EQ(all.need_restart, (std::vector<std::string>{"listen", "identity_key"}));
+  EXPECT_EQ(all.need_restart,
+            (std::vector<std::string>{"listen", "identity_key", "log.format", "log.file"}));
   EXPECT_EQ(all.changed.size(), 13u);
 }
 
