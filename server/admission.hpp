@@ -5,13 +5,16 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <unordered_map>
 
-#include "token_bucket.hpp"
+#include "parley/token_bucket.hpp"
 
 namespace parley::server {
+
+using Clock = std::chrono::steady_clock;
 
 struct AdmissionLimits {
   double per_source_rate = 20;

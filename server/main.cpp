@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "identity_store.hpp"
+#include "parley/key_file.hpp"
 #include "parley/config.hpp"
 #include "parley/rsa_key.hpp"
 #include "server.hpp"
@@ -70,7 +70,7 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
   try {
     auto keys = server::load_authorized_keys(cfg);
     Botan::System_RNG rng;
-    server::StoredIdentity stored = server::load_or_create_identity(cfg.identity_key, rng);
+    StoredIdentity stored = load_or_create_identity(cfg.identity_key, rng);
     if (stored.created)
       std::fprintf(stderr, "parleyd: created identity key %s\n", cfg.identity_key.c_str());
     if (stored.too_open)
@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   }
   if (print_fingerprint) {
     try {
-      auto key = server::load_identity(cfg->identity_key);
+      auto key = load_identity(cfg->identity_key);
       std::printf("%s\n", fingerprint_of(spki_of(*key)).c_str());
       return 0;
     } catch (const std::exception& e) {

@@ -19,7 +19,7 @@
 #include "parley/authorized_keys.hpp"
 #include "parley/config.hpp"
 #include "parley/server_handshake.hpp"
-#include "token_bucket.hpp"
+#include "parley/token_bucket.hpp"
 
 namespace parley::server {
 

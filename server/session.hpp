@@ -18,7 +18,7 @@
 #include "outbox.hpp"
 #include "parley/frame.hpp"
 #include "parley/handshake.hpp"
-#include "token_bucket.hpp"
+#include "parley/token_bucket.hpp"
 
 namespace parley::server {
 

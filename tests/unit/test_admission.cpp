@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "admission.hpp"
-#include "token_bucket.hpp"
+#include "parley/token_bucket.hpp"
 
 namespace parley::server {
 namespace {

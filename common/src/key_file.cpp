@@ -1,4 +1,4 @@
-#include "identity_store.hpp"
+#include "parley/key_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,16 +13,27 @@
 
 #include "parley/rsa_key.hpp"
 
-namespace parley::server {
+namespace parley {
 namespace {
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw std::runtime_error("identity key " + path + ": " + what);
 }
 
-void write_new_file(const std::string& path, const std::string& contents) {
-  // Write beside the target and rename, so a crash never leaves half a key,
-  // and create it 0600 from the start rather than chmod afterwards.
+void make_private_parent(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path parent = fs::path(path).parent_path();
+  if (parent.empty()) return;
+  // A directory we make for a secret is ours alone.
+  std::error_code ec;
+  if (fs::create_directories(parent, ec)) fs::permissions(parent, fs::perms::owner_all, ec);
+  if (ec) fail(path, "cannot create " + parent.string() + ": " + ec.message());
+}
+
+// Write beside the target and move it into place, so a crash never leaves half a key, and
+// create it 0600 from the start rather than chmod afterwards. With `replace` false the final
+// step is link(), which fails rather than replace a file that appeared meanwhile.
+void write_key_file(const std::string& path, const std::string& contents, bool replace) {
   const std::string tmp = path + ".tmp";
   ::unlink(tmp.c_str());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -40,7 +51,14 @@ void write_new_file(const std::string& path, const std::string& contents) {
     done += static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) fail(tmp, std::strerror(errno));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail(path, std::strerror(errno));
+  if (replace) {
+    if (::rename(tmp.c_str(), path.c_str()) != 0) fail(path, std::strerror(errno));
+    return;
+  }
+  const int linked = ::link(tmp.c_str(), path.c_str());
+  const int err = errno;
+  ::unlink(tmp.c_str());
+  if (linked != 0) fail(path, err == EEXIST ? "already exists (not overwritten)" : std::strerror(err));
 }
 
 }  // namespace
@@ -67,20 +85,26 @@ StoredIdentity load_or_create_identity(const std::string& path, Botan::RandomNum
   std::error_code ec;
   if (fs::exists(path, ec)) {
     out.key = load_identity(path);
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0) out.too_open = (st.st_mode & 077) != 0;
+    out.too_open = too_open(path);
     return out;
   }
-  const fs::path parent = fs::path(path).parent_path();
-  if (!parent.empty()) {
-    // A directory we make for a secret is ours alone.
-    if (fs::create_directories(parent, ec)) fs::permissions(parent, fs::perms::owner_all, ec);
-    if (ec) fail(path, "cannot create " + parent.string() + ": " + ec.message());
-  }
+  make_private_parent(path);
   out.key = std::make_unique<Botan::RSA_PrivateKey>(rng, bits);
-  write_new_file(path, to_pkcs8_pem(*out.key));
+  write_key_file(path, to_pkcs8_pem(*out.key), true);
   out.created = true;
   return out;
 }
 
-}  // namespace parley::server
+void write_new_identity(const std::string& path, const Botan::RSA_PrivateKey& key) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) fail(path, "already exists (not overwritten)");
+  make_private_parent(path);
+  write_key_file(path, to_pkcs8_pem(key), false);
+}
+
+bool too_open(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0;
+}
+
+}  // namespace parley

@@ -1,5 +1,6 @@
-// The server's long-term identity key on disk: PKCS#8 PEM, mode 0600, made on
-// first start when missing. Blocking file I/O: called before the event loop runs.
+// Long-term identity keys on disk (the server's, and a client's from `parley keygen`):
+// PKCS#8 PEM, mode 0600, in a directory made 0700. Blocking file I/O: called before an
+// event loop runs, never from one.
 #pragma once
 
 #include <botan/rng.h>
@@ -8,7 +9,7 @@
 #include <memory>
 #include <string>
 
-namespace parley::server {
+namespace parley {
 
 inline constexpr std::size_t kIdentityKeyBits = 3072;
 
@@ -25,4 +26,11 @@ StoredIdentity load_or_create_identity(const std::string& path, Botan::RandomNum
 // Load only; for --print-fingerprint, which must not create anything.
 std::unique_ptr<Botan::RSA_PrivateKey> load_identity(const std::string& path);
 
-}  // namespace parley::server
+// Writes a new key file; refuses (std::runtime_error) when `path` already exists, so a
+// keygen never destroys a key someone relies on.
+void write_new_identity(const std::string& path, const Botan::RSA_PrivateKey& key);
+
+// True when the file at `path` is readable or writable by group or others.
+bool too_open(const std::string& path);
+
+}  // namespace parley
