@@ -1,0 +1,95 @@
+#include "commands.hpp"
+
+namespace parley::client {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// Splits off the first blank-separated word.
+std::pair<std::string_view, std::string_view> next_word(std::string_view s) {
+  s = trim(s);
+  const auto end = s.find_first_of(" \t");
+  if (end == std::string_view::npos) return {s, {}};
+  return {s.substr(0, end), trim(s.substr(end))};
+}
+
+InputError usage(std::string_view text) { return InputError{"usage: " + std::string(text)}; }
+
+Command one_name(std::string_view args, std::string_view usage_text, auto make) {
+  auto [name, rest] = next_word(args);
+  if (name.empty() || !rest.empty()) return usage(usage_text);
+  return SendRequest{make(std::string(name))};
+}
+
+Command room_or_current(std::string_view args, std::string_view current_room,
+                        std::string_view usage_text, auto make) {
+  auto [room, rest] = next_word(args);
+  if (!rest.empty()) return usage(usage_text);
+  if (room.empty()) room = current_room;
+  if (room.empty()) return InputError{"you are not in a room: name one (" + std::string(usage_text) + ")"};
+  return SendRequest{make(std::string(room))};
+}
+
+}  // namespace
+
+Command parse_input(std::string_view line, std::string_view current_room) {
+  // Only the line's end is trimmed for text: leading blanks may be deliberate (indentation).
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  if (trim(line).empty()) return NothingToDo{};
+
+  if (!line.starts_with('/') || line.starts_with("//")) {
+    if (line.starts_with("//")) line.remove_prefix(1);
+    if (current_room.empty())
+      return InputError{"you are not in a room: /join ROOM first, or /msg NICK TEXT"};
+    return SendRequest{req::Say{std::string(current_room), std::string(line)}};
+  }
+
+  auto [command, args] = next_word(line.substr(1));
+  if (command == "nick")
+    return one_name(args, "/nick NICK", [](std::string n) { return req::Nick{std::move(n)}; });
+  if (command == "join")
+    return one_name(args, "/join ROOM", [](std::string r) { return req::Join{std::move(r)}; });
+  if (command == "part")
+    return room_or_current(args, current_room, "/part [ROOM]",
+                           [](std::string r) { return req::Part{std::move(r)}; });
+  if (command == "who")
+    return room_or_current(args, current_room, "/who [ROOM]",
+                           [](std::string r) { return req::Who{std::move(r)}; });
+  if (command == "rooms") {
+    if (!args.empty()) return usage("/rooms");
+    return SendRequest{req::Rooms{}};
+  }
+  if (command == "msg") {
+    auto [to, text] = next_word(args);
+    if (to.empty() || text.empty()) return usage("/msg NICK TEXT");
+    return SendRequest{req::Msg{std::string(to), std::string(text)}};
+  }
+  if (command == "quit") {
+    req::Quit quit;
+    if (!args.empty()) quit.reason = std::string(args);
+    return SendRequest{std::move(quit)};
+  }
+  if (command == "help") return ShowHelp{};
+  return InputError{"unknown command /" + std::string(command) + " (try /help)"};
+}
+
+std::string_view help_text() {
+  return "Commands:\n"
+         "  /join ROOM        join ROOM (created if new) and make it the current room\n"
+         "  /part [ROOM]      leave ROOM (default: the current room)\n"
+         "  /msg NICK TEXT    send TEXT to NICK alone\n"
+         "  /nick NICK        change your nick\n"
+         "  /who [ROOM]       list the members of ROOM (default: the current room)\n"
+         "  /rooms            list the rooms and their member counts\n"
+         "  /quit [REASON]    leave (Ctrl-D does the same)\n"
+         "  /help             this text\n"
+         "Anything else is said to the current room; start a line with // to say one that\n"
+         "begins with /.\n";
+}
+
+}  // namespace parley::client

@@ -1,0 +1,212 @@
+#include "connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "exit_codes.hpp"
+#include "render.hpp"
+
+namespace parley::client {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kReadChunk = 16384;
+
+std::string where(const ServerAddress& address) { return known_hosts_name(address); }
+
+}  // namespace
+
+awaitable<tcp::socket> connect_tcp(const ServerAddress& address,
+                                   std::chrono::milliseconds timeout) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
+  timer.expires_after(timeout);
+  tcp::resolver resolver(ex);
+  const std::string port = std::to_string(address.port);
+  auto resolved = co_await (resolver.async_resolve(address.host, port, use_tuple) ||
+                            timer.async_wait(use_tuple));
+  if (resolved.index() == 1)
+    throw ClientError(Exit::connect, "cannot resolve " + address.host + ": timed out");
+  auto [resolve_ec, endpoints] = std::get<0>(std::move(resolved));
+  if (resolve_ec)
+    throw ClientError(Exit::connect, "cannot resolve " + address.host + ": " + resolve_ec.message());
+
+  tcp::socket socket(ex);
+  auto connected =
+      co_await (asio::async_connect(socket, endpoints, use_tuple) || timer.async_wait(use_tuple));
+  if (connected.index() == 1)
+    throw ClientError(Exit::connect, "cannot connect to " + where(address) + ": timed out after " +
+                                         std::to_string(timeout.count()) + " ms");
+  auto [connect_ec, endpoint] = std::get<0>(std::move(connected));
+  if (connect_ec)
+    throw ClientError(Exit::connect,
+                      "cannot connect to " + where(address) + ": " + connect_ec.message());
+  socket.set_option(tcp::no_delay(true));
+  co_return socket;
+}
+
+Connection::Connection(tcp::socket socket)
+    : socket_(std::move(socket)), write_done_(socket_.get_executor()) {}
+
+awaitable<std::optional<Bytes>> Connection::read_handshake_frame(Clock::time_point deadline) {
+  asio::steady_timer timer(socket_.get_executor());
+  timer.expires_at(deadline);
+  for (;;) {
+    if (auto body = decoder_.next()) co_return Bytes(body->begin(), body->end());
+    if (decoder_.error() != FrameError::none)
+      throw ClientError(Exit::handshake, "the server sent a malformed frame during the handshake");
+    const auto space = decoder_.prepare(kReadChunk);
+    auto buffer = asio::buffer(space.data(), space.size());
+    auto result = co_await (socket_.async_read_some(buffer, use_tuple) || timer.async_wait(use_tuple));
+    if (result.index() == 1) co_return std::nullopt;
+    auto [ec, n] = std::get<0>(result);
+    decoder_.commit(n);
+    if (ec) {
+      if (ec == asio::error::eof)
+        throw ClientError(Exit::handshake, "the server closed the connection during the handshake");
+      throw ClientError(Exit::connect, "connection lost during the handshake: " + ec.message());
+    }
+  }
+}
+
+awaitable<void> Connection::write_now(const Bytes& bytes) {
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), use_tuple);
+  if (ec) throw ClientError(Exit::connect, "connection lost during the handshake: " + ec.message());
+}
+
+awaitable<void> Connection::handshake(std::unique_ptr<Botan::RSA_PrivateKey> transport_key,
+                                      ClientOptions options, TrustHook& trust,
+                                      Botan::RandomNumberGenerator& rng,
+                                      std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  const auto timed_out = [&] {
+    return ClientError(Exit::handshake, "the server did not complete the handshake within " +
+                                            std::to_string(timeout.count()) + " ms");
+  };
+  ClientHandshake hs(std::move(transport_key), std::move(options), rng);
+  const Bytes hello = hs.start();
+  co_await write_now(hello);
+  for (;;) {
+    std::optional<Bytes> body = co_await read_handshake_frame(deadline);
+    if (!body) throw timed_out();
+    HandshakeStep step = hs.on_frame(*body);
+    if (!step.failure && hs.awaiting_trust()) {
+      const auto asked_at = Clock::now();
+      co_await trust.check(hs.server_fingerprint());
+      deadline += Clock::now() - asked_at;  // a human's thinking time is not the server's delay
+      step = hs.trust_server();
+    }
+    if (!step.send.empty()) co_await write_now(step.send);
+    if (step.failure) {
+      const HandshakeFailure& f = *step.failure;
+      throw ClientError(Exit::handshake, "handshake failed: " + sanitize(f.reason) + " [" +
+                                             std::string(name_of(f.code)) + "]");
+    }
+    if (step.established) {
+      channel_.emplace(std::move(*step.established));
+      break;
+    }
+  }
+  // s2c record #1 is the welcome, or a close (a refused identity, say).
+  for (;;) {
+    std::optional<Bytes> body = co_await read_handshake_frame(deadline);
+    if (!body) throw timed_out();
+    std::optional<Received> received = channel_->on_frame(*body);
+    if (!received) continue;
+    if (auto* closed = std::get_if<SessionClosed>(&*received))
+      throw ClientError(Exit::handshake,
+                        describe_close(closed->close.code, closed->close.reason));
+    if (auto* violation = std::get_if<ProtocolViolation>(&*received))
+      throw ClientError(Exit::handshake, violation->what);
+    // The channel only lets a welcome through first.
+    welcome_json_ = std::move(std::get<ReceivedEvent>(*received).json);
+    break;
+  }
+  decoder_.set_max_frame(welcome().max_frame);
+}
+
+awaitable<Received> Connection::receive() {
+  for (;;) {
+    while (auto body = decoder_.next()) {
+      std::optional<Received> received = channel_->on_frame(*body);
+      if (!received) continue;
+      if (auto* e = std::get_if<ReceivedEvent>(&*received);
+          e && std::holds_alternative<evt::Ping>(e->event))
+        send(req::Request{{}, req::Pong{}});
+      co_return std::move(*received);
+    }
+    if (decoder_.error() != FrameError::none)
+      co_return ProtocolViolation{"the server sent a frame longer than it announced"};
+    const auto space = decoder_.prepare(kReadChunk);
+    auto [ec, n] =
+        co_await socket_.async_read_some(asio::buffer(space.data(), space.size()), use_tuple);
+    decoder_.commit(n);
+    if (ec) {
+      if (ec == asio::error::eof)
+        co_return ConnectionLost{"the server closed the connection without a close record"};
+      co_return ConnectionLost{"connection lost: " + ec.message()};
+    }
+  }
+}
+
+void Connection::send(const req::Request& request) {
+  if (pending_.size() > kMaxPendingBytes)
+    throw ClientError(Exit::closed, "the server has stopped reading (" +
+                                        std::to_string(pending_.size()) + " bytes unsent)");
+  channel_->seal(request, pending_);
+  start_writer();
+}
+
+void Connection::send_close(StatusCode code, std::string_view reason) {
+  channel_->seal_close(code, reason, pending_);
+  start_writer();
+}
+
+void Connection::start_writer() {
+  if (writing_ || !write_error_.empty()) return;
+  writing_ = true;
+  asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), asio::detached);
+}
+
+awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
+  Bytes out;
+  while (!self->pending_.empty()) {
+    out.clear();
+    out.swap(self->pending_);  // everything queued so far goes out in one write
+    auto [ec, n] = co_await asio::async_write(self->socket_, asio::buffer(out), use_tuple);
+    if (ec) {
+      self->write_error_ = ec.message();
+      break;
+    }
+  }
+  self->writing_ = false;
+  self->write_done_.cancel();
+}
+
+awaitable<void> Connection::flush() {
+  while (writing_) {
+    write_done_.expires_at(Clock::time_point::max());
+    co_await write_done_.async_wait(use_tuple);
+  }
+  if (!write_error_.empty()) throw ClientError(Exit::closed, "connection lost: " + write_error_);
+}
+
+void Connection::shutdown() {
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+}
+
+}  // namespace parley::client

@@ -1,0 +1,86 @@
+// The client's thin I/O layer: TCP connect with a deadline, the handshake driven over the
+// socket, then records both ways. Everything protocol-shaped lives in ClientHandshake (common/)
+// and ClientChannel; this file only moves bytes and keeps time.
+#pragma once
+
+#include <botan/rng.h>
+#include <botan/rsa.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "address.hpp"
+#include "channel.hpp"
+#include "parley/client_handshake.hpp"
+#include "parley/frame.hpp"
+
+namespace parley::client {
+
+// Asked once the server's signature has verified: return to go on, throw ClientError to stop.
+// It may take as long as a human needs (the handshake deadline is paused meanwhile).
+class TrustHook {
+ public:
+  virtual ~TrustHook() = default;
+  virtual boost::asio::awaitable<void> check(const std::string& fingerprint) = 0;
+};
+
+// Resolves and connects, trying each address in turn; throws ClientError(Exit::connect).
+boost::asio::awaitable<boost::asio::ip::tcp::socket> connect_tcp(const ServerAddress& address,
+                                                                 std::chrono::milliseconds timeout);
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  // Unsent output we hold before calling the server unresponsive.
+  static constexpr std::size_t kMaxPendingBytes = 4 << 20;
+
+  explicit Connection(boost::asio::ip::tcp::socket socket);
+
+  // The handshake up to and including the welcome. `timeout` bounds the whole exchange except
+  // the time `trust` takes. Throws ClientError (handshake, host_key or connect).
+  boost::asio::awaitable<void> handshake(std::unique_ptr<Botan::RSA_PrivateKey> transport_key,
+                                         ClientOptions options, TrustHook& trust,
+                                         Botan::RandomNumberGenerator& rng,
+                                         std::chrono::milliseconds timeout);
+
+  boost::asio::any_io_executor get_executor() { return socket_.get_executor(); }
+  const evt::Welcome& welcome() const { return *channel_->welcome(); }
+  // The welcome exactly as it arrived (--listen prints it like every other message).
+  const std::string& welcome_json() const { return welcome_json_; }
+  const std::string& server_fingerprint() const { return channel_->server_fingerprint(); }
+
+  // The next thing the server says. Pings are answered here (and still returned).
+  boost::asio::awaitable<Received> receive();
+
+  // Queues a request (written in the background, in order). Throws ClientError(closed) when
+  // the server has stopped reading and kMaxPendingBytes are waiting.
+  void send(const req::Request& request);
+  // Queues our close record; nothing may be sent after it.
+  void send_close(StatusCode code, std::string_view reason);
+  // Waits until everything queued is written (or writing failed).
+  boost::asio::awaitable<void> flush();
+  // Closes the socket: pending receive() calls end with ConnectionLost.
+  void shutdown();
+
+ private:
+  static boost::asio::awaitable<void> write_loop(std::shared_ptr<Connection> self);
+  void start_writer();
+  boost::asio::awaitable<void> write_now(const Bytes& bytes);  // handshake frames
+  boost::asio::awaitable<std::optional<Bytes>> read_handshake_frame(
+      std::chrono::steady_clock::time_point deadline);
+
+  boost::asio::ip::tcp::socket socket_;
+  FrameDecoder decoder_{kHandshakeMaxFrame};
+  std::optional<ClientChannel> channel_;
+  std::string welcome_json_;
+  Bytes pending_;     // sealed frames not yet handed to the socket
+  bool writing_ = false;
+  std::string write_error_;
+  boost::asio::steady_timer write_done_;  // cancelled whenever the writer goes idle
+};
+
+}  // namespace parley::client

@@ -1,0 +1,272 @@
+// parley: the console client. Interactive on a terminal, scriptable in a pipe.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <botan/auto_rng.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <clocale>
+#include <csignal>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "address.hpp"
+#include "exit_codes.hpp"
+#include "host_trust.hpp"
+#include "interactive.hpp"
+#include "known_hosts.hpp"
+#include "open_session.hpp"
+#include "parley/key_file.hpp"
+#include "parley/names.hpp"
+#include "parley/rsa_key.hpp"
+#include "parley/suite.hpp"
+#include "scripted.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace parley;
+using namespace parley::client;
+
+constexpr const char* kVersion = "0.1.0";
+constexpr std::size_t kDefaultIdentityBits = 3072;
+constexpr const char* kUsage =
+    "usage: parley [OPTIONS] HOST[:PORT]     (IPv6: [::1]:7777; default port 7777)\n"
+    "       parley keygen [--bits N] [FILE]\n";
+
+struct Args {
+  std::string target;
+  std::optional<std::string> nick;
+  std::string room = "lobby";
+  std::optional<std::string> to;
+  bool batch = false;
+  bool listen = false;
+  bool verbose = false;
+  std::optional<std::string> identity;
+  std::optional<std::string> known_hosts;
+  bool trust_new = false;
+  std::optional<std::string> fingerprint;
+  std::vector<std::string> suites;
+  int connect_timeout_s = 10;
+  // keygen
+  std::string keygen_file;
+  std::size_t keygen_bits = kDefaultIdentityBits;
+};
+
+std::string default_identity_path() {
+  const std::string known = default_known_hosts_path();  // .../parley/known_hosts
+  if (known.empty()) return {};
+  return known.substr(0, known.rfind('/')) + "/identity.pem";
+}
+
+bool colour_wanted() {
+  const char* no_color = std::getenv("NO_COLOR");
+  const char* term = std::getenv("TERM");
+  if (no_color && *no_color) return false;
+  if (term && std::string_view(term) == "dumb") return false;
+  return ::isatty(STDOUT_FILENO) == 1;
+}
+
+int run_keygen(const Args& args) {
+  std::string path = args.keygen_file.empty() ? default_identity_path() : args.keygen_file;
+  if (path.empty()) {
+    std::cerr << "parley keygen: no FILE given and HOME is not set\n";
+    return to_int(Exit::usage);
+  }
+  if (args.keygen_bits < 2048 || args.keygen_bits > kMaxRsaBits) {
+    std::cerr << "parley keygen: --bits must be 2048.." << kMaxRsaBits << "\n";
+    return to_int(Exit::usage);
+  }
+  try {
+    std::cerr << "parley keygen: making a " << args.keygen_bits << "-bit RSA key...\n";
+    Botan::AutoSeeded_RNG rng;
+    Botan::RSA_PrivateKey key(rng, args.keygen_bits);
+    write_new_identity(path, key);
+    std::cout << fingerprint_of(spki_of(key)) << "  " << path << "\n";
+    std::cerr << "parley keygen: saved (mode 0600). Give the fingerprint or the public key to the\n"
+                 "server's operator for authorized_keys, and connect with --identity "
+              << path << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "parley keygen: " << e.what() << "\n";
+    return to_int(Exit::usage);
+  }
+  return to_int(Exit::ok);
+}
+
+// Everything that can be checked before touching the network; throws ClientError(usage).
+SessionOptions session_options(const Args& args) {
+  auto parsed = parse_server_address(args.target);
+  if (auto* error = std::get_if<std::string>(&parsed))
+    throw ClientError(Exit::usage, "bad server address '" + args.target + "': " + *error);
+  SessionOptions options;
+  options.address = std::get<ServerAddress>(parsed);
+  options.connect_timeout = std::chrono::seconds(args.connect_timeout_s);
+  if (!args.suites.empty()) {
+    options.handshake.suites.clear();
+    for (const auto& name : args.suites) {
+      const SuiteInfo* suite = find_suite(name);
+      if (!suite) throw ClientError(Exit::usage, "unknown suite '" + name + "'");
+      options.handshake.suites.push_back(suite->id);
+    }
+  }
+  if (args.identity) {
+    if (too_open(*args.identity))
+      throw ClientError(Exit::usage, "identity key " + *args.identity +
+                                         " is readable by others; chmod 600 it first");
+    try {
+      options.handshake.identity = load_identity(*args.identity);
+    } catch (const std::exception& e) {
+      throw ClientError(Exit::usage, e.what());
+    }
+  }
+  return options;
+}
+
+void check_names(const Args& args) {
+  const auto check = [](const std::optional<std::string>& name, const char* option) {
+    if (name && !is_valid_name(*name))
+      throw ClientError(Exit::usage, std::string(option) + " '" + *name +
+                                         "' is not a valid name (1 to 32 of A-Z a-z 0-9 _ . -)");
+  };
+  check(args.nick, "--nick");
+  check(args.room, "--room");
+  check(args.to, "--to");
+  if (args.fingerprint && !is_fingerprint(*args.fingerprint))
+    throw ClientError(Exit::usage, "--fingerprint '" + *args.fingerprint +
+                                       "' is not a fingerprint (SHA256: and 43 base64 characters)");
+  if (args.listen && (args.batch || args.to))
+    throw ClientError(Exit::usage, "--listen does not combine with --batch or --to");
+}
+
+enum class Mode { interactive, pipe, listen };
+
+asio::awaitable<Exit> run_client(Args args, Mode mode, asio::thread_pool& key_pool) {
+  const SessionOptions options = session_options(args);
+  TrustPolicy policy;
+  policy.pinned = args.fingerprint;
+  policy.trust_new = args.trust_new;
+  policy.can_ask = mode != Mode::pipe && ::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO);
+  KnownHostsTrust trust(args.known_hosts ? *args.known_hosts : default_known_hosts_path(),
+                        options.address, policy);
+
+  const bool chatty = mode == Mode::interactive || args.verbose;
+  Progress progress;
+  if (chatty) progress = [](const std::string& text) { std::cerr << "parley: " << text << "\n"; };
+  std::shared_ptr<Connection> connection =
+      co_await open_session(options, trust, key_pool, progress);
+  if (chatty) {
+    const evt::Welcome& w = connection->welcome();
+    std::cerr << "parley: connected to " << known_hosts_name(options.address) << " ("
+              << w.server << ", " << w.suite << "), server key " << connection->server_fingerprint()
+              << "; you are " << w.nick << "\n";
+  }
+  switch (mode) {
+    case Mode::interactive: {
+      InteractiveOptions interactive{args.nick, args.room, colour_wanted()};
+      if (chatty) std::cerr << "parley: type /help for commands, Ctrl-D or /quit to leave\n";
+      co_return co_await run_interactive(connection, interactive);
+    }
+    case Mode::pipe: {
+      ScriptOptions script{args.nick, args.room, args.to};
+      co_return co_await run_pipe(connection, script, STDIN_FILENO);
+    }
+    case Mode::listen: {
+      ScriptOptions script{args.nick, args.room, std::nullopt};
+      co_return co_await run_listen(connection, script);
+    }
+  }
+  co_return Exit::failure;
+}
+
+int run(const Args& args) {
+  check_names(args);
+  const bool terminal = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
+  const Mode mode = args.listen                 ? Mode::listen
+                    : (args.batch || !terminal) ? Mode::pipe
+                                                : Mode::interactive;
+  if (mode == Mode::interactive && args.to)
+    throw ClientError(Exit::usage, "--to is for pipe mode (use /msg NICK TEXT interactively)");
+
+  asio::io_context io(1);
+  asio::thread_pool key_pool(1);  // the only other thread: RSA key generation
+  std::optional<Exit> result;
+  std::exception_ptr failure;
+  asio::co_spawn(io, run_client(args, mode, key_pool),
+                 [&](std::exception_ptr e, Exit code) {
+                   failure = e;
+                   result = code;
+                 });
+  io.run();
+  key_pool.join();
+  if (failure) std::rethrow_exception(failure);
+  return to_int(result.value_or(Exit::failure));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::setlocale(LC_CTYPE, "");  // libedit edits UTF-8 lines in a UTF-8 locale
+  std::signal(SIGPIPE, SIG_IGN);  // a closed stdout is an error to report, not a death
+
+  Args args;
+  CLI::App app{std::string(kUsage) +
+                   "\nThe console client for parleyd, an encrypted chat server. Interactive on a\n"
+                   "terminal; in a pipe (or with --batch) each input line is said to the room;\n"
+                   "--listen prints every message from the server as one JSON object per line.",
+               "parley"};
+  app.footer(std::string(kExitCodeHelp) +
+             "\nFiles: $XDG_CONFIG_HOME/parley/known_hosts (default ~/.config/parley/known_hosts)");
+  app.set_version_flag("--version", kVersion);
+  app.add_option("target", args.target, "server: HOST, HOST:PORT, [IPV6]:PORT");
+  app.add_option("--nick", args.nick, "nick to take after connecting");
+  app.add_option("--room", args.room, "room joined on connect (default lobby)");
+  app.add_option("--to", args.to, "pipe mode: send each line to NICK directly");
+  app.add_flag("--batch", args.batch, "pipe mode even when stdin is a terminal");
+  app.add_flag("--listen", args.listen,
+               "print every message from the server as one JSON object per line");
+  app.add_option("--identity", args.identity, "sign the handshake with this key (parley keygen)");
+  app.add_option("--known-hosts", args.known_hosts, "known_hosts file to use");
+  app.add_flag("--trust-new", args.trust_new, "accept and record an unknown server key");
+  app.add_option("--fingerprint", args.fingerprint,
+                 "accept only this server key (SHA256:...), even over a changed one");
+  app.add_option("--suite", args.suites, "offer only these suites (repeatable)");
+  app.add_option("--connect-timeout", args.connect_timeout_s, "seconds (default 10)")
+      ->check(CLI::Range(1, 600));
+  app.add_flag("-v,--verbose", args.verbose, "progress on stderr in pipe and listen modes");
+
+  CLI::App* keygen = app.add_subcommand("keygen", "make a long-term identity key (mode 0600)");
+  keygen->add_option("file", args.keygen_file,
+                     "where (default $XDG_CONFIG_HOME/parley/identity.pem)");
+  keygen->add_option("--bits", args.keygen_bits, "RSA key size (default 3072)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "parley: " << e.what() << "\nTry 'parley --help'.\n";
+    return to_int(Exit::usage);
+  }
+  if (keygen->parsed()) return run_keygen(args);
+  if (args.target.empty()) {
+    std::cerr << "parley: no server given\n" << kUsage << "Try 'parley --help'.\n";
+    return to_int(Exit::usage);
+  }
+  try {
+    return run(args);
+  } catch (const ClientError& e) {
+    std::cerr << "parley: " << e.what() << "\n";
+    return to_int(e.code());
+  } catch (const std::exception& e) {
+    std::cerr << "parley: " << e.what() << "\n";
+    return to_int(Exit::failure);
+  }
+}

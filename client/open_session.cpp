@@ -1,0 +1,70 @@
+#include "open_session.hpp"
+
+#include <botan/auto_rng.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "exit_codes.hpp"
+
+namespace parley::client {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::ip::tcp;
+
+namespace {
+
+// Runs on the key pool's thread, so the event loop stays responsive meanwhile.
+awaitable<std::unique_ptr<Botan::RSA_PrivateKey>> make_transport_key() {
+  Botan::AutoSeeded_RNG rng;
+  co_return std::make_unique<Botan::RSA_PrivateKey>(rng, kTransportKeyBits);
+}
+
+awaitable<std::unique_ptr<tcp::socket>> connect_owned(ServerAddress address,
+                                                       std::chrono::milliseconds timeout) {
+  tcp::socket socket = co_await connect_tcp(address, timeout);
+  co_return std::make_unique<tcp::socket>(std::move(socket));
+}
+
+awaitable<std::shared_ptr<Connection>> attempt(const SessionOptions& options,
+                                               KnownHostsTrust& trust,
+                                               asio::thread_pool& key_pool) {
+  auto ex = co_await asio::this_coro::executor;
+  auto [order, key_error, key, connect_error, socket] =
+      co_await asio::experimental::make_parallel_group(
+          asio::co_spawn(key_pool, make_transport_key(), asio::deferred),
+          asio::co_spawn(ex, connect_owned(options.address, options.connect_timeout),
+                         asio::deferred))
+          .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+  if (connect_error) std::rethrow_exception(connect_error);
+  if (key_error) std::rethrow_exception(key_error);
+
+  auto connection = std::make_shared<Connection>(std::move(*socket));
+  Botan::AutoSeeded_RNG rng;
+  co_await connection->handshake(std::move(key), options.handshake, trust, rng,
+                                 options.handshake_timeout);
+  co_return connection;
+}
+
+}  // namespace
+
+awaitable<std::shared_ptr<Connection>> open_session(const SessionOptions& options,
+                                                    KnownHostsTrust& trust,
+                                                    asio::thread_pool& key_pool,
+                                                    const Progress& progress) {
+  const std::string name = known_hosts_name(options.address);
+  if (progress) progress("connecting to " + name + " (making a fresh session key)...");
+  try {
+    co_return co_await attempt(options, trust, key_pool);
+  } catch (const ClientError& e) {
+    // Only a failure after the question is worth one more try: the answer is recorded now.
+    if (!trust.asked() || trust.accepted().empty() || e.code() == Exit::host_key) throw;
+    if (progress) progress("the server gave up while we asked; reconnecting to " + name + "...");
+  }
+  co_return co_await attempt(options, trust, key_pool);
+}
+
+}  // namespace parley::client

@@ -1,0 +1,230 @@
+#include "render.hpp"
+
+#include <ctime>
+#include <functional>
+
+#include "parley/names.hpp"
+
+namespace parley::client {
+namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+// Length of the UTF-8 sequence at s[i] and its code point; 0 when invalid.
+std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char b0 = byte(0);
+  std::size_t len = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xE ? 3 : (b0 >> 3) == 0x1E ? 4 : 0;
+  if (len == 0 || i + len > s.size()) return 0;
+  cp = len == 1 ? b0 : len == 2 ? (b0 & 0x1F) : len == 3 ? (b0 & 0x0F) : (b0 & 0x07);
+  for (std::size_t k = 1; k < len; ++k) {
+    if ((byte(k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(k) & 0x3F);
+  }
+  static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+bool unsafe(char32_t cp) {
+  return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) ||  // C0, DEL, C1
+         (cp >= 0x202A && cp <= 0x202E) ||                          // bidi embeddings, overrides
+         (cp >= 0x2066 && cp <= 0x2069);                            // bidi isolates
+}
+
+std::string colour(std::string_view text, int code, bool on) {
+  if (!on) return std::string(text);
+  return "\x1b[" + std::to_string(code) + "m" + std::string(text) + "\x1b[0m";
+}
+
+std::string dim(std::string_view text, bool on) { return colour(text, 2, on); }
+
+std::string room_tag(std::string_view room, const RenderContext& ctx) {
+  if (fold_name(room) == fold_name(ctx.current_room)) return {};
+  return dim("[" + sanitize(room) + "] ", ctx.colour);
+}
+
+std::string line(std::string_view clock, std::string_view body, bool colour_on) {
+  return dim(clock, colour_on) + " " + std::string(body);
+}
+
+std::string notice(const RenderContext& ctx, std::string_view text) {
+  return line(ctx.clock, dim("-!- ", ctx.colour) + std::string(text), ctx.colour);
+}
+
+std::string join_names(const std::vector<std::string>& names, bool colour_on) {
+  std::string out;
+  for (const auto& n : names) {
+    if (!out.empty()) out += ", ";
+    out += paint_nick(n, colour_on);
+  }
+  return out.empty() ? "(nobody)" : out;
+}
+
+std::string id_suffix(std::string_view room) { return "#" + sanitize(room); }
+
+}  // namespace
+
+std::string sanitize(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    char32_t cp = 0;
+    const std::size_t len = decode_utf8(text, i, cp);
+    if (len == 0) {
+      out += kReplacement;
+      ++i;
+      continue;
+    }
+    if (cp == '\t')
+      out += ' ';
+    else if (unsafe(cp))
+      out += kReplacement;
+    else
+      out.append(text.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+std::string local_clock(std::string_view rfc3339) {
+  std::tm utc{};
+  // "YYYY-MM-DDTHH:MM:SS" then fraction and "Z": the server's format_timestamp().
+  const std::string text(rfc3339.substr(0, 19));
+  if (text.size() == 19 && ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &utc) != nullptr &&
+      rfc3339.ends_with('Z')) {
+    const std::time_t when = ::timegm(&utc);
+    std::tm local{};
+    char buf[16];
+    if (::localtime_r(&when, &local) && std::strftime(buf, sizeof buf, "%H:%M:%S", &local))
+      return buf;
+  }
+  return sanitize(rfc3339);
+}
+
+std::string paint_nick(std::string_view nick, bool colour_on) {
+  // Six well-readable ANSI colours (red..cyan), chosen by the folded nick so that "Alice" and
+  // "alice" (one nick to the server) look the same.
+  const std::size_t h = std::hash<std::string>{}(fold_name(nick));
+  return colour(sanitize(nick), 31 + static_cast<int>(h % 6), colour_on);
+}
+
+std::optional<std::string> render_event(const evt::Event& event, const RenderContext& ctx) {
+  const bool c = ctx.colour;
+  return std::visit(
+      [&](const auto& e) -> std::optional<std::string> {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, evt::Message>) {
+          return line(local_clock(e.ts),
+                      room_tag(e.room, ctx) + "<" + paint_nick(e.from, c) + "> " + sanitize(e.text),
+                      c);
+        } else if constexpr (std::is_same_v<T, evt::Direct>) {
+          return line(local_clock(e.ts), "*" + paint_nick(e.from, c) + "* " + sanitize(e.text), c);
+        } else if constexpr (std::is_same_v<T, evt::Joined>) {
+          return notice(ctx, paint_nick(e.nick, c) + " joined " + id_suffix(e.room));
+        } else if constexpr (std::is_same_v<T, evt::Parted>) {
+          return notice(ctx, paint_nick(e.nick, c) + " left " + id_suffix(e.room));
+        } else if constexpr (std::is_same_v<T, evt::Quit>) {
+          std::string text = paint_nick(e.nick, c) + " quit";
+          if (e.reason && !e.reason->empty()) text += " (" + sanitize(*e.reason) + ")";
+          return notice(ctx, text);
+        } else if constexpr (std::is_same_v<T, evt::NickChanged>) {
+          return notice(ctx, paint_nick(e.old_nick, c) + " is now known as " +
+                                 paint_nick(e.new_nick, c));
+        } else if constexpr (std::is_same_v<T, evt::Who>) {
+          return notice(ctx, "in " + id_suffix(e.room) + ": " + join_names(e.nicks, c));
+        } else if constexpr (std::is_same_v<T, evt::Rooms>) {
+          if (e.rooms.empty()) return notice(ctx, "no rooms");
+          std::string text = "rooms:";
+          for (const auto& r : e.rooms)
+            text += " " + id_suffix(r.name) + " (" + std::to_string(r.members) + ")";
+          return notice(ctx, text);
+        } else if constexpr (std::is_same_v<T, evt::Error>) {
+          return notice(ctx, colour("error: ", 31, c) + describe_error(e, ctx.max_message_bytes));
+        } else if constexpr (std::is_same_v<T, evt::Welcome>) {
+          return notice(ctx, "you are " + paint_nick(e.nick, c) + " on " + sanitize(e.server) +
+                                 " (" + sanitize(e.suite) + ")");
+        } else {
+          return std::nullopt;  // ack, pong, ping: bookkeeping, not conversation
+        }
+      },
+      event);
+}
+
+std::string render_own_say(std::string_view room, std::string_view nick, std::string_view text,
+                           const RenderContext& ctx) {
+  return line(ctx.clock,
+              room_tag(room, ctx) + "<" + paint_nick(nick, ctx.colour) + "> " + sanitize(text),
+              ctx.colour);
+}
+
+std::string render_own_msg(std::string_view to, std::string_view text, const RenderContext& ctx) {
+  return line(ctx.clock, "-> *" + paint_nick(to, ctx.colour) + "* " + sanitize(text), ctx.colour);
+}
+
+std::string describe_error(const evt::Error& error, std::uint64_t max_message_bytes) {
+  std::string words;
+  switch (error.code) {
+    case ErrorCode::bad_request:
+      words = "the server could not understand the request";
+      break;
+    case ErrorCode::unknown_type:
+      words = "the server does not know that request";
+      break;
+    case ErrorCode::bad_name:
+      words = "not a valid name (1 to 32 characters from A-Z a-z 0-9 _ . -)";
+      break;
+    case ErrorCode::nick_taken:
+      words = "that nick is taken";
+      break;
+    case ErrorCode::nick_reserved:
+      words = "that nick is reserved for the owner of a registered key";
+      break;
+    case ErrorCode::not_member:
+      words = "you are not in that room (/join it first)";
+      break;
+    case ErrorCode::no_such_nick:
+      words = "nobody has that nick";
+      break;
+    case ErrorCode::too_long:
+      words = "the message is too long";
+      if (max_message_bytes) words += " (at most " + std::to_string(max_message_bytes) + " bytes)";
+      break;
+    case ErrorCode::rate_limited:
+      words = "slow down: the server is rate limiting you";
+      break;
+  }
+  return words + " [" + std::string(to_string(error.code)) + "]";
+}
+
+std::string describe_close(StatusCode code, std::string_view reason) {
+  std::string words;
+  switch (code) {
+    case StatusCode::normal:
+      words = "the server ended the session";
+      break;
+    case StatusCode::timeout:
+      words = "the server timed the session out";
+      break;
+    case StatusCode::auth_failed:
+      words = "the server refused our identity";
+      break;
+    case StatusCode::server_full:
+      words = "the server is busy";
+      break;
+    case StatusCode::policy:
+      words = "the server closed the session for breaking its limits";
+      break;
+    case StatusCode::internal:
+      words = "the server failed internally";
+      break;
+    default:
+      words = "the server reported a protocol error";
+      break;
+  }
+  words += " [" + std::string(name_of(code)) + "]";
+  if (!reason.empty()) words += ": " + sanitize(reason);
+  return words;
+}
+
+}  // namespace parley::client

@@ -1,0 +1,49 @@
+// How the interactive client shows what happens: one line of text per event, with local
+// timestamps and, on a colour terminal, a stable colour per nick. Pure code.
+//
+// Everything a peer wrote passes through sanitize() first: a chat line must never be able to
+// move the cursor, retitle the terminal or reorder text with bidi overrides.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "parley/event.hpp"
+#include "parley/status.hpp"
+
+namespace parley::client {
+
+struct RenderContext {
+  bool colour = false;
+  std::string current_room;     // messages from other rooms are tagged with their room
+  std::string clock;            // HH:MM:SS for events that carry no timestamp
+  std::uint64_t max_message_bytes = 0;  // from the welcome, for the too_long explanation
+};
+
+// Control characters (C0, DEL, C1) and bidi embedding/override/isolate characters become
+// U+FFFD; a tab becomes a space. Invalid UTF-8 bytes become U+FFFD too.
+std::string sanitize(std::string_view text);
+
+// "HH:MM:SS" in local time for an RFC 3339 UTC timestamp ("2026-11-23T10:00:00.000Z"), or the
+// text itself (sanitized) when it is not one.
+std::string local_clock(std::string_view rfc3339);
+
+// The nick with its colour codes when ctx.colour.
+std::string paint_nick(std::string_view nick, bool colour);
+
+// The line for an event, or nullopt for those the user does not need to see (ack, pong, ping).
+std::optional<std::string> render_event(const evt::Event& event, const RenderContext& ctx);
+
+// Our own lines, shown as we send them (the server does not echo them back).
+std::string render_own_say(std::string_view room, std::string_view nick, std::string_view text,
+                           const RenderContext& ctx);
+std::string render_own_msg(std::string_view to, std::string_view text, const RenderContext& ctx);
+
+// A server error in plain words, for people (the code stays in parentheses for bug reports).
+std::string describe_error(const evt::Error& error, std::uint64_t max_message_bytes);
+
+// Why the server ended the session, in plain words.
+std::string describe_close(StatusCode code, std::string_view reason);
+
+}  // namespace parley::client

@@ -1,0 +1,204 @@
+#include "scripted.hpp"
+
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <deque>
+#include <iostream>
+
+#include "line_reader.hpp"
+#include "pacer.hpp"
+#include "render.hpp"
+
+namespace parley::client {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using namespace asio::experimental::awaitable_operators;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::seconds kLeaveTimeout{5};
+
+// How a request is named in an error message.
+std::string what_was_refused(const RequestId& id) {
+  if (const auto* n = std::get_if<std::int64_t>(&id)) return "line " + std::to_string(*n);
+  if (const auto* s = std::get_if<std::string>(&id)) return "--" + *s;
+  return "a request";
+}
+
+[[noreturn]] void session_ended(const Received& received) {
+  if (const auto* closed = std::get_if<SessionClosed>(&received))
+    throw ClientError(Exit::closed, describe_close(closed->close.code, closed->close.reason));
+  if (const auto* violation = std::get_if<ProtocolViolation>(&received))
+    throw ClientError(Exit::closed, "protocol error: " + violation->what);
+  throw ClientError(Exit::closed, std::get<ConnectionLost>(received).what);
+}
+
+// The requests both modes start with: --nick, then the room (unless only sending DMs).
+void send_setup(Connection& connection, const ScriptOptions& options, bool join) {
+  if (options.nick) connection.send({RequestId{"nick"}, req::Nick{*options.nick}});
+  if (join) connection.send({RequestId{"join"}, req::Join{options.room}});
+}
+
+awaitable<int> wait_for_signal() {
+  asio::signal_set signals(co_await asio::this_coro::executor, SIGINT, SIGTERM);
+  auto [ec, signo] = co_await signals.async_wait(use_tuple);
+  co_return ec ? 0 : signo;
+}
+
+class PipeRun {
+ public:
+  PipeRun(std::shared_ptr<Connection> connection, const ScriptOptions& options, int input_fd)
+      : connection_(std::move(connection)),
+        options_(options),
+        input_(connection_->get_executor(), input_fd, connection_->welcome().max_message_bytes),
+        pacer_(Pacer::for_welcome(connection_->welcome(), Clock::now())),
+        timer_(connection_->get_executor()),
+        all_acked_(connection_->get_executor()) {}
+
+  awaitable<void> run() { co_await (send_all() || receive_acks()); }
+
+  std::size_t sent() const { return sent_; }
+  std::size_t acked() const { return acked_; }
+
+ private:
+  awaitable<void> paced_send(req::Request request) {
+    for (;;) {
+      const auto delay = pacer_.delay(Clock::now());
+      if (delay == Clock::duration::zero()) break;
+      timer_.expires_after(delay);
+      co_await timer_.async_wait(use_tuple);
+    }
+    pacer_.spend(Clock::now());
+    outstanding_.push_back(request.id);
+    connection_->send(request);
+  }
+
+  awaitable<void> send_all() {
+    const bool join = !options_.to.has_value();
+    // Requests are built before co_await: g++ 12 mishandles temporaries inside co_await.
+    if (options_.nick) {
+      req::Request nick{RequestId{"nick"}, req::Nick{*options_.nick}};
+      co_await paced_send(std::move(nick));
+    }
+    if (join) {
+      req::Request join_room{RequestId{"join"}, req::Join{options_.room}};
+      co_await paced_send(std::move(join_room));
+    }
+    for (;;) {
+      std::optional<std::string> line;
+      try {
+        line = co_await input_.next_line();
+      } catch (const LineTooLong& e) {
+        throw ClientError(Exit::refused,
+                          "line " + std::to_string(e.line()) + " is longer than the server's " +
+                              std::to_string(connection_->welcome().max_message_bytes) +
+                              "-byte limit; it and the lines after it were not sent");
+      }
+      if (!line) break;
+      if (line->empty()) continue;  // nothing to say (the server refuses empty text)
+      const RequestId id{static_cast<std::int64_t>(input_.lines_read())};
+      req::Body body = options_.to ? req::Body{req::Msg{*options_.to, std::move(*line)}}
+                                   : req::Body{req::Say{options_.room, std::move(*line)}};
+      req::Request request{id, std::move(body)};
+      co_await paced_send(std::move(request));
+      ++sent_;
+    }
+    while (!outstanding_.empty()) {
+      all_acked_.expires_at(Clock::time_point::max());
+      co_await all_acked_.async_wait(use_tuple);
+    }
+  }
+
+  awaitable<void> receive_acks() {
+    for (;;) {
+      Received received = co_await connection_->receive();
+      auto* event = std::get_if<ReceivedEvent>(&received);
+      if (!event) session_ended(received);
+      if (auto* error = std::get_if<evt::Error>(&event->event)) {
+        throw ClientError(Exit::refused,
+                          what_was_refused(error->id) + " refused: " +
+                              describe_error(*error, connection_->welcome().max_message_bytes));
+      }
+      const auto* ack = std::get_if<evt::Ack>(&event->event);
+      if (!ack || outstanding_.empty() || !(ack->id == outstanding_.front())) continue;
+      outstanding_.pop_front();
+      if (std::holds_alternative<std::int64_t>(ack->id)) ++acked_;
+      if (outstanding_.empty()) all_acked_.cancel();
+    }
+  }
+
+  std::shared_ptr<Connection> connection_;
+  const ScriptOptions& options_;
+  LineReader input_;
+  Pacer pacer_;
+  asio::steady_timer timer_;
+  asio::steady_timer all_acked_;  // cancelled when the last outstanding request is acked
+  std::deque<RequestId> outstanding_;
+  std::size_t sent_ = 0;
+  std::size_t acked_ = 0;
+};
+
+awaitable<void> print_until_closed(std::shared_ptr<Connection> connection) {
+  std::cout << connection->welcome_json() << '\n' << std::flush;
+  for (;;) {
+    Received received = co_await connection->receive();
+    auto* event = std::get_if<ReceivedEvent>(&received);
+    if (!event) session_ended(received);
+    std::cout << event->json << '\n' << std::flush;
+    if (!std::cout) co_return;  // stdout closed (| head): leave quietly
+    if (auto* error = std::get_if<evt::Error>(&event->event);
+        error && !std::holds_alternative<std::monostate>(error->id))
+      throw ClientError(Exit::refused,
+                        what_was_refused(error->id) + " refused: " +
+                            describe_error(*error, connection->welcome().max_message_bytes));
+  }
+}
+
+}  // namespace
+
+awaitable<void> leave(Connection& connection, std::optional<std::string> reason) {
+  connection.send({RequestId{}, req::Quit{std::move(reason)}});
+  asio::steady_timer timer(connection.get_executor());
+  timer.expires_after(kLeaveTimeout);
+  for (;;) {
+    // `||` flattens Received's alternatives and the timer's result into one variant.
+    auto result = co_await (connection.receive() || timer.async_wait(use_tuple));
+    if (!std::holds_alternative<ReceivedEvent>(result)) break;  // closed, or we go anyway
+  }
+  connection.shutdown();
+}
+
+awaitable<Exit> run_pipe(std::shared_ptr<Connection> connection, const ScriptOptions& options,
+                         int input_fd) {
+  PipeRun pipe(connection, options, input_fd);
+  auto outcome = co_await (pipe.run() || wait_for_signal());
+  if (outcome.index() == 1) {
+    std::cerr << "parley: interrupted: " << pipe.sent() << " line(s) sent, " << pipe.acked()
+              << " acknowledged\n";
+    std::optional<std::string> reason = "interrupted";
+    co_await leave(*connection, std::move(reason));
+    co_return Exit::interrupted;
+  }
+  std::optional<std::string> no_reason;
+  co_await leave(*connection, std::move(no_reason));
+  co_return Exit::ok;
+}
+
+awaitable<Exit> run_listen(std::shared_ptr<Connection> connection, const ScriptOptions& options) {
+  send_setup(*connection, options, true);
+  co_await (print_until_closed(connection) || wait_for_signal());
+  std::optional<std::string> no_reason;
+  co_await leave(*connection, std::move(no_reason));
+  co_return Exit::ok;
+}
+
+}  // namespace parley::client
