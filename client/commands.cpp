@@ -4,7 +4,8 @@ namespace parley::client {
 namespace {
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
     s.remove_suffix(1);
   return s;
@@ -18,7 +19,9 @@ std::pair<std::string_view, std::string_view> next_word(std::string_view s) {
   return {s.substr(0, end), trim(s.substr(end))};
 }
 
-InputError usage(std::string_view text) { return InputError{"usage: " + std::string(text)}; }
+InputError usage(std::string_view text) {
+  return InputError{"usage: " + std::string(text)};
+}
 
 Command one_name(std::string_view args, std::string_view usage_text, auto make) {
   auto [name, rest] = next_word(args);
@@ -31,7 +34,8 @@ Command room_or_current(std::string_view args, std::string_view current_room,
   auto [room, rest] = next_word(args);
   if (!rest.empty()) return usage(usage_text);
   if (room.empty()) room = current_room;
-  if (room.empty()) return InputError{"you are not in a room: name one (" + std::string(usage_text) + ")"};
+  if (room.empty())
+    return InputError{"you are not in a room: name one (" + std::string(usage_text) + ")"};
   return SendRequest{make(std::string(room))};
 }
 
@@ -39,7 +43,8 @@ Command room_or_current(std::string_view args, std::string_view current_room,
 
 Command parse_input(std::string_view line, std::string_view current_room) {
   // Only the line's end is trimmed for text: leading blanks may be deliberate (indentation).
-  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n'))
+    line.remove_suffix(1);
   if (trim(line).empty()) return NothingToDo{};
 
   if (!line.starts_with('/') || line.starts_with("//")) {

@@ -24,7 +24,9 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadChunk = 16384;
 
-std::string where(const ServerAddress& address) { return known_hosts_name(address); }
+std::string where(const ServerAddress& address) {
+  return known_hosts_name(address);
+}
 
 }  // namespace
 
@@ -41,7 +43,8 @@ awaitable<tcp::socket> connect_tcp(const ServerAddress& address,
     throw ClientError(Exit::connect, "cannot resolve " + address.host + ": timed out");
   auto [resolve_ec, endpoints] = std::get<0>(std::move(resolved));
   if (resolve_ec)
-    throw ClientError(Exit::connect, "cannot resolve " + address.host + ": " + resolve_ec.message());
+    throw ClientError(Exit::connect,
+                      "cannot resolve " + address.host + ": " + resolve_ec.message());
 
   tcp::socket socket(ex);
   auto connected =
@@ -69,7 +72,8 @@ awaitable<std::optional<Bytes>> Connection::read_handshake_frame(Clock::time_poi
       throw ClientError(Exit::handshake, "the server sent a malformed frame during the handshake");
     const auto space = decoder_.prepare(kReadChunk);
     auto buffer = asio::buffer(space.data(), space.size());
-    auto result = co_await (socket_.async_read_some(buffer, use_tuple) || timer.async_wait(use_tuple));
+    auto result =
+        co_await (socket_.async_read_some(buffer, use_tuple) || timer.async_wait(use_tuple));
     if (result.index() == 1) co_return std::nullopt;
     auto [ec, n] = std::get<0>(result);
     decoder_.commit(n);
@@ -126,8 +130,7 @@ awaitable<void> Connection::handshake(std::unique_ptr<Botan::RSA_PrivateKey> tra
     std::optional<Received> received = channel_->on_frame(*body);
     if (!received) continue;
     if (auto* closed = std::get_if<SessionClosed>(&*received))
-      throw ClientError(Exit::handshake,
-                        describe_close(closed->close.code, closed->close.reason));
+      throw ClientError(Exit::handshake, describe_close(closed->close.code, closed->close.reason));
     if (auto* violation = std::get_if<ProtocolViolation>(&*received))
       throw ClientError(Exit::handshake, violation->what);
     // The channel only lets a welcome through first.
@@ -154,6 +157,8 @@ awaitable<Received> Connection::receive() {
         co_await socket_.async_read_some(asio::buffer(space.data(), space.size()), use_tuple);
     decoder_.commit(n);
     if (ec) {
+      // Cancelled by our own `||`: not news from the server, so not a Received.
+      if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
       if (ec == asio::error::eof)
         co_return ConnectionLost{"the server closed the connection without a close record"};
       co_return ConnectionLost{"connection lost: " + ec.message()};
@@ -199,6 +204,8 @@ awaitable<void> Connection::flush() {
   while (writing_) {
     write_done_.expires_at(Clock::time_point::max());
     co_await write_done_.async_wait(use_tuple);
+    // cancel() is how the writer says it is idle; still writing means we were cancelled.
+    if (writing_) throw boost::system::system_error(asio::error::operation_aborted);
   }
   if (!write_error_.empty()) throw ClientError(Exit::closed, "connection lost: " + write_error_);
 }

@@ -77,7 +77,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   FrameDecoder decoder_{kHandshakeMaxFrame};
   std::optional<ClientChannel> channel_;
   std::string welcome_json_;
-  Bytes pending_;     // sealed frames not yet handed to the socket
+  Bytes pending_;  // sealed frames not yet handed to the socket
   bool writing_ = false;
   std::string write_error_;
   boost::asio::steady_timer write_done_;  // cancelled whenever the writer goes idle

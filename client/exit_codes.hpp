@@ -9,17 +9,19 @@ namespace parley::client {
 
 enum class Exit : int {
   ok = 0,
-  failure = 1,         // anything unexpected (I/O error on stdout, a bug)
-  usage = 2,           // bad command line, unreadable --identity or known_hosts file
-  connect = 3,         // name resolution, TCP connect or the connection itself failed
-  handshake = 4,       // handshake or authentication failed (incl. an unknown key refused)
-  host_key = 5,        // the server's key differs from known_hosts or --fingerprint
-  closed = 6,          // the server closed the session (or broke the protocol)
-  refused = 7,         // the server refused a request (pipe and listen modes)
-  interrupted = 130,   // SIGINT/SIGTERM in pipe mode, before everything was sent
+  failure = 1,        // anything unexpected (I/O error on stdout, a bug)
+  usage = 2,          // bad command line, unreadable --identity or known_hosts file
+  connect = 3,        // name resolution, TCP connect or the connection itself failed
+  handshake = 4,      // handshake or authentication failed (incl. an unknown key refused)
+  host_key = 5,       // the server's key differs from known_hosts or --fingerprint
+  closed = 6,         // the server closed the session (or broke the protocol)
+  refused = 7,        // the server refused a request (pipe and listen modes)
+  interrupted = 130,  // SIGINT/SIGTERM in pipe mode, before everything was sent
 };
 
-inline int to_int(Exit code) { return static_cast<int>(code); }
+inline int to_int(Exit code) {
+  return static_cast<int>(code);
+}
 
 class ClientError : public std::runtime_error {
  public:

@@ -27,8 +27,8 @@ void KnownHostsTrust::record(const std::string& fingerprint) {
   }
   try {
     const std::size_t line = append_known_host(path_, name_, fingerprint);
-    std::cerr << "parley: recorded " << name_ << " " << fingerprint << " in " << path_
-              << " line " << line << "\n";
+    std::cerr << "parley: recorded " << name_ << " " << fingerprint << " in " << path_ << " line "
+              << line << "\n";
   } catch (const std::exception& e) {
     // Not fatal: the key was accepted for this connection; say why it will be asked again.
     std::cerr << "parley: warning: " << e.what() << "\n";
@@ -78,16 +78,16 @@ asio::awaitable<void> KnownHostsTrust::check(const std::string& fingerprint) {
       co_return;
     case TrustAction::ask:
       if (!co_await ask(fingerprint))
-        throw ClientError(Exit::handshake, "host key verification failed: " + fingerprint +
-                                               " not accepted");
+        throw ClientError(Exit::handshake,
+                          "host key verification failed: " + fingerprint + " not accepted");
       record(fingerprint);
       co_return;
     case TrustAction::refuse_unknown:
-      throw ClientError(Exit::handshake,
-                        "host key verification failed: " + name_ + " is not in " +
-                            (path_.empty() ? std::string("known_hosts") : path_) +
-                            " (its key is " + fingerprint +
-                            "); accept it with --trust-new or --fingerprint " + fingerprint);
+      throw ClientError(Exit::handshake, "host key verification failed: " + name_ + " is not in " +
+                                             (path_.empty() ? std::string("known_hosts") : path_) +
+                                             " (its key is " + fingerprint +
+                                             "); accept it with --trust-new or --fingerprint " +
+                                             fingerprint);
     case TrustAction::refuse_changed:
       std::cerr << changed_key_warning(name_, *lookup.recorded, fingerprint, path_);
       throw ClientError(Exit::host_key, "host key for " + name_ + " has changed");

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "commands.hpp"
+#include "guarded.hpp"
 #include "line_editor.hpp"
 #include "parley/names.hpp"
 #include "render.hpp"
@@ -77,7 +78,8 @@ class InteractiveRun {
   void notice(const std::string& text) { show(clock_now() + " -!- " + text); }
 
   void update_prompt() {
-    editor_.set_prompt(current_room_.empty() ? "[no room] " : "[#" + sanitize(current_room_) + "] ");
+    editor_.set_prompt(current_room_.empty() ? "[no room] "
+                                             : "[#" + sanitize(current_room_) + "] ");
   }
 
   void request(req::Body body) {
@@ -102,9 +104,9 @@ class InteractiveRun {
       } else if (auto* send = std::get_if<SendRequest>(&command)) {
         if (auto* quit = std::get_if<req::Quit>(&send->body)) co_return Quit{quit->reason};
         if (auto* say = std::get_if<req::Say>(&send->body))
-          show(render_own_say(say->room, nick_, say->text, context()));
+          editor_.replace_entered(render_own_say(say->room, nick_, say->text, context()));
         if (auto* msg = std::get_if<req::Msg>(&send->body))
-          show(render_own_msg(msg->to, msg->text, context()));
+          editor_.replace_entered(render_own_msg(msg->to, msg->text, context()));
         request(std::move(send->body));
       }
     }

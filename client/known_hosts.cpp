@@ -18,11 +18,15 @@ namespace {
 constexpr std::string_view kPrefix = "SHA256:";
 constexpr std::size_t kBase64Chars = 43;  // 32 bytes, unpadded
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r';
+}
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_space(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back()))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -35,8 +39,8 @@ std::string_view trim(std::string_view s) {
 bool is_fingerprint(std::string_view text) {
   if (!text.starts_with(kPrefix) || text.size() != kPrefix.size() + kBase64Chars) return false;
   return std::all_of(text.begin() + kPrefix.size(), text.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
   });
 }
 

@@ -3,9 +3,11 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace parley::client {
@@ -35,7 +37,7 @@ LineEditor::LineEditor(asio::any_io_executor ex) : watcher_(ex) {
   el_set(el_, EL_HIST, history, history_);
   el_set(el_, EL_PROMPT, &LineEditor::prompt);
   el_set(el_, EL_GETCFN, &LineEditor::read_char);
-  el_source(el_, nullptr);  // the user's ~/.editrc, as every libedit program does
+  el_source(el_, nullptr);        // the user's ~/.editrc, as every libedit program does
   el_set(el_, EL_UNBUFFERED, 1);  // raw mode, prompt shown, one key per el_gets()
 }
 
@@ -65,8 +67,8 @@ int LineEditor::read_char(EditLine* el, wchar_t* out) {
 int LineEditor::next_char(wchar_t* out) {
   for (;;) {
     if (input_pos_ < input_.size()) {
-      const std::size_t n = std::mbrtowc(out, input_.data() + input_pos_,
-                                         input_.size() - input_pos_, &decode_state_);
+      const std::size_t n =
+          std::mbrtowc(out, input_.data() + input_pos_, input_.size() - input_pos_, &decode_state_);
       if (n == static_cast<std::size_t>(-2)) {  // incomplete: wait for the rest
         input_.erase(0, input_pos_);
         input_pos_ = 0;
@@ -112,10 +114,13 @@ asio::awaitable<std::optional<std::string>> LineEditor::next_line() {
       int count = 0;
       const char* buffer = el_gets(el_, &count);
       if (buffer == nullptr || count <= 0) continue;
-      std::string line(buffer);
+      // Only `count` bytes are this line: libedit's conversion buffer may hold older text
+      // beyond them.
+      std::string line(buffer, static_cast<std::size_t>(count));
       if (line.size() == 1 && static_cast<wchar_t>(line[0]) == kCtrlD) co_return std::nullopt;
       if (line.empty() || line.back() != '\n') continue;  // still editing
       line.pop_back();
+      entered_rows_ = rows_for(line);
       if (!line.empty()) {
         HistEvent ev;
         history(history_, &ev, H_ENTER, line.c_str());
@@ -150,6 +155,30 @@ void LineEditor::print_above(std::string_view text) {
   el_set(el_, EL_REFRESH);
 }
 
-void LineEditor::resize() { el_resize(el_); }
+void LineEditor::resize() {
+  el_resize(el_);
+}
+
+std::size_t LineEditor::rows_for(const std::string& line) const {
+  const std::string shown = prompt_ + line;
+  std::wstring wide(shown.size() + 1, L'\0');
+  const std::size_t n = std::mbstowcs(wide.data(), shown.c_str(), wide.size());
+  int width = n == static_cast<std::size_t>(-1) ? static_cast<int>(shown.size())
+                                                : ::wcswidth(wide.c_str(), n);
+  if (width < 0) width = static_cast<int>(shown.size());
+  winsize ws{};
+  const std::size_t columns =
+      ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+  return std::max<std::size_t>(1, (static_cast<std::size_t>(width) + columns - 1) / columns);
+}
+
+void LineEditor::replace_entered(std::string_view text) {
+  // The cursor is on the fresh prompt row, just below the rows the entered line took.
+  std::fputs("\r\x1b[K", stdout);
+  for (std::size_t i = 0; i < entered_rows_; ++i)
+    std::fputs("\x1b[A\x1b[2K", stdout);
+  entered_rows_ = 0;
+  print_above(text);
+}
 
 }  // namespace parley::client

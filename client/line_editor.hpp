@@ -34,6 +34,9 @@ class LineEditor {
   void set_prompt(std::string prompt);
   // Prints whole lines above the input line, then redraws the prompt and what was typed.
   void print_above(std::string_view text);
+  // Like print_above, but first wipes the line just entered from the screen (for a chat line
+  // that is shown again, formatted, as the conversation goes on).
+  void replace_entered(std::string_view text);
   // SIGWINCH.
   void resize();
 
@@ -43,15 +46,17 @@ class LineEditor {
   int next_char(wchar_t* out);
   bool fill_blocking();
   void restart_line();
+  std::size_t rows_for(const std::string& line) const;
 
   EditLine* el_ = nullptr;
   History* history_ = nullptr;
   boost::asio::posix::stream_descriptor watcher_;  // a dup of stdin, for readiness only
   std::string prompt_ = "> ";
-  std::string input_;          // bytes from the terminal not yet given to libedit
+  std::string input_;  // bytes from the terminal not yet given to libedit
   std::size_t input_pos_ = 0;
   std::mbstate_t decode_state_{};
   bool eof_ = false;
+  std::size_t entered_rows_ = 0;  // screen rows the last entered line took, prompt included
 };
 
 }  // namespace parley::client

@@ -22,10 +22,8 @@ LineReader::LineReader(asio::any_io_executor ex, int fd, std::size_t max_line)
   watcher_->assign(dup, ec);
   if (ec) {
     ::close(dup);
-    watcher_.reset();  // EPERM: a regular file or /dev/null, read directly
-    return;
+    watcher_.reset();
   }
-  // Registration alone proves pollability: epoll_ctl fails for regular files at assign().
 }
 
 LineReader::~LineReader() = default;
@@ -55,7 +53,13 @@ asio::awaitable<std::optional<std::string>> LineReader::next_line() {
     if (watcher_) {
       auto [ec] = co_await watcher_->async_wait(asio::posix::stream_descriptor::wait_read,
                                                 asio::as_tuple(asio::use_awaitable));
-      if (ec) throw std::system_error(ec, "waiting for input");
+      if (ec == asio::error::operation_not_supported) {
+        // Asio accepts what epoll refuses (regular files, /dev/null) and fails the wait
+        // instead: such input never blocks, so read it directly from now on.
+        watcher_.reset();
+      } else if (ec) {
+        throw std::system_error(ec, "waiting for input");
+      }
     }
     char chunk[16384];
     const ssize_t n = ::read(fd_, chunk, sizeof chunk);

@@ -2,8 +2,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <botan/auto_rng.h>
+#include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -162,8 +162,8 @@ asio::awaitable<Exit> run_client(Args args, Mode mode, asio::thread_pool& key_po
       co_await open_session(options, trust, key_pool, progress);
   if (chatty) {
     const evt::Welcome& w = connection->welcome();
-    std::cerr << "parley: connected to " << known_hosts_name(options.address) << " ("
-              << w.server << ", " << w.suite << "), server key " << connection->server_fingerprint()
+    std::cerr << "parley: connected to " << known_hosts_name(options.address) << " (" << w.server
+              << ", " << w.suite << "), server key " << connection->server_fingerprint()
               << "; you are " << w.nick << "\n";
   }
   switch (mode) {
@@ -197,11 +197,10 @@ int run(const Args& args) {
   asio::thread_pool key_pool(1);  // the only other thread: RSA key generation
   std::optional<Exit> result;
   std::exception_ptr failure;
-  asio::co_spawn(io, run_client(args, mode, key_pool),
-                 [&](std::exception_ptr e, Exit code) {
-                   failure = e;
-                   result = code;
-                 });
+  asio::co_spawn(io, run_client(args, mode, key_pool), [&](std::exception_ptr e, Exit code) {
+    failure = e;
+    result = code;
+  });
   io.run();
   key_pool.join();
   if (failure) std::rethrow_exception(failure);
@@ -211,7 +210,7 @@ int run(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::setlocale(LC_CTYPE, "");  // libedit edits UTF-8 lines in a UTF-8 locale
+  std::setlocale(LC_CTYPE, "");   // libedit edits UTF-8 lines in a UTF-8 locale
   std::signal(SIGPIPE, SIG_IGN);  // a closed stdout is an error to report, not a death
 
   Args args;

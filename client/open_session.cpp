@@ -24,7 +24,7 @@ awaitable<std::unique_ptr<Botan::RSA_PrivateKey>> make_transport_key() {
 }
 
 awaitable<std::unique_ptr<tcp::socket>> connect_owned(ServerAddress address,
-                                                       std::chrono::milliseconds timeout) {
+                                                      std::chrono::milliseconds timeout) {
   tcp::socket socket = co_await connect_tcp(address, timeout);
   co_return std::make_unique<tcp::socket>(std::move(socket));
 }

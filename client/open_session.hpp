@@ -33,8 +33,9 @@ using Progress = std::function<void(const std::string&)>;
 // Makes a fresh RSA transport key on `key_pool` for every attempt. If the handshake fails after
 // a human was asked about the key (the server may have timed the handshake out meanwhile), it
 // reconnects once; the key is known by then. Throws ClientError.
-boost::asio::awaitable<std::shared_ptr<Connection>> open_session(
-    const SessionOptions& options, KnownHostsTrust& trust, boost::asio::thread_pool& key_pool,
-    const Progress& progress);
+boost::asio::awaitable<std::shared_ptr<Connection>> open_session(const SessionOptions& options,
+                                                                 KnownHostsTrust& trust,
+                                                                 boost::asio::thread_pool& key_pool,
+                                                                 const Progress& progress);
 
 }  // namespace parley::client

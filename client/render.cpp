@@ -14,7 +14,11 @@ constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
   const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
   const unsigned char b0 = byte(0);
-  std::size_t len = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xE ? 3 : (b0 >> 3) == 0x1E ? 4 : 0;
+  std::size_t len = b0 < 0x80           ? 1
+                    : (b0 >> 5) == 0x6  ? 2
+                    : (b0 >> 4) == 0xE  ? 3
+                    : (b0 >> 3) == 0x1E ? 4
+                                        : 0;
   if (len == 0 || i + len > s.size()) return 0;
   cp = len == 1 ? b0 : len == 2 ? (b0 & 0x1F) : len == 3 ? (b0 & 0x0F) : (b0 & 0x07);
   for (std::size_t k = 1; k < len; ++k) {
@@ -28,8 +32,8 @@ std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
 
 bool unsafe(char32_t cp) {
   return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) ||  // C0, DEL, C1
-         (cp >= 0x202A && cp <= 0x202E) ||                          // bidi embeddings, overrides
-         (cp >= 0x2066 && cp <= 0x2069);                            // bidi isolates
+         (cp >= 0x202A && cp <= 0x202E) ||                         // bidi embeddings, overrides
+         (cp >= 0x2066 && cp <= 0x2069);                           // bidi isolates
 }
 
 std::string colour(std::string_view text, int code, bool on) {
@@ -37,7 +41,9 @@ std::string colour(std::string_view text, int code, bool on) {
   return "\x1b[" + std::to_string(code) + "m" + std::string(text) + "\x1b[0m";
 }
 
-std::string dim(std::string_view text, bool on) { return colour(text, 2, on); }
+std::string dim(std::string_view text, bool on) {
+  return colour(text, 2, on);
+}
 
 std::string room_tag(std::string_view room, const RenderContext& ctx) {
   if (fold_name(room) == fold_name(ctx.current_room)) return {};
@@ -61,7 +67,9 @@ std::string join_names(const std::vector<std::string>& names, bool colour_on) {
   return out.empty() ? "(nobody)" : out;
 }
 
-std::string id_suffix(std::string_view room) { return "#" + sanitize(room); }
+std::string id_suffix(std::string_view room) {
+  return "#" + sanitize(room);
+}
 
 }  // namespace
 
@@ -129,8 +137,8 @@ std::optional<std::string> render_event(const evt::Event& event, const RenderCon
           if (e.reason && !e.reason->empty()) text += " (" + sanitize(*e.reason) + ")";
           return notice(ctx, text);
         } else if constexpr (std::is_same_v<T, evt::NickChanged>) {
-          return notice(ctx, paint_nick(e.old_nick, c) + " is now known as " +
-                                 paint_nick(e.new_nick, c));
+          return notice(
+              ctx, paint_nick(e.old_nick, c) + " is now known as " + paint_nick(e.new_nick, c));
         } else if constexpr (std::is_same_v<T, evt::Who>) {
           return notice(ctx, "in " + id_suffix(e.room) + ": " + join_names(e.nicks, c));
         } else if constexpr (std::is_same_v<T, evt::Rooms>) {

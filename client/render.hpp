@@ -16,8 +16,8 @@ namespace parley::client {
 
 struct RenderContext {
   bool colour = false;
-  std::string current_room;     // messages from other rooms are tagged with their room
-  std::string clock;            // HH:MM:SS for events that carry no timestamp
+  std::string current_room;             // messages from other rooms are tagged with their room
+  std::string clock;                    // HH:MM:SS for events that carry no timestamp
   std::uint64_t max_message_bytes = 0;  // from the welcome, for the too_long explanation
 };
 

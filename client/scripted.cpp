@@ -11,6 +11,7 @@
 #include <deque>
 #include <iostream>
 
+#include "guarded.hpp"
 #include "line_reader.hpp"
 #include "pacer.hpp"
 #include "render.hpp"
@@ -64,7 +65,10 @@ class PipeRun {
         timer_(connection_->get_executor()),
         all_acked_(connection_->get_executor()) {}
 
-  awaitable<void> run() { co_await (send_all() || receive_acks()); }
+  awaitable<void> run() {
+    auto outcome = co_await (guarded(send_all()) || guarded(receive_acks()));
+    rethrow_branch_error(outcome);
+  }
 
   std::size_t sent() const { return sent_; }
   std::size_t acked() const { return acked_; }
@@ -75,7 +79,8 @@ class PipeRun {
       const auto delay = pacer_.delay(Clock::now());
       if (delay == Clock::duration::zero()) break;
       timer_.expires_after(delay);
-      co_await timer_.async_wait(use_tuple);
+      auto [ec] = co_await timer_.async_wait(use_tuple);
+      if (ec) throw boost::system::system_error(ec);  // cancelled by `||`
     }
     pacer_.spend(Clock::now());
     outstanding_.push_back(request.id);
@@ -115,6 +120,8 @@ class PipeRun {
     while (!outstanding_.empty()) {
       all_acked_.expires_at(Clock::time_point::max());
       co_await all_acked_.async_wait(use_tuple);
+      // Woken by the last ack (then the loop ends) or cancelled by `||`.
+      if (!outstanding_.empty()) co_return;
     }
   }
 
@@ -141,7 +148,9 @@ class PipeRun {
   LineReader input_;
   Pacer pacer_;
   asio::steady_timer timer_;
-  asio::steady_timer all_acked_;  // cancelled when the last outstanding request is acked
+  // A condition variable: cancel() wakes send_all() when the last outstanding request is acked.
+  // A wake-up with requests still outstanding is `||` cancelling send_all() itself.
+  asio::steady_timer all_acked_;
   std::deque<RequestId> outstanding_;
   std::size_t sent_ = 0;
   std::size_t acked_ = 0;
@@ -180,7 +189,8 @@ awaitable<void> leave(Connection& connection, std::optional<std::string> reason)
 awaitable<Exit> run_pipe(std::shared_ptr<Connection> connection, const ScriptOptions& options,
                          int input_fd) {
   PipeRun pipe(connection, options, input_fd);
-  auto outcome = co_await (pipe.run() || wait_for_signal());
+  auto outcome = co_await (guarded(pipe.run()) || wait_for_signal());
+  rethrow_branch_error(outcome);
   if (outcome.index() == 1) {
     std::cerr << "parley: interrupted: " << pipe.sent() << " line(s) sent, " << pipe.acked()
               << " acknowledged\n";
@@ -195,7 +205,8 @@ awaitable<Exit> run_pipe(std::shared_ptr<Connection> connection, const ScriptOpt
 
 awaitable<Exit> run_listen(std::shared_ptr<Connection> connection, const ScriptOptions& options) {
   send_setup(*connection, options, true);
-  co_await (print_until_closed(connection) || wait_for_signal());
+  auto outcome = co_await (guarded(print_until_closed(connection)) || wait_for_signal());
+  rethrow_branch_error(outcome);
   std::optional<std::string> no_reason;
   co_await leave(*connection, std::move(no_reason));
   co_return Exit::ok;

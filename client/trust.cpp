@@ -47,8 +47,7 @@ std::string changed_key_warning(std::string_view host, const KnownHost& recorded
 
 std::string unknown_host_question(std::string_view host, std::string_view presented) {
   return "The authenticity of parley server '" + std::string(host) +
-         "' can't be established.\nIts key fingerprint is " + std::string(presented) +
-         ".\n";
+         "' can't be established.\nIts key fingerprint is " + std::string(presented) + ".\n";
 }
 
 std::optional<bool> parse_yes_no(std::string_view answer) {

@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev libbotan-2-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libedit-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
+  tmux
 )
 
 missing=()

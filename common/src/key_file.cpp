@@ -58,7 +58,8 @@ void write_key_file(const std::string& path, const std::string& contents, bool r
   const int linked = ::link(tmp.c_str(), path.c_str());
   const int err = errno;
   ::unlink(tmp.c_str());
-  if (linked != 0) fail(path, err == EEXIST ? "already exists (not overwritten)" : std::strerror(err));
+  if (linked != 0)
+    fail(path, err == EEXIST ? "already exists (not overwritten)" : std::strerror(err));
 }
 
 }  // namespace

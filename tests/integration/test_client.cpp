@@ -1,0 +1,421 @@
+// The real `parley` binary against the real `parleyd`: pipe mode, --listen, known_hosts,
+// keygen and --identity, exit codes, and the interactive mode in a terminal (tmux).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "child_process.hpp"
+#include "harness.hpp"
+
+namespace parley::it {
+namespace {
+
+// Exit codes, as `parley --help` documents them.
+constexpr int kUsage = 2, kConnect = 3, kHandshake = 4, kHostKey = 5, kClosed = 6, kRefused = 7;
+
+const std::string kParley = PARLEY_CLIENT_PATH;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A server and a private HOME for the client, so no test sees the user's known_hosts.
+class ClientTest : public ::testing::Test {
+ protected:
+  std::map<std::string, std::string> env() const {
+    return {{"HOME", home_.path()}, {"XDG_CONFIG_HOME", ""}, {"NO_COLOR", "1"}, {"TZ", "UTC"}};
+  }
+  std::string target() const { return "127.0.0.1:" + std::to_string(server_.port()); }
+  std::string known_hosts() const { return home_.file(".config/parley/known_hosts"); }
+
+  // parley with `args` then the server address, stdin = input.
+  ChildResult parley(std::vector<std::string> args, std::string_view input = "",
+                     milliseconds timeout = kDefaultTimeout) {
+    args.insert(args.begin(), kParley);
+    args.push_back(target());
+    return run_child(std::move(args), input, env(), timeout);
+  }
+
+  // A member of `room` who will see what the client says.
+  std::unique_ptr<TestClient> watcher(const std::string& nick, const std::string& room = "lobby",
+                                      const HandshakeOptions& options = {}) {
+    auto c = std::make_unique<TestClient>();
+    EXPECT_TRUE(c->open(server_.port(), options));
+    c->set_auto_pong(true);
+    EXPECT_TRUE(c->send(req::Nick{nick}, RequestId{1}));
+    c->expect<evt::Ack>();
+    EXPECT_TRUE(c->send(req::Join{room}, RequestId{2}));
+    c->expect<evt::Ack>();
+    return c;
+  }
+
+  std::string server_fingerprint() const { return vector_server_fingerprint(); }
+
+  TempDir home_;
+  ServerProcess server_;
+};
+
+std::string numbered_lines(int n) {
+  std::string text;
+  for (int i = 1; i <= n; ++i)
+    text += "line " + std::to_string(i) + "\n";
+  return text;
+}
+
+TEST_F(ClientTest, PipeModeDeliversTenThousandLinesInOrderWithoutRateLimiting) {
+  auto cfg = server_.default_config();
+  cfg["limits"]["rate"] = 4000;
+  cfg["limits"]["burst"] = 2000;
+  ASSERT_TRUE(server_.start(cfg));
+  auto bob = watcher("bob");
+  constexpr int kLines = 10000;
+  auto run =
+      parley({"--trust-new", "--nick", "alice"}, numbered_lines(kLines), milliseconds(60000));
+  EXPECT_EQ(run.status.code, 0) << run.status << "\nstderr: " << run.err;
+  for (int i = 1; i <= kLines; ++i) {
+    auto m = bob->wait_for<evt::Message>();
+    ASSERT_TRUE(m) << "message " << i << " missing";
+    ASSERT_EQ(m->text, "line " + std::to_string(i));
+    ASSERT_EQ(m->from, "alice");
+  }
+  EXPECT_TRUE(server_.events("rate_limited").empty());
+}
+
+TEST_F(ClientTest, PipeModePacesItselfToTheServersDefaultRate) {
+  ASSERT_TRUE(server_.start(server_.default_config()));  // rate 10/s, burst 20
+  auto bob = watcher("bob");
+  constexpr int kLines = 40;  // twice the burst: only pacing gets these through
+  const auto started = Clock::now();
+  auto run = parley({"--trust-new"}, numbered_lines(kLines), milliseconds(30000));
+  EXPECT_EQ(run.status.code, 0) << run.status << "\nstderr: " << run.err;
+  EXPECT_GT(Clock::now() - started, milliseconds(1500)) << "no pacing at all?";
+  for (int i = 1; i <= kLines; ++i) {
+    auto m = bob->wait_for<evt::Message>();
+    ASSERT_TRUE(m) << "message " << i << " missing";
+    EXPECT_EQ(m->text, "line " + std::to_string(i));
+  }
+}
+
+TEST_F(ClientTest, PipeModeDirectMessagesAndSkipsEmptyLines) {
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  auto bob = watcher("bob");
+  auto run = parley({"--trust-new", "--to", "bob", "--nick", "carol"}, "psst\n\nsecond\r\nlast");
+  EXPECT_EQ(run.status.code, 0) << run.err;
+  for (const char* text : {"psst", "second", "last"}) {
+    auto d = bob->wait_for<evt::Direct>();
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->text, text);
+    EXPECT_EQ(d->from, "carol");
+  }
+}
+
+TEST_F(ClientTest, PipeModeReportsRefusalsOnStderrWithTheirExitCode) {
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  auto nobody = parley({"--trust-new", "--to", "nobody"}, "hello\n");
+  EXPECT_EQ(nobody.status.code, kRefused) << nobody.err;
+  EXPECT_NE(nobody.err.find("line 1"), std::string::npos) << nobody.err;
+  EXPECT_NE(nobody.err.find("no_such_nick"), std::string::npos) << nobody.err;
+
+  auto too_long = parley({}, "short\n" + std::string(5000, 'x') + "\n");
+  EXPECT_EQ(too_long.status.code, kRefused) << too_long.err;
+  EXPECT_NE(too_long.err.find("line 2"), std::string::npos) << too_long.err;
+
+  auto bob = watcher("bob");
+  auto taken = parley({"--nick", "bob"}, "hi\n");
+  EXPECT_EQ(taken.status.code, kRefused) << taken.err;
+  EXPECT_NE(taken.err.find("nick_taken"), std::string::npos) << taken.err;
+}
+
+TEST_F(ClientTest, ListenPrintsEveryMessageExactlyAsReceived) {
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  ChildProcess listen({kParley, "--listen", "--trust-new", "--nick", "bot", target()}, env());
+  ASSERT_TRUE(listen.started());
+  ASSERT_TRUE(listen.wait_for_line([](const std::string& l) {
+    return l.find("\"join\"") != std::string::npos;
+  })) << listen.stderr_text();
+
+  auto alice = watcher("alice");
+  const std::string text = "tabs\tquotes \" backslash \\ ünïcödé ✓";
+  ASSERT_TRUE(alice->send(req::Say{"lobby", text}, RequestId{3}));
+  alice->expect<evt::Ack>();
+  auto line = listen.wait_for_line(
+      [](const std::string& l) { return l.find("\"type\":\"message\"") != std::string::npos; });
+  ASSERT_TRUE(line) << listen.stdout_text();
+  const auto json = nlohmann::json::parse(*line);
+  EXPECT_EQ(json["text"], text);
+  EXPECT_EQ(json["from"], "alice");
+  // Exactly as received: the server's own serialization, compact, in its field order.
+  EXPECT_EQ(*line, nlohmann::ordered_json::parse(*line).dump());
+  EXPECT_TRUE(line->starts_with("{\"type\":\"message\",\"room\":\"lobby\",\"from\":\"alice\""))
+      << *line;
+
+  const auto lines = listen.stdout_lines();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(nlohmann::json::parse(lines.front())["type"], "welcome");
+  for (const auto& l : lines)
+    EXPECT_TRUE(nlohmann::json::parse(l).is_object()) << l;
+
+  listen.signal(SIGINT);
+  const auto status = listen.wait_exit();
+  EXPECT_TRUE(status.clean()) << status << "\n" << listen.stderr_text();
+  EXPECT_TRUE(alice->wait_for<evt::Quit>([](const evt::Quit& q) { return q.nick == "bot"; }));
+}
+
+TEST_F(ClientTest, ListenExitsWithClosedWhenTheServerStops) {
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  ChildProcess listen({kParley, "--listen", "--trust-new", target()}, env());
+  ASSERT_TRUE(listen.wait_for_line(
+      [](const std::string& l) { return l.find("\"join\"") != std::string::npos; }));
+  server_.signal(SIGTERM);
+  const auto status = listen.wait_exit();
+  EXPECT_EQ(status.code, kClosed) << status;
+  EXPECT_NE(listen.stderr_text().find("server shutting down"), std::string::npos)
+      << listen.stderr_text();
+}
+
+TEST_F(ClientTest, KnownHostsNewRecordedMatchingChanged) {
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  const std::string fp = server_fingerprint();
+
+  // New, nobody to ask, no flag: refused, nothing recorded.
+  auto unknown = parley({}, "hi\n");
+  EXPECT_EQ(unknown.status.code, kHandshake) << unknown.err;
+  EXPECT_NE(unknown.err.find("--trust-new"), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.err.find(fp), std::string::npos) << unknown.err;
+  EXPECT_FALSE(std::filesystem::exists(known_hosts()));
+
+  // --trust-new records it as OpenSSH would name the host.
+  auto first = parley({"--trust-new"}, "hi\n");
+  EXPECT_EQ(first.status.code, 0) << first.err;
+  EXPECT_EQ(read_file(known_hosts()), target() + " " + fp + "\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(known_hosts().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // Recorded and matching: no flag needed, nothing appended.
+  auto again = parley({}, "hi\n");
+  EXPECT_EQ(again.status.code, 0) << again.err;
+  EXPECT_EQ(read_file(known_hosts()), target() + " " + fp + "\n");
+
+  // Changed: a loud warning naming both keys, the file and the line; refused whatever the
+  // flags, and the file is left alone.
+  const std::string old_fp = "SHA256:" + std::string(43, 'A');
+  const std::string changed = "# pinned by hand\n" + target() + " " + old_fp + "\n";
+  { std::ofstream(known_hosts()) << changed; }
+  for (std::vector<std::string> flags : {std::vector<std::string>{}, {"--trust-new"}}) {
+    auto refused = parley(flags, "hi\n");
+    EXPECT_EQ(refused.status.code, kHostKey) << refused.err;
+    EXPECT_NE(refused.err.find("HAS CHANGED"), std::string::npos) << refused.err;
+    EXPECT_NE(refused.err.find(old_fp), std::string::npos) << refused.err;
+    EXPECT_NE(refused.err.find(fp), std::string::npos) << refused.err;
+    EXPECT_NE(refused.err.find(known_hosts() + " line 2"), std::string::npos) << refused.err;
+  }
+  EXPECT_EQ(read_file(known_hosts()), changed);
+
+  // Only an explicit --fingerprint of exactly the new key lets it through (PROTOCOL.md 2.4).
+  auto pinned = parley({"--fingerprint", fp}, "hi\n");
+  EXPECT_EQ(pinned.status.code, 0) << pinned.err;
+  auto wrong_pin = parley({"--fingerprint", old_fp}, "hi\n");
+  EXPECT_EQ(wrong_pin.status.code, kHostKey) << wrong_pin.err;
+  EXPECT_EQ(read_file(known_hosts()), changed);
+}
+
+TEST_F(ClientTest, KnownHostsOptionAndIpv6Naming) {
+  auto cfg = server_.default_config();
+  cfg["listen"] = nlohmann::json::array({{{"address", "::1"}, {"port", 0}}});
+  if (!server_.start(cfg)) GTEST_SKIP() << "no IPv6 loopback here";  // printed, not silent
+  const std::string file = home_.file("elsewhere/hosts");
+  const std::string v6 = "[::1]:" + std::to_string(server_.port());
+  auto run = run_child({kParley, "--known-hosts", file, "--trust-new", v6}, "hi\n", env());
+  EXPECT_EQ(run.status.code, 0) << run.err;
+  EXPECT_EQ(read_file(file), v6 + " " + server_fingerprint() + "\n");
+}
+
+TEST_F(ClientTest, KeygenAndIdentityGetIntoAKeysModeServer) {
+  const std::string key = home_.file("id/parley.pem");
+  auto made = run_child({kParley, "keygen", "--bits", "2048", key}, "", env(), milliseconds(30000));
+  ASSERT_EQ(made.status.code, 0) << made.err;
+  struct stat st {};
+  ASSERT_EQ(::stat(key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::string fp = made.out.substr(0, made.out.find(' '));
+  ASSERT_EQ(fp.size(), 7u + 43u) << made.out;
+
+  // Never overwrites.
+  const std::string pem = read_file(key);
+  auto again =
+      run_child({kParley, "keygen", "--bits", "2048", key}, "", env(), milliseconds(30000));
+  EXPECT_EQ(again.status.code, kUsage) << again.err;
+  EXPECT_EQ(read_file(key), pem);
+
+  auto cfg = server_.default_config();
+  // The watcher gets in with the vector client key.
+  cfg["auth"] = {{"mode", "keys"},
+                 {"authorized_keys",
+                  server_.dir().write("authorized_keys",
+                                      fp + " keyholder\n" + client_identity_fingerprint() + "\n")}};
+  ASSERT_TRUE(server_.start(cfg));
+  auto anonymous = parley({"--trust-new"}, "hi\n");
+  EXPECT_EQ(anonymous.status.code, kHandshake) << anonymous.err;
+
+  HandshakeOptions with_key;
+  with_key.identity = client_identity_key();
+  auto bob = watcher("bob", "lobby", with_key);
+  auto signed_in = parley({"--identity", key}, "hello from a key\n");
+  EXPECT_EQ(signed_in.status.code, 0) << signed_in.err;
+  auto m = bob->wait_for<evt::Message>();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->from, "keyholder");  // the key's reserved nick
+  EXPECT_EQ(m->text, "hello from a key");
+
+  ::chmod(key.c_str(), 0644);
+  auto too_open = parley({"--identity", key}, "x\n");
+  EXPECT_EQ(too_open.status.code, kUsage) << too_open.err;
+}
+
+TEST_F(ClientTest, UsageAndConnectionErrorsHaveTheirExitCodes) {
+  const std::vector<std::vector<std::string>> usage = {
+      {kParley},
+      {kParley, "--bogus", "localhost"},
+      {kParley, "localhost:99999"},
+      {kParley, "[::1"},
+      {kParley, "--nick", "no spaces", "localhost"},
+      {kParley, "--fingerprint", "MD5:xx", "localhost"},
+      {kParley, "--suite", "ROT13", "localhost"},
+      {kParley, "--listen", "--to", "bob", "localhost"},
+  };
+  for (const auto& args : usage) {
+    auto run = run_child(args, "", env());
+    EXPECT_EQ(run.status.code, kUsage) << args.back() << ": " << run.err;
+    EXPECT_FALSE(run.err.empty());
+  }
+  // A port nobody listens on: bind one, learn its number, close it.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor probe(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = probe.local_endpoint().port();
+  probe.close();
+  auto refused = run_child({kParley, "127.0.0.1:" + std::to_string(port)}, "", env());
+  EXPECT_EQ(refused.status.code, kConnect) << refused.err;
+  EXPECT_NE(refused.err.find("cannot connect"), std::string::npos) << refused.err;
+
+  auto help = run_child({kParley, "--help"}, "", env());
+  EXPECT_EQ(help.status.code, 0);
+  EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
+}
+
+// ---- Interactive mode, in a real terminal -------------------------------------------------
+
+std::string find_program(const std::string& name) {
+  for (const char* dir : {"/usr/bin", "/bin", "/usr/local/bin"}) {
+    const std::string path = std::string(dir) + "/" + name;
+    if (::access(path.c_str(), X_OK) == 0) return path;
+  }
+  return {};
+}
+
+class Tmux {
+ public:
+  explicit Tmux(std::string socket) : socket_(std::move(socket)), tmux_(find_program("tmux")) {}
+  ~Tmux() {
+    if (!tmux_.empty()) run({"kill-server"});
+  }
+  bool available() const { return !tmux_.empty(); }
+  ChildResult run(std::vector<std::string> args) {
+    args.insert(args.begin(), {tmux_, "-S", socket_, "-f", "/dev/null"});
+    return run_child(std::move(args), "", {});
+  }
+  std::string screen() { return run({"capture-pane", "-p", "-t", "parley"}).out; }
+  // Waits until the screen satisfies pred; returns the last screen seen.
+  std::string wait_screen(const std::function<bool(const std::string&)>& pred,
+                          milliseconds timeout = kDefaultTimeout) {
+    const auto deadline = Clock::now() + timeout;
+    std::string s;
+    // tmux has no "tell me when the screen changes": poll it, bounded in count and time.
+    for (int i = 0; i < 500 && Clock::now() < deadline; ++i) {
+      s = screen();
+      if (pred(s)) return s;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return s;
+  }
+
+ private:
+  std::string socket_;
+  std::string tmux_;
+};
+
+std::string last_nonempty_line(const std::string& screen) {
+  std::string last;
+  std::istringstream in(screen);
+  for (std::string line; std::getline(in, line);)
+    if (line.find_first_not_of(' ') != std::string::npos) last = line;
+  return last;
+}
+
+TEST_F(ClientTest, InteractiveKeepsAHalfTypedLineWhileMessagesArrive) {
+  Tmux tmux(home_.file("tmux.sock"));
+  ASSERT_TRUE(tmux.available()) << "tmux is not installed (scripts/install-deps.sh installs it)";
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  auto bob = watcher("bob");
+
+  std::string command = "env HOME=" + home_.path() + " NO_COLOR=1 TZ=UTC TERM=xterm " + kParley +
+                        " --trust-new --nick alice " + target() + "; echo parley-exit=$?; sleep 60";
+  auto started = tmux.run({"new-session", "-d", "-s", "parley", "-x", "100", "-y", "30", command});
+  ASSERT_EQ(started.status.code, 0) << started.err;
+  std::string screen = tmux.wait_screen(
+      [](const std::string& s) { return s.find("you joined #lobby") != std::string::npos; },
+      milliseconds(15000));
+  ASSERT_NE(screen.find("you joined #lobby"), std::string::npos) << screen;
+
+  // Half a line, then a message arrives while it sits there.
+  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "-l", "half typed wor"}).status.code, 0);
+  screen = tmux.wait_screen([](const std::string& s) {
+    return last_nonempty_line(s).find("half typed wor") != std::string::npos;
+  });
+  ASSERT_TRUE(bob->send(req::Say{"lobby", "incoming while typing"}, RequestId{10}));
+  ASSERT_TRUE(bob->wait_for<evt::Ack>());  // after alice's `joined`
+  screen = tmux.wait_screen([](const std::string& s) {
+    return s.find("<bob> incoming while typing") != std::string::npos;
+  });
+  EXPECT_NE(screen.find("<bob> incoming while typing"), std::string::npos) << screen;
+  // The message is above the input line, and the input line still holds the half line.
+  EXPECT_EQ(last_nonempty_line(screen), "[#lobby] half typed wor") << screen;
+  EXPECT_LT(screen.find("<bob> incoming while typing"), screen.rfind("half typed wor")) << screen;
+
+  // Finish the line: bob gets all of it.
+  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "-l", "ds"}).status.code, 0);
+  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "Enter"}).status.code, 0);
+  auto m = bob->wait_for<evt::Message>();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->text, "half typed words");
+  EXPECT_EQ(m->from, "alice");
+  screen = tmux.wait_screen(
+      [](const std::string& s) { return s.find("<alice> half typed words") != std::string::npos; });
+  EXPECT_NE(screen.find("<alice> half typed words"), std::string::npos) << screen;
+
+  // A command and a refusal in plain words, then /quit.
+  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "-l", "/msg nobody hi"}).status.code, 0);
+  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "Enter"}).status.code, 0);
+  screen = tmux.wait_screen(
+      [](const std::string& s) { return s.find("nobody has that nick") != std::string::npos; });
+  EXPECT_NE(screen.find("nobody has that nick"), std::string::npos) << screen;
+  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "-l", "/quit bye"}).status.code, 0);
+  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "Enter"}).status.code, 0);
+  auto quit = bob->wait_for<evt::Quit>();
+  ASSERT_TRUE(quit);
+  EXPECT_EQ(quit->nick, "alice");
+  EXPECT_EQ(quit->reason.value_or(""), "bye");
+  screen = tmux.wait_screen(
+      [](const std::string& s) { return s.find("parley-exit=") != std::string::npos; });
+  EXPECT_NE(screen.find("parley-exit=0"), std::string::npos) << screen;
+}
+
+}  // namespace
+}  // namespace parley::it

@@ -1,0 +1,294 @@
+// The client's pure parts: addresses, known_hosts, the trust decision, typed commands,
+// rendering (and its defence against terminal escapes), pacing and the line reader.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "address.hpp"
+#include "commands.hpp"
+#include "known_hosts.hpp"
+#include "line_reader.hpp"
+#include "pacer.hpp"
+#include "render.hpp"
+#include "trust.hpp"
+
+namespace parley::client {
+namespace {
+
+const std::string kFp1 = "SHA256:" + std::string(43, 'A');
+const std::string kFp2 = "SHA256:" + std::string(42, 'B') + "c";
+
+ServerAddress address(std::string_view text) {
+  auto parsed = parse_server_address(text);
+  EXPECT_TRUE(std::holds_alternative<ServerAddress>(parsed))
+      << text << ": " << std::get<std::string>(parsed);
+  return std::holds_alternative<ServerAddress>(parsed) ? std::get<ServerAddress>(parsed)
+                                                       : ServerAddress{};
+}
+
+TEST(ClientAddress, ParsesHostsPortsAndIpv6LikeSsh) {
+  EXPECT_EQ(address("example.org"), (ServerAddress{"example.org", 7777}));
+  EXPECT_EQ(address("example.org:8000"), (ServerAddress{"example.org", 8000}));
+  EXPECT_EQ(address("127.0.0.1:1"), (ServerAddress{"127.0.0.1", 1}));
+  EXPECT_EQ(address("[::1]:7778"), (ServerAddress{"::1", 7778}));
+  EXPECT_EQ(address("[::1]"), (ServerAddress{"::1", 7777}));
+  EXPECT_EQ(address("::1"), (ServerAddress{"::1", 7777}));
+  EXPECT_EQ(address("[fe80::1%eth0]:9"), (ServerAddress{"fe80::1%eth0", 9}));
+}
+
+TEST(ClientAddress, RejectsWhatIsNotAnAddress) {
+  for (std::string_view bad : {"", ":7777", "host:", "host:0", "host:65536", "host:12x", "[::1",
+                               "[::1]x", "[host]:1", "ho st", "host/path", "[::1]:"}) {
+    EXPECT_TRUE(std::holds_alternative<std::string>(parse_server_address(bad))) << bad;
+  }
+}
+
+TEST(ClientAddress, KnownHostsNamesFollowOpenSsh) {
+  EXPECT_EQ(known_hosts_name({"Example.ORG", 7777}), "example.org:7777");
+  EXPECT_EQ(known_hosts_name({"::1", 7777}), "[::1]:7777");
+  EXPECT_EQ(known_hosts_name({"127.0.0.1", 80}), "127.0.0.1:80");
+}
+
+TEST(KnownHosts, LookupFindsMatchesChangesAndSkipsDamage) {
+  const auto known = KnownHosts::parse(
+      "# comment\n\n"
+      "a:1 " +
+      kFp1 +
+      "\n"
+      "garbage line\n"
+      "b:2 SHA256:short\n"
+      "a:1 " +
+      kFp2 +
+      "\r\n"
+      "c:3\t" +
+      kFp2);
+  EXPECT_EQ(known.malformed_lines(), 2u);
+  EXPECT_EQ(known.entries().size(), 3u);
+  EXPECT_EQ(known.lookup("a:1", kFp2).status, HostKeyStatus::matches);  // any line may match
+  EXPECT_EQ(known.lookup("c:3", kFp2).status, HostKeyStatus::matches);
+  const auto changed = known.lookup("c:3", kFp1);
+  EXPECT_EQ(changed.status, HostKeyStatus::changed);
+  ASSERT_TRUE(changed.recorded);
+  EXPECT_EQ(changed.recorded->line, 7u);
+  EXPECT_EQ(changed.recorded->fingerprint, kFp2);
+  EXPECT_EQ(known.lookup("b:2", kFp1).status, HostKeyStatus::unknown);
+  EXPECT_EQ(known.lookup("d:4", kFp1).status, HostKeyStatus::unknown);
+}
+
+TEST(KnownHosts, AppendCreatesPrivateFileAndCountsLines) {
+  const std::string dir = testing::TempDir() + "/kh-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  const std::string path = dir + "/sub/known_hosts";
+  EXPECT_EQ(append_known_host(path, "a:1", kFp1), 1u);
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((dir + "/sub").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  { std::ofstream(path, std::ios::app) << "# no newline at the end"; }
+  EXPECT_EQ(append_known_host(path, "b:2", kFp2), 3u);
+  const auto known = load_known_hosts(path);
+  EXPECT_EQ(known.lookup("b:2", kFp2).status, HostKeyStatus::matches);
+  EXPECT_EQ(known.lookup("b:2", kFp2).recorded->line, 3u);
+  EXPECT_EQ(load_known_hosts(dir + "/missing").entries().size(), 0u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(KnownHosts, FingerprintShape) {
+  EXPECT_TRUE(is_fingerprint(kFp1));
+  EXPECT_FALSE(is_fingerprint("SHA256:" + std::string(44, 'A')));
+  EXPECT_FALSE(is_fingerprint("MD5:" + std::string(43, 'A')));
+  EXPECT_FALSE(is_fingerprint("SHA256:" + std::string(42, 'A') + "="));
+}
+
+TEST(Trust, DecisionTable) {
+  const HostKeyLookup unknown{};
+  const HostKeyLookup matches{HostKeyStatus::matches, KnownHost{"a:1", kFp1, 1}};
+  const HostKeyLookup changed{HostKeyStatus::changed, KnownHost{"a:1", kFp2, 4}};
+  const TrustPolicy none{};
+  TrustPolicy trust_new;
+  trust_new.trust_new = true;
+  TrustPolicy ask;
+  ask.can_ask = true;
+  TrustPolicy pinned;
+  pinned.pinned = kFp1;
+
+  EXPECT_EQ(decide_trust(matches, kFp1, none), TrustAction::proceed);
+  EXPECT_EQ(decide_trust(unknown, kFp1, none), TrustAction::refuse_unknown);
+  EXPECT_EQ(decide_trust(unknown, kFp1, trust_new), TrustAction::proceed_and_record);
+  EXPECT_EQ(decide_trust(unknown, kFp1, ask), TrustAction::ask);
+  // A changed key is refused whatever the flags...
+  EXPECT_EQ(decide_trust(changed, kFp1, none), TrustAction::refuse_changed);
+  EXPECT_EQ(decide_trust(changed, kFp1, trust_new), TrustAction::refuse_changed);
+  EXPECT_EQ(decide_trust(changed, kFp1, ask), TrustAction::refuse_changed);
+  // ...except an explicit --fingerprint of exactly the presented key (PROTOCOL.md 2.4).
+  EXPECT_EQ(decide_trust(changed, kFp1, pinned), TrustAction::proceed);
+  EXPECT_EQ(decide_trust(unknown, kFp1, pinned), TrustAction::proceed_and_record);
+  EXPECT_EQ(decide_trust(matches, kFp2, pinned), TrustAction::refuse_not_pinned);
+}
+
+TEST(Trust, WarningNamesBothKeysTheFileAndTheLine) {
+  const std::string text = changed_key_warning("a:1", KnownHost{"a:1", kFp2, 4}, kFp1, "/k/h");
+  EXPECT_NE(text.find(kFp1), std::string::npos);
+  EXPECT_NE(text.find(kFp2), std::string::npos);
+  EXPECT_NE(text.find("/k/h line 4"), std::string::npos);
+  EXPECT_EQ(parse_yes_no(" YES \n"), true);
+  EXPECT_EQ(parse_yes_no("n"), false);
+  EXPECT_EQ(parse_yes_no("sure"), std::nullopt);
+}
+
+template <class T>
+const T& as(const Command& c) {
+  static const T fallback{};
+  EXPECT_TRUE(std::holds_alternative<T>(c));
+  return std::holds_alternative<T>(c) ? std::get<T>(c) : fallback;
+}
+
+req::Body body_of(std::string_view line, std::string_view room = "lobby") {
+  return as<SendRequest>(parse_input(line, room)).body;
+}
+
+TEST(Commands, EveryCommandAndPlainText) {
+  EXPECT_EQ(body_of("hello there"), req::Body(req::Say{"lobby", "hello there"}));
+  EXPECT_EQ(body_of("  indented"), req::Body(req::Say{"lobby", "  indented"}));
+  EXPECT_EQ(body_of("//slash"), req::Body(req::Say{"lobby", "/slash"}));
+  EXPECT_EQ(body_of("/nick bob"), req::Body(req::Nick{"bob"}));
+  EXPECT_EQ(body_of("/join  dev "), req::Body(req::Join{"dev"}));
+  EXPECT_EQ(body_of("/part"), req::Body(req::Part{"lobby"}));
+  EXPECT_EQ(body_of("/part dev"), req::Body(req::Part{"dev"}));
+  EXPECT_EQ(body_of("/msg bob hi  there"), req::Body(req::Msg{"bob", "hi  there"}));
+  EXPECT_EQ(body_of("/who"), req::Body(req::Who{"lobby"}));
+  EXPECT_EQ(body_of("/who dev"), req::Body(req::Who{"dev"}));
+  EXPECT_EQ(body_of("/rooms"), req::Body(req::Rooms{}));
+  EXPECT_EQ(body_of("/quit"), req::Body(req::Quit{}));
+  EXPECT_EQ(body_of("/quit gone fishing"), req::Body(req::Quit{"gone fishing"}));
+  EXPECT_TRUE(std::holds_alternative<ShowHelp>(parse_input("/help", "lobby")));
+  EXPECT_TRUE(std::holds_alternative<NothingToDo>(parse_input("   ", "lobby")));
+}
+
+TEST(Commands, MistakesAreExplained) {
+  for (std::string_view bad : {"/nick", "/nick a b", "/join", "/msg bob", "/rooms x", "/frob"})
+    EXPECT_FALSE(as<InputError>(parse_input(bad, "lobby")).message.empty()) << bad;
+  EXPECT_NE(as<InputError>(parse_input("hi", "")).message.find("/join"), std::string::npos);
+  EXPECT_TRUE(std::holds_alternative<InputError>(parse_input("/who", "")));
+}
+
+TEST(Render, SanitizeDefusesTerminalControlAndBidi) {
+  EXPECT_EQ(sanitize("plain ünï ✓"), "plain ünï ✓");
+  EXPECT_EQ(sanitize("a\tb"), "a b");
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(sanitize("\x1b[2J"), fffd + "[2J");  // ESC
+  EXPECT_EQ(sanitize("x\r\ny\x07"), "x" + fffd + fffd + "y" + fffd);
+  EXPECT_EQ(sanitize("\xC2\x9B"
+                     "31m"),
+            fffd + "31m");  // C1 CSI
+  EXPECT_EQ(sanitize("\xE2\x80\xAE"
+                     "evil"),
+            fffd + "evil");                                 // RIGHT-TO-LEFT OVERRIDE
+  EXPECT_EQ(sanitize("\xE2\x81\xA6"), fffd);                // LEFT-TO-RIGHT ISOLATE
+  EXPECT_EQ(sanitize("\xFF\xC3"), fffd + fffd);             // invalid UTF-8
+  EXPECT_EQ(sanitize("\xED\xA0\x80"), fffd + fffd + fffd);  // encoded surrogate
+}
+
+TEST(Render, EventsReadLikeAChat) {
+  ::setenv("TZ", "UTC", 1);
+  ::tzset();
+  RenderContext ctx{false, "lobby", "12:00:00", 4096};
+  EXPECT_EQ(local_clock("2026-11-23T10:11:12.345Z"), "10:11:12");
+  EXPECT_EQ(
+      render_event(evt::Message{"lobby", "bob", "hi\x1b", "2026-11-23T10:11:12.345Z", 3}, ctx),
+      "10:11:12 <bob> hi\xEF\xBF\xBD");
+  EXPECT_EQ(render_event(evt::Message{"dev", "bob", "hi", "2026-11-23T10:11:12.345Z", 3}, ctx),
+            "10:11:12 [dev] <bob> hi");
+  EXPECT_EQ(render_event(evt::Direct{"bob", "psst", "2026-11-23T10:11:12.345Z"}, ctx),
+            "10:11:12 *bob* psst");
+  EXPECT_EQ(render_event(evt::Joined{"lobby", "amy"}, ctx), "12:00:00 -!- amy joined #lobby");
+  EXPECT_EQ(render_event(evt::Quit{"amy", "bye"}, ctx), "12:00:00 -!- amy quit (bye)");
+  EXPECT_EQ(render_event(evt::Who{"lobby", {"a", "b"}, {}}, ctx), "12:00:00 -!- in #lobby: a, b");
+  EXPECT_EQ(render_event(evt::Ack{RequestId{1}}, ctx), std::nullopt);
+  EXPECT_EQ(render_event(evt::Ping{}, ctx), std::nullopt);
+  const auto error = render_event(evt::Error{ErrorCode::too_long, "x", {}}, ctx);
+  ASSERT_TRUE(error);
+  EXPECT_NE(error->find("at most 4096 bytes"), std::string::npos) << *error;
+  ctx.colour = true;
+  const auto coloured = render_event(evt::Joined{"lobby", "Amy"}, ctx);
+  EXPECT_NE(coloured->find("\x1b["), std::string::npos);
+  EXPECT_EQ(paint_nick("Amy", true),
+            paint_nick("amy", true).replace(paint_nick("amy", true).find("amy"), 3, "Amy"));
+  EXPECT_EQ(describe_close(StatusCode::policy, "slow consumer"),
+            "the server closed the session for breaking its limits [policy]: slow consumer");
+}
+
+TEST(Pacer, StaysUnderTheServersBucket) {
+  const auto t0 = std::chrono::steady_clock::time_point{};
+  evt::Welcome welcome;
+  welcome.rate = 10;
+  welcome.burst = 20;
+  Pacer pacer = Pacer::for_welcome(welcome, t0);
+  int immediate = 0;
+  while (pacer.delay(t0) == std::chrono::steady_clock::duration::zero() && immediate < 100) {
+    pacer.spend(t0);
+    ++immediate;
+  }
+  EXPECT_EQ(immediate, 10);  // half the burst
+  const auto wait = pacer.delay(t0);
+  EXPECT_GT(wait, std::chrono::milliseconds(100));  // slower than the server's 10/s
+  EXPECT_LT(wait, std::chrono::milliseconds(120));
+
+  evt::Welcome old_server;  // no rate or burst: one request a second
+  Pacer careful = Pacer::for_welcome(old_server, t0);
+  careful.spend(t0);
+  EXPECT_EQ(careful.delay(t0), std::chrono::seconds(1));
+}
+
+std::vector<std::string> read_lines(int fd, std::size_t max_line, std::string* error = nullptr) {
+  boost::asio::io_context io;
+  auto lines = boost::asio::co_spawn(
+      io,
+      [](int fd, std::size_t max_line) -> boost::asio::awaitable<std::vector<std::string>> {
+        LineReader reader(co_await boost::asio::this_coro::executor, fd, max_line);
+        std::vector<std::string> out;
+        while (auto line = co_await reader.next_line())
+          out.push_back(*line);
+        co_return out;
+      }(fd, max_line),
+      boost::asio::use_future);
+  io.run();
+  try {
+    return lines.get();
+  } catch (const LineTooLong& e) {
+    if (error) *error = "line " + std::to_string(e.line());
+    return {};
+  }
+}
+
+TEST(LineReader, PipesAndRegularFilesWithBoundedLines) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const std::string text = "one\r\n\ntwo\nlast without newline";
+  ASSERT_EQ(::write(fds[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fds[1]);
+  EXPECT_EQ(read_lines(fds[0], 100),
+            (std::vector<std::string>{"one", "", "two", "last without newline"}));
+  ::close(fds[0]);
+
+  // A regular file, which epoll refuses: read directly.
+  const std::string path = testing::TempDir() + "/lines-" + std::to_string(::getpid());
+  { std::ofstream(path) << "a\nbb\n" << std::string(50, 'x') << "\n"; }
+  const int file = ::open(path.c_str(), O_RDONLY);
+  std::string error;
+  EXPECT_TRUE(read_lines(file, 10, &error).empty());
+  EXPECT_EQ(error, "line 3");
+  ::close(file);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace parley::client
