@@ -215,6 +215,15 @@ awaitable<void> Server::handle_signals() {
 }
 
 bool Server::reload() {
+  // The log file first, whatever becomes of the configuration: logrotate's SIGHUP must move us
+  // to the new file even while the config file is broken. A file that cannot be reopened keeps
+  // the old one in use, and the old configuration whole.
+  try {
+    ctx_.log.reopen();
+  } catch (const std::exception& e) {
+    ctx_.log.reload(false, {}, {}, e.what());
+    return false;
+  }
   if (config_path_.empty()) {
     ctx_.log.reload(false, {}, {}, "running on the embedded default config: nothing to reload");
     return false;
@@ -236,9 +245,7 @@ bool Server::reload() {
     return false;
   }
   try {
-    // Log settings first: a bad log file keeps the old config whole.
     ctx_.log.set_level(next.log.level);
-    ctx_.log.reopen();
   } catch (const std::exception& e) {
     ctx_.log.reload(false, {}, {}, e.what());
     return false;

@@ -7,7 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -263,6 +266,70 @@ TEST(Systemd, StoppingOnTermBeforeTheSessionsClose) {
   manager.drain_for(100ms);
   ASSERT_FALSE(manager.received().empty());
   EXPECT_TRUE(has_line(manager.received().back(), "STOPPING=1")) << manager.received().back();
+}
+
+// ------------------------------------------------------------------ logrotate
+
+// The JSON lines of a file so far (a file sink flushes warn+ at once, the rest on the stats tick).
+std::vector<nlohmann::json> file_events(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object()) out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// Polls the file (there is nothing to wait on for a regular file) until `pred` matches a line.
+std::optional<nlohmann::json> wait_for_file_event(
+    const std::string& path, const std::function<bool(const nlohmann::json&)>& pred,
+    milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    for (auto& j : file_events(path))
+      if (pred(j)) return j;
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+bool is_reload(const nlohmann::json& j, bool ok) {
+  return j.value("event", "") == "reload" && j.value("ok", !ok) == ok;
+}
+
+TEST(Logs, SighupReopensTheLogFileEvenWhenTheConfigIsBroken) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  const std::string log = server.dir().file("parleyd.log");
+  cfg["log"]["file"] = log;
+  cfg["log"]["stats_interval_s"] = 1;  // the file sink flushes info lines on this tick
+  ASSERT_TRUE(server.launch(cfg));
+  auto listening = wait_for_file_event(
+      log, [](const nlohmann::json& j) { return j.value("event", "") == "listening"; }, 10s);
+  ASSERT_TRUE(listening.has_value()) << "no listening line in " << log << "; stderr:\n"
+                                     << server.log_text();
+
+  // logrotate moves the file away, and the config happens to be broken at that moment.
+  ASSERT_EQ(::rename(log.c_str(), (log + ".1").c_str()), 0);
+  server.write_config_text("{\"limits\": {\"rate\": \"fast\"}}");
+  server.signal(SIGHUP);
+  auto failed = wait_for_file_event(
+      log, [](const auto& j) { return is_reload(j, false); }, 5s);
+  EXPECT_TRUE(failed.has_value()) << "the failed reload was not logged to a fresh " << log;
+
+  // Rotated again, config fixed: the next SIGHUP reopens and reloads.
+  ASSERT_EQ(::rename(log.c_str(), (log + ".2").c_str()), 0);
+  server.write_config(cfg);
+  server.signal(SIGHUP);
+  auto ok = wait_for_file_event(
+      log, [](const auto& j) { return is_reload(j, true); }, 5s);
+  EXPECT_TRUE(ok.has_value()) << "the reload was not logged to a fresh " << log;
+  for (const auto& j : file_events(log + ".1"))
+    EXPECT_NE(j.value("event", ""), "reload") << "logged into the rotated file: " << j.dump();
+
+  TestClient c;
+  EXPECT_TRUE(c.open((*listening)["port"].get<std::uint16_t>()));
 }
 
 }  // namespace
