@@ -10,7 +10,7 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
 check_prefix() {
-  local prefix=$1 etc=$2 root="$scratch/root$1"
+  local prefix=$1 etc=$2 root="$scratch/root${1//\//_}"
   DESTDIR="$root" cmake --install "$build" --prefix "$prefix" >"$scratch/install.log" ||
     { cat "$scratch/install.log"; fail "cmake --install --prefix $prefix failed"; }
   for f in \
@@ -41,6 +41,11 @@ check_prefix() {
   grep -q '"identity_key": "/var/lib/parleyd/identity.pem"' "$root$etc/parley/parleyd.json" ||
     fail "parleyd.json's identity_key is not in StateDirectory=parleyd"
   grep -qx 'StateDirectory=parleyd' "$unit" || fail "the unit has no StateDirectory=parleyd"
+  # A second install keeps an operator's edits to the configuration.
+  echo '{"listen": [{"address": "::1", "port": 7000}]}' >"$root$etc/parley/parleyd.json"
+  DESTDIR="$root" cmake --install "$build" --prefix "$prefix" >"$scratch/install.log" ||
+    fail "second cmake --install --prefix $prefix failed"
+  grep -q '"::1"' "$root$etc/parley/parleyd.json" || fail "reinstalling overwrote parleyd.json"
   echo "prefix $prefix: ok"
 }
 
