@@ -10,6 +10,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   tmux
+  # Operations tests: the unit (systemd-analyze; /bin/kill from procps for ExecReload=; man
+  # for Documentation=), the .deb (cpack needs dpkg-dev's dpkg-shlibdeps; lintian, file), and
+  # the documented jq one-liners.
+  systemd procps man-db dpkg-dev lintian file jq
 )
 
 missing=()

@@ -1,5 +1,6 @@
 // parleyd: the Parley chat daemon. One thread, one io_context.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <botan/system_rng.h>
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include "parley/key_file.hpp"
 #include "parley/config.hpp"
 #include "parley/rsa_key.hpp"
+#include "sd_notify.hpp"
 #include "server.hpp"
 
 namespace {
@@ -21,13 +23,20 @@ using namespace parley;
 constexpr int kExitConfig = 78;  // EX_CONFIG
 constexpr int kExitFailure = 1;
 
+std::optional<std::string> getenv_nonempty(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return std::string(v);
+}
+
 config::Environment environment() {
-  auto get = [](const char* name) -> std::optional<std::string> {
-    const char* v = std::getenv(name);
-    if (v == nullptr || *v == '\0') return std::nullopt;
-    return std::string(v);
-  };
-  return {get("STATE_DIRECTORY"), get("XDG_STATE_HOME"), get("HOME")};
+  return {getenv_nonempty("STATE_DIRECTORY"), getenv_nonempty("XDG_STATE_HOME"),
+          getenv_nonempty("HOME")};
+}
+
+server::NotifyEnvironment notify_environment() {
+  return {getenv_nonempty("NOTIFY_SOCKET"), getenv_nonempty("WATCHDOG_USEC"),
+          getenv_nonempty("WATCHDOG_PID")};
 }
 
 // The config file's, or the embedded default; prints errors and returns nullopt.
@@ -57,6 +66,8 @@ void raise_nofile_limit(server::EventLog& log, std::uint64_t max_clients) {
 }
 
 int run(const config::Config& cfg, const std::string& config_path, const config::Environment& env) {
+  server::Notifier notifier(notify_environment(), ::getpid());
+  if (!notifier.error().empty()) std::fprintf(stderr, "parleyd: %s\n", notifier.error().c_str());
   std::unique_ptr<server::EventLog> log;
   try {
     log = std::make_unique<server::EventLog>(
@@ -65,6 +76,7 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
                            cfg.log.level, cfg.log.file});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "parleyd: log: %s\n", e.what());
+    notifier.status(std::string("failed to start: log: ") + e.what());
     return kExitConfig;
   }
   try {
@@ -82,7 +94,7 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
     boost::asio::io_context io(1);
     server::ServerContext ctx(io.get_executor(), cfg, *log, identity, rng);
     ctx.apply(cfg, std::move(keys));
-    server::Server srv(io, ctx, config_path, env);
+    server::Server srv(io, ctx, config_path, env, notifier);
     srv.listen();
     srv.start();
     io.run();
@@ -92,6 +104,7 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
     log->internal_error(std::nullopt, e.what());
     log->flush();
     std::fprintf(stderr, "parleyd: %s\n", e.what());
+    notifier.status(std::string("failed: ") + e.what());
     return kExitFailure;
   }
 }

@@ -27,6 +27,9 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kShutdownGrace{5};
 constexpr std::chrono::milliseconds kAcceptBackoffMin{50};
 constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};
+// STATUS= is a convenience for `systemctl status`; once a second is plenty and bounds the
+// datagrams under a connection storm.
+constexpr std::chrono::seconds kStatusPeriod{1};
 
 std::string endpoint_text(const tcp::endpoint& e) {
   const auto a = e.address();
@@ -70,13 +73,16 @@ std::shared_ptr<const config::AuthorizedKeys> load_authorized_keys(const config:
 }
 
 Server::Server(asio::io_context& io, ServerContext& ctx, std::string config_path,
-               config::Environment env)
+               config::Environment env, Notifier& notifier)
     : io_(io),
       ctx_(ctx),
       config_path_(std::move(config_path)),
       env_(std::move(env)),
       signals_(io, SIGINT, SIGTERM, SIGHUP),
-      stats_timer_(io) {}
+      stats_timer_(io),
+      notifier_(notifier),
+      watchdog_timer_(io),
+      status_timer_(io) {}
 
 void Server::listen() {
   for (const auto& l : ctx_.config().listen) {
@@ -111,6 +117,43 @@ void Server::start() {
     asio::co_spawn(io_, accept_loop(*a), on_error);
   asio::co_spawn(io_, handle_signals(), on_error);
   asio::co_spawn(io_, stats_loop(), on_error);
+  if (!notifier_.enabled()) return;
+  // The listeners were bound and listening in listen(): the kernel queues connections from
+  // there on, so a client that acts on READY=1 is never refused.
+  notifier_.ready(status_text());
+  if (auto interval = notifier_.watchdog()) asio::co_spawn(io_, watchdog_loop(*interval), on_error);
+  asio::co_spawn(io_, status_loop(), on_error);
+}
+
+std::string Server::status_text() const {
+  std::string text = "sessions: " + std::to_string(ctx_.established) +
+                     ", handshakes in progress: " + std::to_string(ctx_.admission.pending());
+  if (last_reload_failed_) text += "; last reload failed, previous configuration in force";
+  return text;
+}
+
+awaitable<void> Server::watchdog_loop(std::chrono::microseconds interval) {
+  // Half the interval, as sd_watchdog_enabled(3) advises: one late turn is not yet a restart.
+  const auto period = interval / 2;
+  while (!ctx_.shutting_down) {
+    notifier_.watchdog_ping();
+    watchdog_timer_.expires_after(period);
+    auto [ec] = co_await watchdog_timer_.async_wait(use_tuple);
+    if (ec) co_return;
+  }
+}
+
+awaitable<void> Server::status_loop() {
+  std::string sent = status_text();
+  while (!ctx_.shutting_down) {
+    status_timer_.expires_after(kStatusPeriod);
+    auto [ec] = co_await status_timer_.async_wait(use_tuple);
+    if (ec || ctx_.shutting_down) co_return;
+    std::string now = status_text();
+    if (now == sent) continue;
+    notifier_.status(now);
+    sent = std::move(now);
+  }
 }
 
 awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
@@ -160,7 +203,10 @@ awaitable<void> Server::handle_signals() {
     auto [ec, signo] = co_await signals_.async_wait(use_tuple);
     if (ec) co_return;
     if (signo == SIGHUP) {
-      reload();
+      // The manager shows "reloading" until the READY=1 that follows, failed reload or not.
+      notifier_.reloading();
+      last_reload_failed_ = !reload();
+      notifier_.ready(status_text());
       continue;
     }
     begin_shutdown(signo == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -168,10 +214,19 @@ awaitable<void> Server::handle_signals() {
   }
 }
 
-void Server::reload() {
+bool Server::reload() {
+  // The log file first, whatever becomes of the configuration: logrotate's SIGHUP must move us
+  // to the new file even while the config file is broken. A file that cannot be reopened keeps
+  // the old one in use, and the old configuration whole.
+  try {
+    ctx_.log.reopen();
+  } catch (const std::exception& e) {
+    ctx_.log.reload(false, {}, {}, e.what());
+    return false;
+  }
   if (config_path_.empty()) {
     ctx_.log.reload(false, {}, {}, "running on the embedded default config: nothing to reload");
-    return;
+    return false;
   }
   auto loaded = config::load_config_file(config_path_, env_);
   if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&loaded)) {
@@ -179,7 +234,7 @@ void Server::reload() {
     for (const auto& e : *errors)
       all += (all.empty() ? "" : "; ") + e.to_string();
     ctx_.log.reload(false, {}, {}, all);
-    return;
+    return false;
   }
   auto next = std::get<config::Config>(std::move(loaded));
   std::shared_ptr<const config::AuthorizedKeys> keys;
@@ -187,15 +242,13 @@ void Server::reload() {
     keys = load_authorized_keys(next);
   } catch (const std::exception& e) {
     ctx_.log.reload(false, {}, {}, e.what());
-    return;
+    return false;
   }
   try {
-    // Log settings first: a bad log file keeps the old config whole.
     ctx_.log.set_level(next.log.level);
-    ctx_.log.reopen();
   } catch (const std::exception& e) {
     ctx_.log.reload(false, {}, {}, e.what());
-    return;
+    return false;
   }
   const config::ConfigDiff diff = config::diff(ctx_.config(), next);
   // Listeners, the identity key and the log sink stay as they are until a restart.
@@ -205,15 +258,22 @@ void Server::reload() {
   next.log.file = ctx_.config().log.file;
   ctx_.apply(std::move(next), std::move(keys));
   ctx_.log.reload(true, diff.changed, diff.need_restart, "");
+  return true;
 }
 
 void Server::begin_shutdown(std::string_view signal_name) {
   ctx_.shutting_down = true;
   ctx_.log.shutdown(signal_name, ctx_.sessions.size());
+  notifier_.stopping("shutting down on " + std::string(signal_name) + ", closing " +
+                     std::to_string(ctx_.sessions.size()) + " sessions");
   boost::system::error_code ec;
   for (auto& a : acceptors_)
     a->close(ec);
   stats_timer_.cancel();
+  // After STOPPING=1 the manager no longer holds us to the watchdog; TimeoutStopSec= bounds
+  // the drain instead.
+  watchdog_timer_.cancel();
+  status_timer_.cancel();
   // Copy first: a session may leave the table while we walk it.
   std::vector<std::shared_ptr<Session>> all;
   for (auto& [id, s] : ctx_.sessions)

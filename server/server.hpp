@@ -1,5 +1,6 @@
 // parleyd's event loop: listeners with admission control, signals (SIGTERM,
-// SIGINT: graceful stop; SIGHUP: reload), and the periodic stats line.
+// SIGINT: graceful stop; SIGHUP: reload), the periodic stats line, and the service manager's
+// notifications (READY, RELOADING, STOPPING, STATUS, WATCHDOG).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -8,11 +9,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "sd_notify.hpp"
 #include "server_context.hpp"
 
 namespace parley::server {
@@ -23,12 +26,14 @@ std::shared_ptr<const config::AuthorizedKeys> load_authorized_keys(const config:
 class Server {
  public:
   // config_path is empty when running on the embedded default (SIGHUP then has nothing to read).
+  // The notifier may be disabled (no $NOTIFY_SOCKET); it must outlive the server.
   Server(boost::asio::io_context& io, ServerContext& ctx, std::string config_path,
-         config::Environment env);
+         config::Environment env, Notifier& notifier);
 
   // Binds every listener (throws std::runtime_error naming the address) and logs `listening`.
   void listen();
-  // Starts accepting, handling signals and logging stats; returns at once.
+  // Starts accepting, handling signals and logging stats, then tells the service manager
+  // READY=1 (every listener is bound by now, so connections queue from here on); returns at once.
   void start();
 
  private:
@@ -36,8 +41,14 @@ class Server {
   boost::asio::awaitable<void> handle_signals();
   boost::asio::awaitable<void> stats_loop();
   boost::asio::awaitable<void> drain_and_stop();
-  void reload();
+  // Pings the manager's watchdog from the event loop: a loop that stops turning stops pinging.
+  boost::asio::awaitable<void> watchdog_loop(std::chrono::microseconds interval);
+  // Sends STATUS= when the session count changed, at most once per kStatusPeriod.
+  boost::asio::awaitable<void> status_loop();
+  // True when the new configuration is in force.
+  bool reload();
   void begin_shutdown(std::string_view signal_name);
+  std::string status_text() const;
 
   boost::asio::io_context& io_;
   ServerContext& ctx_;
@@ -46,6 +57,10 @@ class Server {
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer stats_timer_;
+  Notifier& notifier_;
+  boost::asio::steady_timer watchdog_timer_;
+  boost::asio::steady_timer status_timer_;
+  bool last_reload_failed_ = false;
 };
 
 }  // namespace parley::server

@@ -10,11 +10,14 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -34,6 +37,10 @@ std::string errno_text(int err) {
 
 int to_poll_ms(milliseconds ms) {
   return static_cast<int>(std::clamp<milliseconds::rep>(ms.count(), 0, 60'000));
+}
+
+milliseconds remaining_time(Clock::time_point deadline) {
+  return std::max(milliseconds(0), std::chrono::ceil<milliseconds>(deadline - Clock::now()));
 }
 
 // Waits for `events` on fd until the deadline; false on timeout. EINTR restarts the wait.
@@ -59,12 +66,36 @@ std::string describe(const RequestId& id) {
 // anything that might take a lock (malloc, iostreams) could deadlock there. Returns -1 and
 // sets `error` when the exec itself fails, reported through a close-on-exec pipe that stays
 // silent when the exec succeeds.
+// The child's environment: ours, less the service manager's variables (a test run under systemd
+// must not hand its own NOTIFY_SOCKET to the servers), plus `extra` ("NAME=value"), which wins.
+std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
+  auto name_of_entry = [](std::string_view entry) { return entry.substr(0, entry.find('=')); };
+  std::vector<std::string> out;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const auto name = name_of_entry(entry);
+    if (name == "NOTIFY_SOCKET" || name == "WATCHDOG_USEC" || name == "WATCHDOG_PID") continue;
+    const bool overridden = std::any_of(
+        extra.begin(), extra.end(), [&](const std::string& x) { return name_of_entry(x) == name; });
+    if (!overridden) out.emplace_back(entry);
+  }
+  out.insert(out.end(), extra.begin(), extra.end());
+  return out;
+}
+
 pid_t spawn(const std::vector<std::string>& args, int stderr_fd, std::string& error,
-            rlim_t nofile_limit = 0) {
+            rlim_t nofile_limit = 0, const std::vector<std::string>& extra_env = {}) {
   std::vector<char*> argv;
   for (const auto& a : args)
     argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  // Built before fork: the child of a multithreaded parent may only call async-signal-safe
+  // functions, so no allocation there.
+  const std::vector<std::string> env = child_environment(extra_env);
+  std::vector<char*> envp;
+  for (const auto& e : env)
+    envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
 
   const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull < 0) {
@@ -91,7 +122,7 @@ pid_t spawn(const std::vector<std::string>& args, int stderr_fd, std::string& er
       const rlimit lim{nofile_limit, nofile_limit};
       ::setrlimit(RLIMIT_NOFILE, &lim);
     }
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     const int err = errno;
     [[maybe_unused]] auto n = ::write(status[1], &err, sizeof err);
     ::_exit(127);
@@ -195,6 +226,104 @@ std::string TempDir::write(std::string_view name, std::string_view content, unsi
   return target;
 }
 
+// ---------------------------------------------------------------- NotifyListener
+
+namespace {
+
+std::string unique_abstract_name() {
+  static std::atomic<unsigned> counter{0};
+  return "@parley-it-notify-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+}
+
+}  // namespace
+
+NotifyListener::NotifyListener() : NotifyListener(unique_abstract_name()) {}
+
+NotifyListener::NotifyListener(std::string address) : address_(std::move(address)) {
+  sockaddr_un addr{};
+  if (address_.empty() || address_.size() >= sizeof addr.sun_path)
+    throw std::runtime_error("NotifyListener: bad address " + address_);
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, address_.data(), address_.size());
+  const bool abstract = address_[0] == '@';
+  if (abstract) addr.sun_path[0] = '\0';
+  const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size() +
+                                             (abstract ? 0 : 1));
+  fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd_ < 0) throw std::runtime_error("NotifyListener: socket: " + errno_text(errno));
+  if (::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), length) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    throw std::runtime_error("NotifyListener: bind " + address_ + ": " + errno_text(err));
+  }
+}
+
+NotifyListener::~NotifyListener() {
+  ::close(fd_);
+  if (address_[0] == '/') ::unlink(address_.c_str());
+}
+
+std::optional<std::string> NotifyListener::receive(Clock::time_point deadline) {
+  for (;;) {
+    char buf[4096];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n >= 0) return std::string(buf, static_cast<std::size_t>(n));
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      ADD_FAILURE() << "NotifyListener: recv: " << errno_text(errno);
+      return std::nullopt;
+    }
+    if (Clock::now() >= deadline || !poll_until(fd_, POLLIN, deadline)) return std::nullopt;
+  }
+}
+
+std::optional<std::string> NotifyListener::next(milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (auto message = receive(deadline)) {
+    if (*message == "WATCHDOG=1") {
+      watchdog_times_.push_back(Clock::now());
+      continue;
+    }
+    received_.push_back(*message);
+    return message;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> NotifyListener::wait_for(std::string_view line, milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (auto message = next(remaining_time(deadline)))
+    if (has_line(*message, line)) return message;
+  return std::nullopt;
+}
+
+void NotifyListener::drain_for(milliseconds duration) {
+  const auto deadline = Clock::now() + duration;
+  while (Clock::now() < deadline)
+    next(remaining_time(deadline));
+}
+
+bool has_line(std::string_view message, std::string_view line) {
+  std::size_t start = 0;
+  while (start <= message.size()) {
+    const std::size_t end = std::min(message.find('\n', start), message.size());
+    if (message.substr(start, end - start) == line) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+std::optional<std::string> notify_field(std::string_view message, std::string_view key) {
+  std::size_t start = 0;
+  while (start <= message.size()) {
+    const std::size_t end = std::min(message.find('\n', start), message.size());
+    const std::string_view entry = message.substr(start, end - start);
+    if (entry.size() > key.size() && entry.substr(0, key.size()) == key && entry[key.size()] == '=')
+      return std::string(entry.substr(key.size() + 1));
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
 // ---------------------------------------------------------------- ServerProcess
 
 std::ostream& operator<<(std::ostream& out, const ExitStatus& s) {
@@ -247,23 +376,7 @@ void ServerProcess::write_config_text(std::string_view text) {
 
 ::testing::AssertionResult ServerProcess::start(const nlohmann::json& config,
                                                 const std::vector<std::string>& extra_args) {
-  if (pid_ > 0) return ::testing::AssertionFailure() << "ServerProcess::start called twice";
-  write_config(config);
-
-  int err_pipe[2];
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0)
-    return ::testing::AssertionFailure() << "cannot start parleyd: pipe2: " << errno_text(errno);
-  std::vector<std::string> args = {PARLEY_PARLEYD_PATH, "--config", config_path()};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  std::string error;
-  pid_ = spawn(args, err_pipe[1], error, nofile_limit_);
-  ::close(err_pipe[1]);
-  if (pid_ < 0) {
-    ::close(err_pipe[0]);
-    return ::testing::AssertionFailure() << "cannot start parleyd: " << error;
-  }
-  reader_ = std::thread([this, fd = err_pipe[0]] { reader_loop(fd); });
-
+  if (auto launched = launch(config, extra_args); !launched) return launched;
   auto listening = wait_for_event("listening", kStartTimeout);
   if (!listening) {
     std::string why = running() ? "no `listening` log line within " +
@@ -277,6 +390,38 @@ void ServerProcess::write_config_text(std::string_view text) {
     return ::testing::AssertionFailure()
            << "cannot start parleyd: bad port in " << listening->dump();
   port_ = static_cast<std::uint16_t>(port.get<unsigned>());
+  return ::testing::AssertionSuccess();
+}
+
+void ServerProcess::set_env(std::string_view name, std::string_view value) {
+  std::string entry = std::string(name) + "=" + std::string(value);
+  for (auto& e : env_) {
+    if (e.compare(0, name.size() + 1, std::string(name) + "=") == 0) {
+      e = std::move(entry);
+      return;
+    }
+  }
+  env_.push_back(std::move(entry));
+}
+
+::testing::AssertionResult ServerProcess::launch(const nlohmann::json& config,
+                                                 const std::vector<std::string>& extra_args) {
+  if (pid_ > 0) return ::testing::AssertionFailure() << "ServerProcess::start called twice";
+  write_config(config);
+
+  int err_pipe[2];
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0)
+    return ::testing::AssertionFailure() << "cannot start parleyd: pipe2: " << errno_text(errno);
+  std::vector<std::string> args = {PARLEY_PARLEYD_PATH, "--config", config_path()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  std::string error;
+  pid_ = spawn(args, err_pipe[1], error, nofile_limit_, env_);
+  ::close(err_pipe[1]);
+  if (pid_ < 0) {
+    ::close(err_pipe[0]);
+    return ::testing::AssertionFailure() << "cannot start parleyd: " << error;
+  }
+  reader_ = std::thread([this, fd = err_pipe[0]] { reader_loop(fd); });
   return ::testing::AssertionSuccess();
 }
 

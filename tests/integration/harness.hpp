@@ -113,6 +113,15 @@ class ServerProcess {
   ::testing::AssertionResult start(const nlohmann::json& config,
                                    const std::vector<std::string>& extra_args = {});
 
+  // Like start(), without waiting for `listening` (port() stays 0): for tests that watch the
+  // server come up some other way.
+  ::testing::AssertionResult launch(const nlohmann::json& config,
+                                    const std::vector<std::string>& extra_args = {});
+
+  // Adds (or replaces) a variable in the next start()'s environment. The test's own
+  // NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID are never passed on; these are.
+  void set_env(std::string_view name, std::string_view value);
+
   // Runs the next start()'s server with this RLIMIT_NOFILE (soft and hard), 0 = inherit.
   void set_nofile_limit(std::uint64_t limit) { nofile_limit_ = limit; }
 
@@ -150,6 +159,7 @@ class ServerProcess {
 
   TempDir dir_;
   std::uint64_t nofile_limit_ = 0;
+  std::vector<std::string> env_;  // "NAME=value"
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
   std::optional<ExitStatus> exit_status_;
@@ -161,6 +171,50 @@ class ServerProcess {
   bool stop_reader_ = false;
   std::thread reader_;
 };
+
+// Plays the service manager's end of sd_notify(3): a unix datagram socket whose address goes
+// into the server's NOTIFY_SOCKET. Abstract ("@...") by default, so nothing is left on disk.
+class NotifyListener {
+ public:
+  // An abstract socket with a name unique to this process and object.
+  NotifyListener();
+  // A socket at this file system path (or "@name" for an abstract one).
+  explicit NotifyListener(std::string address);
+  ~NotifyListener();
+  NotifyListener(const NotifyListener&) = delete;
+  NotifyListener& operator=(const NotifyListener&) = delete;
+
+  // What to put in NOTIFY_SOCKET.
+  const std::string& address() const { return address_; }
+
+  // The next datagram that is not a bare "WATCHDOG=1" (those are counted instead), or nullopt
+  // when none arrives in time.
+  std::optional<std::string> next(milliseconds timeout = kDefaultTimeout);
+  // Reads (and keeps, see received()) datagrams until one has `line` as one of its lines.
+  std::optional<std::string> wait_for(std::string_view line,
+                                      milliseconds timeout = kDefaultTimeout);
+  // Reads whatever arrives for `duration`: to count pings, or to see that nothing comes.
+  void drain_for(milliseconds duration);
+
+  std::size_t watchdog_pings() const { return watchdog_times_.size(); }
+  const std::vector<Clock::time_point>& watchdog_times() const { return watchdog_times_; }
+  // Every datagram other than watchdog pings, in order of arrival.
+  const std::vector<std::string>& received() const { return received_; }
+
+ private:
+  // One datagram (watchdog pings included), or nullopt at the deadline.
+  std::optional<std::string> receive(Clock::time_point deadline);
+
+  std::string address_;
+  int fd_ = -1;
+  std::vector<std::string> received_;
+  std::vector<Clock::time_point> watchdog_times_;
+};
+
+// True when `message` ("A=1\nB=2") has `line` as one of its lines.
+bool has_line(std::string_view message, std::string_view line);
+// The value of KEY= in `message`, if present.
+std::optional<std::string> notify_field(std::string_view message, std::string_view key);
 
 struct HandshakeOptions {
   // Pinned server fingerprint: the vector server key unless a test says otherwise.

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Builds the .deb with CPack, unpacks it with dpkg -x into a scratch root, and finds every
+# file where the unit and the README say it is; then (mode lintian) runs lintian on it.
+#   check_deb.sh contents BUILD_DIR SOURCE_DIR OUT_DIR
+#   check_deb.sh lintian  BUILD_DIR SOURCE_DIR OUT_DIR   (uses the .deb `contents` left in OUT_DIR)
+set -euo pipefail
+mode=$1 build=$2 source=$3 out=$4
+fail() { echo "FAIL: $*" >&2; exit 1; }
+need() {
+  command -v "$1" >/dev/null || fail "$1 not found: install '$2' (scripts/install-deps.sh does)"
+}
+
+if [ "$mode" = lintian ]; then
+  need lintian lintian
+  deb=$(ls "$out"/parley_*.deb 2>/dev/null | head -n1)
+  [ -n "$deb" ] || fail "no .deb in $out (the package.deb test makes it)"
+  set +e
+  lintian --info --display-level '>=info' "$deb" 2>&1 | grep -v '^N:\|root privileges' | tee "$out/lintian.txt"
+  set -e
+  errors=$(grep -c '^E:' "$out/lintian.txt" || true)
+  warnings=$(grep -c '^W:' "$out/lintian.txt" || true)
+  echo "lintian: $errors errors, $warnings warnings"
+  [ "$errors" -eq 0 ] || fail "lintian reports errors"
+  exit 0
+fi
+
+need cpack cmake
+need dpkg-deb dpkg
+need dpkg-shlibdeps dpkg-dev
+rm -rf "$out"
+mkdir -p "$out"
+( cd "$build" && cpack -G DEB -B "$out" ) >"$out/cpack.log" 2>&1 ||
+  { cat "$out/cpack.log"; fail "cpack -G DEB failed"; }
+deb=$(ls "$out"/parley_*.deb | head -n1)
+[ -n "$deb" ] || fail "cpack made no parley_*.deb"
+echo "built $(basename "$deb")"
+root="$out/root"
+dpkg -x "$deb" "$root"
+dpkg-deb -e "$deb" "$out/control"
+
+# From the unit: the binary, the config it is started with, its documentation.
+unit="$root/usr/lib/systemd/system/parleyd.service"
+[ -f "$unit" ] || fail "no /usr/lib/systemd/system/parleyd.service in the package"
+exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+binary=${exec_start%% *}
+config=$(echo "$exec_start" | sed -n 's/.*--config \([^ ]*\).*/\1/p')
+[ "$binary" = /usr/bin/parleyd ] || fail "ExecStart= runs $binary, not /usr/bin/parleyd"
+[ -x "$root$binary" ] || fail "ExecStart= binary $binary is not in the package"
+[ "$config" = /etc/parley/parleyd.json ] || fail "ExecStart= reads $config"
+[ -f "$root$config" ] || fail "the unit's config $config is not in the package"
+grep -qx "$config" "$out/control/conffiles" || fail "$config is not a conffile"
+for doc in $(sed -n 's/^Documentation=//p' "$unit"); do
+  name=${doc#man:}
+  page=${name%%(*}
+  section=${name#*(}
+  section=${section%)}
+  [ -f "$root/usr/share/man/man$section/$page.$section.gz" ] ||
+    fail "Documentation=$doc: no /usr/share/man/man$section/$page.$section.gz"
+done
+
+# From the README's "Running as a service" section: every absolute path it names.
+readme_paths=$(sed -n '/^## Running as a service/,/^## /p' "$source/README.md" |
+  grep -o '/\(usr\|etc/parley\)/[A-Za-z0-9_./-]*[A-Za-z0-9_]' | sort -u)
+[ -n "$readme_paths" ] || fail "README has no 'Running as a service' section naming files"
+for p in $readme_paths; do
+  [ -e "$root$p" ] || fail "README names $p, which is not in the package"
+done
+for f in /usr/share/doc/parley/copyright /usr/share/doc/parley/changelog.Debian.gz \
+  /usr/bin/parley /usr/share/man/man1/parley.1.gz /usr/share/doc/parley/examples/parleyd.logrotate; do
+  [ -f "$root$f" ] || fail "$f is not in the package"
+done
+
+# Depends: Debian runtime packages, never a -dev package.
+depends=$(dpkg-deb -f "$deb" Depends)
+echo "Depends: $depends"
+echo "$depends" | grep -q 'libbotan-2-19' || fail "Depends lacks libbotan-2-19"
+echo "$depends" | grep -q -- '-dev' && fail "Depends names a -dev package"
+# The packaged binary runs, and the shipped config validates with it.
+"$root/usr/bin/parleyd" --check-config "$root$config" || fail "the packaged config is invalid"
+echo "package contents: ok"
