@@ -419,3 +419,61 @@ TEST_F(ClientTest, InteractiveKeepsAHalfTypedLineWhileMessagesArrive) {
 
 }  // namespace
 }  // namespace parley::it
+
+namespace parley::it {
+namespace {
+
+// The question on a terminal, answered after the server has already given up on the
+// handshake: the answer is recorded and the client reconnects once, silently trusted.
+TEST_F(ClientTest, InteractiveAsksAboutAnUnknownKeyAndSurvivesASlowAnswer) {
+  Tmux tmux(home_.file("tmux.sock"));
+  ASSERT_TRUE(tmux.available()) << "tmux is not installed (scripts/install-deps.sh installs it)";
+  auto cfg = server_.default_config();
+  cfg["limits"]["handshake_timeout_ms"] = 300;
+  ASSERT_TRUE(server_.start(cfg));
+
+  std::string command = "env HOME=" + home_.path() + " NO_COLOR=1 TERM=xterm " + kParley + " " +
+                        target() + "; echo parley-exit=$?; sleep 60";
+  ASSERT_EQ(
+      tmux.run({"new-session", "-d", "-s", "parley", "-x", "100", "-y", "30", command}).status.code,
+      0);
+  std::string screen = tmux.wait_screen(
+      [](const std::string& s) { return s.find("(yes/no)?") != std::string::npos; },
+      milliseconds(15000));
+  ASSERT_NE(screen.find("(yes/no)?"), std::string::npos) << screen;
+  EXPECT_NE(screen.find(server_fingerprint()), std::string::npos) << screen;
+  // Answer only once the server has timed the pending handshake out.
+  ASSERT_TRUE(server_.wait_for_event("handshake_failed")) << server_.log_text();
+  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "-l", "yes"}).status.code, 0);
+  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "Enter"}).status.code, 0);
+  screen = tmux.wait_screen(
+      [](const std::string& s) { return s.find("you joined #lobby") != std::string::npos; },
+      milliseconds(15000));
+  EXPECT_NE(screen.find("reconnecting"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("you joined #lobby"), std::string::npos) << screen;
+  EXPECT_EQ(read_file(known_hosts()), target() + " " + server_fingerprint() + "\n");
+}
+
+TEST_F(ClientTest, InteractiveNoMeansNotConnected) {
+  Tmux tmux(home_.file("tmux.sock"));
+  ASSERT_TRUE(tmux.available()) << "tmux is not installed (scripts/install-deps.sh installs it)";
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  std::string command = "env HOME=" + home_.path() + " NO_COLOR=1 TERM=xterm " + kParley + " " +
+                        target() + "; echo parley-exit=$?; sleep 60";
+  ASSERT_EQ(
+      tmux.run({"new-session", "-d", "-s", "parley", "-x", "100", "-y", "30", command}).status.code,
+      0);
+  std::string screen = tmux.wait_screen(
+      [](const std::string& s) { return s.find("(yes/no)?") != std::string::npos; },
+      milliseconds(15000));
+  ASSERT_NE(screen.find("(yes/no)?"), std::string::npos) << screen;
+  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "-l", "no"}).status.code, 0);
+  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "Enter"}).status.code, 0);
+  screen = tmux.wait_screen(
+      [](const std::string& s) { return s.find("parley-exit=") != std::string::npos; });
+  EXPECT_NE(screen.find("parley-exit=4"), std::string::npos) << screen;
+  EXPECT_FALSE(std::filesystem::exists(known_hosts()));
+}
+
+}  // namespace
+}  // namespace parley::it
