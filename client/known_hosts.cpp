@@ -12,6 +12,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "parley/file_io.hpp"
+
 namespace parley::client {
 namespace {
 
@@ -123,16 +125,9 @@ std::size_t append_known_host(const std::string& path, std::string_view name,
 
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) fail(path, std::strerror(errno));
-  std::size_t done = 0;
-  while (done < line.size()) {
-    const ssize_t n = ::write(fd, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      fail(path, std::strerror(err));
-    }
-    done += static_cast<std::size_t>(n);
+  if (const int err = write_all(fd, line); err != 0) {
+    ::close(fd);
+    fail(path, std::strerror(err));
   }
   if (::close(fd) != 0) fail(path, std::strerror(errno));
   return before.line_count() + 1;

@@ -1,5 +1,7 @@
 #include "parley/key_file.hpp"
 
+#include "parley/file_io.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,17 +40,10 @@ void write_key_file(const std::string& path, const std::string& contents, bool r
   ::unlink(tmp.c_str());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) fail(tmp, std::strerror(errno));
-  std::size_t done = 0;
-  while (done < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail(tmp, std::strerror(err));
-    }
-    done += static_cast<std::size_t>(n);
+  if (const int err = write_all(fd, contents); err != 0) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    fail(tmp, std::strerror(err));
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) fail(tmp, std::strerror(errno));
   if (replace) {

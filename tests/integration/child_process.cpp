@@ -11,6 +11,8 @@
 #include <csignal>
 #include <cstring>
 
+#include "parley/file_io.hpp"
+
 extern char** environ;
 
 namespace parley::it {
@@ -118,13 +120,7 @@ void ChildProcess::reader_loop() {
 }
 
 bool ChildProcess::write_stdin(std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(stdin_fd_, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
+  return write_all(stdin_fd_, data) == 0;
 }
 
 void ChildProcess::close_stdin() {

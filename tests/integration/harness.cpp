@@ -25,6 +25,7 @@
 #include <sstream>
 
 #include "parley/client_handshake.hpp"
+#include "parley/file_io.hpp"
 #include "parley/rsa_key.hpp"
 #include "test_support.hpp"
 
@@ -209,16 +210,9 @@ std::string TempDir::write(std::string_view name, std::string_view content, unsi
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) throw std::runtime_error("open " + tmp + ": " + errno_text(errno));
   ::fchmod(fd, mode);  // the umask must not widen or narrow what the test asked for
-  std::size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      throw std::runtime_error("write " + tmp + ": " + errno_text(err));
-    }
-    done += static_cast<std::size_t>(n);
+  if (const int err = write_all(fd, content); err != 0) {
+    ::close(fd);
+    throw std::runtime_error("write " + tmp + ": " + errno_text(err));
   }
   ::close(fd);
   if (::rename(tmp.c_str(), target.c_str()) != 0)

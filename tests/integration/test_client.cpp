@@ -331,7 +331,28 @@ class Tmux {
     args.insert(args.begin(), {tmux_, "-S", socket_, "-f", "/dev/null"});
     return run_child(std::move(args), "", {});
   }
+  // Runs `command` in a 100x30 session named "parley"; after it exits the shell prints
+  // parley-exit=CODE and keeps the pane on screen.
+  ::testing::AssertionResult start(const std::string& command) {
+    auto started = run({"new-session", "-d", "-s", "parley", "-x", "100", "-y", "30",
+                        command + "; echo parley-exit=$?; sleep 60"});
+    if (started.status.code == 0) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "tmux new-session: " << started.err;
+  }
+  // Types text (and Enter when `enter`).
+  ::testing::AssertionResult type(const std::string& text, bool enter = false) {
+    if (run({"send-keys", "-t", "parley", "-l", text}).status.code != 0)
+      return ::testing::AssertionFailure() << "tmux send-keys failed";
+    if (enter && run({"send-keys", "-t", "parley", "Enter"}).status.code != 0)
+      return ::testing::AssertionFailure() << "tmux send-keys Enter failed";
+    return ::testing::AssertionSuccess();
+  }
   std::string screen() { return run({"capture-pane", "-p", "-t", "parley"}).out; }
+  // Waits for `text` on the screen; returns the last screen seen.
+  std::string wait_text(const std::string& text, milliseconds timeout = kDefaultTimeout) {
+    return wait_screen([&](const std::string& s) { return s.find(text) != std::string::npos; },
+                       timeout);
+  }
   // Waits until the screen satisfies pred; returns the last screen seen.
   std::string wait_screen(const std::function<bool(const std::string&)>& pred,
                           milliseconds timeout = kDefaultTimeout) {
@@ -359,118 +380,87 @@ std::string last_nonempty_line(const std::string& screen) {
   return last;
 }
 
-TEST_F(ClientTest, InteractiveKeepsAHalfTypedLineWhileMessagesArrive) {
-  Tmux tmux(home_.file("tmux.sock"));
-  ASSERT_TRUE(tmux.available()) << "tmux is not installed (scripts/install-deps.sh installs it)";
+// The interactive client in a terminal, in a private HOME.
+class InteractiveTest : public ClientTest {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(tmux_.available()) << "tmux is not installed (scripts/install-deps.sh installs it)";
+  }
+  ::testing::AssertionResult start_parley(const std::string& flags) {
+    return tmux_.start("env HOME=" + home_.path() + " NO_COLOR=1 TZ=UTC TERM=xterm " + kParley +
+                       " " + flags + " " + target());
+  }
+  Tmux tmux_{home_.file("tmux.sock")};
+};
+
+TEST_F(InteractiveTest, KeepsAHalfTypedLineWhileMessagesArrive) {
   ASSERT_TRUE(server_.start(server_.default_config()));
   auto bob = watcher("bob");
-
-  std::string command = "env HOME=" + home_.path() + " NO_COLOR=1 TZ=UTC TERM=xterm " + kParley +
-                        " --trust-new --nick alice " + target() + "; echo parley-exit=$?; sleep 60";
-  auto started = tmux.run({"new-session", "-d", "-s", "parley", "-x", "100", "-y", "30", command});
-  ASSERT_EQ(started.status.code, 0) << started.err;
-  std::string screen = tmux.wait_screen(
-      [](const std::string& s) { return s.find("you joined #lobby") != std::string::npos; },
-      milliseconds(15000));
+  ASSERT_TRUE(start_parley("--trust-new --nick alice"));
+  std::string screen = tmux_.wait_text("you joined #lobby", milliseconds(15000));
   ASSERT_NE(screen.find("you joined #lobby"), std::string::npos) << screen;
 
   // Half a line, then a message arrives while it sits there.
-  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "-l", "half typed wor"}).status.code, 0);
-  screen = tmux.wait_screen([](const std::string& s) {
+  ASSERT_TRUE(tmux_.type("half typed wor"));
+  tmux_.wait_screen([](const std::string& s) {
     return last_nonempty_line(s).find("half typed wor") != std::string::npos;
   });
   ASSERT_TRUE(bob->send(req::Say{"lobby", "incoming while typing"}, RequestId{10}));
   ASSERT_TRUE(bob->wait_for<evt::Ack>());  // after alice's `joined`
-  screen = tmux.wait_screen([](const std::string& s) {
-    return s.find("<bob> incoming while typing") != std::string::npos;
-  });
+  screen = tmux_.wait_text("<bob> incoming while typing");
   EXPECT_NE(screen.find("<bob> incoming while typing"), std::string::npos) << screen;
   // The message is above the input line, and the input line still holds the half line.
   EXPECT_EQ(last_nonempty_line(screen), "[#lobby] half typed wor") << screen;
   EXPECT_LT(screen.find("<bob> incoming while typing"), screen.rfind("half typed wor")) << screen;
 
   // Finish the line: bob gets all of it.
-  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "-l", "ds"}).status.code, 0);
-  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "Enter"}).status.code, 0);
+  ASSERT_TRUE(tmux_.type("ds", true));
   auto m = bob->wait_for<evt::Message>();
   ASSERT_TRUE(m);
   EXPECT_EQ(m->text, "half typed words");
   EXPECT_EQ(m->from, "alice");
-  screen = tmux.wait_screen(
-      [](const std::string& s) { return s.find("<alice> half typed words") != std::string::npos; });
+  screen = tmux_.wait_text("<alice> half typed words");
   EXPECT_NE(screen.find("<alice> half typed words"), std::string::npos) << screen;
 
   // A command and a refusal in plain words, then /quit.
-  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "-l", "/msg nobody hi"}).status.code, 0);
-  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "Enter"}).status.code, 0);
-  screen = tmux.wait_screen(
-      [](const std::string& s) { return s.find("nobody has that nick") != std::string::npos; });
+  ASSERT_TRUE(tmux_.type("/msg nobody hi", true));
+  screen = tmux_.wait_text("nobody has that nick");
   EXPECT_NE(screen.find("nobody has that nick"), std::string::npos) << screen;
-  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "-l", "/quit bye"}).status.code, 0);
-  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "Enter"}).status.code, 0);
+  ASSERT_TRUE(tmux_.type("/quit bye", true));
   auto quit = bob->wait_for<evt::Quit>();
   ASSERT_TRUE(quit);
   EXPECT_EQ(quit->nick, "alice");
   EXPECT_EQ(quit->reason.value_or(""), "bye");
-  screen = tmux.wait_screen(
-      [](const std::string& s) { return s.find("parley-exit=") != std::string::npos; });
+  screen = tmux_.wait_text("parley-exit=");
   EXPECT_NE(screen.find("parley-exit=0"), std::string::npos) << screen;
 }
 
-}  // namespace
-}  // namespace parley::it
-
-namespace parley::it {
-namespace {
-
 // The question on a terminal, answered after the server has already given up on the
 // handshake: the answer is recorded and the client reconnects once, silently trusted.
-TEST_F(ClientTest, InteractiveAsksAboutAnUnknownKeyAndSurvivesASlowAnswer) {
-  Tmux tmux(home_.file("tmux.sock"));
-  ASSERT_TRUE(tmux.available()) << "tmux is not installed (scripts/install-deps.sh installs it)";
+TEST_F(InteractiveTest, AsksAboutAnUnknownKeyAndSurvivesASlowAnswer) {
   auto cfg = server_.default_config();
   cfg["limits"]["handshake_timeout_ms"] = 300;
   ASSERT_TRUE(server_.start(cfg));
-
-  std::string command = "env HOME=" + home_.path() + " NO_COLOR=1 TERM=xterm " + kParley + " " +
-                        target() + "; echo parley-exit=$?; sleep 60";
-  ASSERT_EQ(
-      tmux.run({"new-session", "-d", "-s", "parley", "-x", "100", "-y", "30", command}).status.code,
-      0);
-  std::string screen = tmux.wait_screen(
-      [](const std::string& s) { return s.find("(yes/no)?") != std::string::npos; },
-      milliseconds(15000));
+  ASSERT_TRUE(start_parley(""));
+  std::string screen = tmux_.wait_text("(yes/no)?", milliseconds(15000));
   ASSERT_NE(screen.find("(yes/no)?"), std::string::npos) << screen;
   EXPECT_NE(screen.find(server_fingerprint()), std::string::npos) << screen;
   // Answer only once the server has timed the pending handshake out.
   ASSERT_TRUE(server_.wait_for_event("handshake_failed")) << server_.log_text();
-  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "-l", "yes"}).status.code, 0);
-  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "Enter"}).status.code, 0);
-  screen = tmux.wait_screen(
-      [](const std::string& s) { return s.find("you joined #lobby") != std::string::npos; },
-      milliseconds(15000));
+  ASSERT_TRUE(tmux_.type("yes", true));
+  screen = tmux_.wait_text("you joined #lobby", milliseconds(15000));
   EXPECT_NE(screen.find("reconnecting"), std::string::npos) << screen;
   EXPECT_NE(screen.find("you joined #lobby"), std::string::npos) << screen;
   EXPECT_EQ(read_file(known_hosts()), target() + " " + server_fingerprint() + "\n");
 }
 
-TEST_F(ClientTest, InteractiveNoMeansNotConnected) {
-  Tmux tmux(home_.file("tmux.sock"));
-  ASSERT_TRUE(tmux.available()) << "tmux is not installed (scripts/install-deps.sh installs it)";
+TEST_F(InteractiveTest, NoMeansNotConnected) {
   ASSERT_TRUE(server_.start(server_.default_config()));
-  std::string command = "env HOME=" + home_.path() + " NO_COLOR=1 TERM=xterm " + kParley + " " +
-                        target() + "; echo parley-exit=$?; sleep 60";
-  ASSERT_EQ(
-      tmux.run({"new-session", "-d", "-s", "parley", "-x", "100", "-y", "30", command}).status.code,
-      0);
-  std::string screen = tmux.wait_screen(
-      [](const std::string& s) { return s.find("(yes/no)?") != std::string::npos; },
-      milliseconds(15000));
+  ASSERT_TRUE(start_parley(""));
+  std::string screen = tmux_.wait_text("(yes/no)?", milliseconds(15000));
   ASSERT_NE(screen.find("(yes/no)?"), std::string::npos) << screen;
-  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "-l", "no"}).status.code, 0);
-  ASSERT_EQ(tmux.run({"send-keys", "-t", "parley", "Enter"}).status.code, 0);
-  screen = tmux.wait_screen(
-      [](const std::string& s) { return s.find("parley-exit=") != std::string::npos; });
+  ASSERT_TRUE(tmux_.type("no", true));
+  screen = tmux_.wait_text("parley-exit=");
   EXPECT_NE(screen.find("parley-exit=4"), std::string::npos) << screen;
   EXPECT_FALSE(std::filesystem::exists(known_hosts()));
 }
