@@ -89,7 +89,13 @@ class InteractiveRun {
     }
     const std::int64_t id = next_id_++;
     pending_.emplace(id, body);
-    connection_->send(req::Request{RequestId{id}, std::move(body)});
+    try {
+      connection_->send(req::Request{RequestId{id}, std::move(body)});
+    } catch (const ClientError& e) {
+      // The server has stopped reading; say so and keep the terminal usable (Ctrl-D leaves).
+      pending_.erase(id);
+      notice(std::string("not sent: ") + e.what());
+    }
   }
 
   awaitable<Quit> read_input() {
