@@ -1,6 +1,6 @@
 // Asio's awaitable `a || b` completes with the first branch that *succeeds*: a branch that
 // throws does not end it, so the other branch would go on waiting. Branches that can fail are
-// therefore wrapped: guarded() turns a ClientError into a value (a successful completion), and
+// therefore wrapped: guarded() turns an exception into a value (a ClientError) (a successful completion), and
 // the caller rethrows it once `||` has cancelled the other branch.
 #pragma once
 
@@ -17,6 +17,9 @@ inline boost::asio::awaitable<std::optional<ClientError>> guarded(
     co_await std::move(branch);
   } catch (const ClientError& e) {
     co_return e;
+  } catch (const std::exception& e) {
+    // Any other failure (reading stdin, say) must end the race too, or `||` would wait on.
+    co_return ClientError(Exit::failure, e.what());
   }
   co_return std::nullopt;
 }
