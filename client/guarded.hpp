@@ -1,7 +1,7 @@
 // Asio's awaitable `a || b` completes with the first branch that *succeeds*: a branch that
 // throws does not end it, so the other branch would go on waiting. Branches that can fail are
-// therefore wrapped: guarded() turns an exception into a value (a ClientError) (a successful completion), and
-// the caller rethrows it once `||` has cancelled the other branch.
+// therefore wrapped: guarded() turns an exception into a value (a ClientError: a successful
+// completion), and the caller rethrows it once `||` has cancelled the other branch.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
