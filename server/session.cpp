@@ -29,6 +29,9 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kLinger{5};
 constexpr std::size_t kMinRead = 4096;
 constexpr std::size_t kMaxRead = 65536;
+// After this long without a record from the client, an idle session gives back its keyed
+// cipher objects (kilobytes each); re-deriving one costs tens of microseconds.
+constexpr std::chrono::seconds kTrimAfter{2};
 
 std::string session_label(std::uint64_t id) {
   char buf[17];
@@ -243,14 +246,20 @@ awaitable<bool> Session::handshake() {
 
 awaitable<void> Session::reader() {
   last_heard_ = steady_clock::now();
+  next_trim_ = last_heard_ + kTrimAfter;
   while (!finishing_) {
     const auto& limits = ctx_.config().limits;
     const auto idle = std::chrono::seconds(limits.idle_interval_s);
     const auto deadline = ping_outstanding_
                               ? last_heard_ + idle + std::chrono::seconds(limits.idle_timeout_s)
                               : last_heard_ + idle;
-    const ReadResult r = co_await read_frame(deadline);
+    const auto wait_until = std::min(deadline, next_trim_);
+    const ReadResult r = co_await read_frame(wait_until);
     if (finishing_) break;
+    if (r == ReadResult::timeout && wait_until < deadline) {
+      trim_idle();
+      continue;
+    }
     if (r == ReadResult::timeout) {
       if (!ping_outstanding_) {
         ping_outstanding_ = true;
@@ -266,6 +275,7 @@ awaitable<void> Session::reader() {
       break;
     }
     last_heard_ = steady_clock::now();
+    next_trim_ = last_heard_ + kTrimAfter;
     ping_outstanding_ = false;
     auto opened = keys_->opener.open(frame_);
     if (auto* error = std::get_if<RecordError>(&opened)) {
@@ -279,6 +289,18 @@ awaitable<void> Session::reader() {
     // sessions' outboxes before their writers have had a turn to flush them.
     co_await asio::post(socket_.get_executor(), asio::use_awaitable);
   }
+}
+
+void Session::trim_idle() {
+  keys_->opener.shrink();
+  // The sealer may still be busy with deliveries to this session: it is released only when
+  // nothing was sealed since the previous look, and looked at again until then.
+  const std::uint64_t sealed = keys_->sealer.seq() + (std::uint64_t{keys_->sealer.epoch()} << 40);
+  const bool output_idle = !outbox_ || (!outbox_->has_queued() && !outbox_->writing());
+  if (sealed == sealed_at_trim_ && output_idle) keys_->sealer.release_cipher();
+  sealed_at_trim_ = sealed;
+  next_trim_ = keys_->sealer.holds_cipher() ? steady_clock::now() + kTrimAfter
+                                            : steady_clock::time_point::max();
 }
 
 void Session::on_record(ContentType type, ByteView data) {

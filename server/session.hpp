@@ -61,6 +61,8 @@ class Session final : public Member, public std::enable_shared_from_this<Session
   boost::asio::awaitable<ReadResult> read_frame(std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<bool> write_now(const Bytes& bytes);
 
+  // Gives back what an idle session does not need (cipher objects, buffers).
+  void trim_idle();
   void on_record(ContentType type, ByteView data);
   void on_app(std::string_view json);
   // Starts the end of the session: optionally a close record, then the writer
@@ -90,6 +92,9 @@ class Session final : public Member, public std::enable_shared_from_this<Session
   bool finishing_ = false;
   bool ping_outstanding_ = false;
   std::chrono::steady_clock::time_point last_heard_;
+  // When the reader next looks at trimming an idle session (trim_idle()).
+  std::chrono::steady_clock::time_point next_trim_ = std::chrono::steady_clock::time_point::max();
+  std::uint64_t sealed_at_trim_ = ~std::uint64_t{0};
   std::string nick_;
   std::string quit_reason_;
   std::string close_code_name_ = "normal";

@@ -64,6 +64,7 @@ void RecordSealer::seal_one(ContentType type, ByteView data, Bytes& out) {
   w.u32(static_cast<std::uint32_t>(body));
   w.u8(static_cast<std::uint8_t>(type));
   w.raw(data);
+  if (!cipher_) cipher_ = cipher_for(*suite_, ts_, CipherRole::seal);  // after release_cipher()
   cipher_->seal(seq_, out, frame);
   ++seq_;
   bytes_ += 1 + data.size();
@@ -135,6 +136,7 @@ std::variant<OpenedRecord, RecordError> RecordOpener::open(ByteView body) {
 
   std::uint8_t header[kFrameHeaderSize];
   store_be32(header, static_cast<std::uint32_t>(body.size()));
+  if (!cipher_) cipher_ = cipher_for(*suite_, ts_, CipherRole::open);  // after release_cipher()
   if (!cipher_->open(seq_, header, body, plaintext_)) return fail(RecordError::bad_record);
   if (plaintext_.empty()) return fail(RecordError::empty);
   const std::uint8_t raw_type = plaintext_[0];

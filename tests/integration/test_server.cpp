@@ -131,6 +131,31 @@ TEST(Relay, ThreeClientsOneRoom) {
 
 // --------------------------------------------------------------------------- 2. direct messages
 
+// After 2 s of silence a session gives back its cipher objects (Session::trim_idle); traffic
+// afterwards, in both directions and across a key update, must not notice.
+TEST(Relay, IdleSessionsWakeUpIntact) {
+  ServerProcess server;
+  ASSERT_TRUE(server.start(server.default_config()));
+  TestClient a, b;
+  ASSERT_TRUE(a.open(server.port()));
+  ASSERT_TRUE(b.open(server.port()));
+  join(a, "lobby", RequestId{1});
+  join(b, "lobby", RequestId{2});
+  a.expect<evt::Joined>();
+  // Silence longer than the trim interval: nothing may arrive meanwhile.
+  EXPECT_FALSE(a.next_event(milliseconds(2600)));
+  ASSERT_TRUE(a.send(req::Say{"lobby", "after the nap"}, RequestId{3}));
+  a.expect<evt::Ack>();
+  EXPECT_EQ(b.expect<evt::Message>().text, "after the nap");
+  ASSERT_TRUE(b.send_key_update());
+  EXPECT_FALSE(b.next_event(milliseconds(2600)));
+  ASSERT_TRUE(b.send(req::Say{"lobby", "and back"}, RequestId{4}));
+  b.expect<evt::Ack>();
+  EXPECT_EQ(a.expect<evt::Message>().text, "and back");
+  a.expect_alive();
+  b.expect_alive();
+}
+
 TEST(Direct, ToNickAndToUnknownNick) {
   ServerProcess server;
   ASSERT_TRUE(server.start(server.default_config()));

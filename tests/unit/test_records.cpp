@@ -78,6 +78,39 @@ TEST_P(RecordsPerSuite, KeyUpdateEachWay) {
   EXPECT_EQ(as_chars(std::get<OpenedRecord>(second).data), "after");
 }
 
+// Idle sessions drop their cipher objects; the next record re-derives them from the traffic
+// secret, in the right epoch, and the stream goes on byte for byte as if nothing happened.
+TEST_P(RecordsPerSuite, ReleasedCiphersAreRederivedTransparently) {
+  auto [sealer, opener] = established_pair();
+  auto [twin_sealer, twin_opener] = established_pair();  // never released: the reference
+  Bytes out, reference;
+  for (int round = 0; round < 3; ++round) {
+    sealer.release_cipher();
+    EXPECT_FALSE(sealer.holds_cipher());
+    opener.shrink();
+    if (round == 1) {
+      sealer.update_keys(out);
+      twin_sealer.update_keys(reference);
+      sealer.release_cipher();
+    }
+    const std::string text = "round " + std::to_string(round);
+    sealer.seal(ContentType::app, as_bytes(text), out);
+    twin_sealer.seal(ContentType::app, as_bytes(text), reference);
+    EXPECT_TRUE(sealer.holds_cipher());
+  }
+  EXPECT_EQ(out, reference);
+  std::string seen;
+  for (const auto& frame : split(out)) {
+    opener.shrink();
+    auto opened = opener.open(body_of(frame));
+    ASSERT_TRUE(std::holds_alternative<OpenedRecord>(opened));
+    if (std::get<OpenedRecord>(opened).type == ContentType::app)
+      seen += std::string(as_chars(std::get<OpenedRecord>(opened).data)) + ";";
+  }
+  EXPECT_EQ(seen, "round 0;round 1;round 2;");
+  EXPECT_EQ(opener.epoch(), 1u);
+}
+
 TEST_P(RecordsPerSuite, SenderUpdatesKeysBeforeTheRecordLimit) {
   auto [sealer, opener] = established_pair();
   sealer.set_volume_limits(5, 1u << 20);

@@ -41,6 +41,11 @@ class RecordSealer {
   // The frame size seal() produces for `data_size` bytes of data (no key_update).
   std::size_t frame_size(std::size_t data_size) const;
 
+  // Drops the keyed cipher object (kilobytes for AES-GCM's tables), keeping only the traffic
+  // secret; the next seal() re-derives it (tens of microseconds). For idle sessions.
+  void release_cipher() { cipher_.reset(); }
+  bool holds_cipher() const { return cipher_ != nullptr; }
+
   // Tests use small limits to exercise the automatic key update.
   void set_volume_limits(std::uint64_t max_records, std::uint64_t max_bytes);
 
@@ -92,8 +97,12 @@ class RecordOpener {
   const SuiteInfo& suite() const { return *suite_; }
   std::uint64_t seq() const { return seq_; }
   std::uint32_t epoch() const { return epoch_; }
-  // Gives the plaintext buffer's memory back (idle sessions).
-  void shrink() { Bytes().swap(plaintext_); }
+  // Gives the plaintext buffer's and the keyed cipher's memory back (idle sessions); the next
+  // open() re-derives the cipher from the traffic secret.
+  void shrink() {
+    Bytes().swap(plaintext_);
+    cipher_.reset();
+  }
 
  private:
   std::optional<RecordError> check_position(ContentType type, std::size_t data_size) const;
