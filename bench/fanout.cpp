@@ -267,7 +267,13 @@ awaitable<nlohmann::json> Fanout::run() {
     nlohmann::json phase = co_await measure(*kept.back());
     phases.push_back(std::move(phase));
   }
-  for (const double rate : p_.rates) {
+  std::vector<double> rates = p_.rates;
+  if (!p_.sweep.empty() && !phases.empty()) {
+    const double capacity = phases.front()["published_per_s"].get<double>();
+    for (const double fraction : p_.sweep)
+      rates.push_back(fraction * capacity);
+  }
+  for (const double rate : rates) {
     if (!error_.empty()) break;
     kept.push_back(std::make_unique<Phase>());
     kept.back()->mode = "paced";

@@ -46,6 +46,15 @@ std::uint64_t nofile_limit() {
   return lim.rlim_cur;
 }
 
+std::vector<double> parse_list(const std::string& text) {
+  std::vector<double> values;
+  std::stringstream list(text);
+  std::string item;
+  while (std::getline(list, item, ','))
+    if (!item.empty()) values.push_back(std::stod(item));
+  return values;
+}
+
 struct Common {
   std::string system = "parley";
   std::string host = "127.0.0.1";
@@ -55,6 +64,7 @@ struct Common {
   std::size_t key_pool = 16;
   std::string key_cache;
   std::string fingerprint;
+  std::string label;
 };
 
 void add_common(CLI::App& app, Common& c) {
@@ -67,6 +77,7 @@ void add_common(CLI::App& app, Common& c) {
   app.add_option("--key-pool", c.key_pool, "Parley: pre-generated RSA-2048 transport keys");
   app.add_option("--key-cache", c.key_cache, "Parley: PEM file caching the key pool");
   app.add_option("--fingerprint", c.fingerprint, "Parley: pin the server's fingerprint");
+  app.add_option("--label", c.label, "copied into the result, for the report");
 }
 
 // Median of `runs` runs of `seconds` each: RSA-PSS signatures per second with the server's
@@ -116,6 +127,7 @@ int main(int argc, char** argv) {
 
   FanoutParams fanout;
   std::string rates;
+  std::string sweep;
   bool no_window = false;
   auto* fan = app.add_subcommand("fanout", "N clients in R rooms, P publishing");
   add_common(*fan, common);
@@ -125,6 +137,8 @@ int main(int argc, char** argv) {
   fan->add_option("--size", fanout.size, "bytes of text per message");
   fan->add_option("--window", fanout.window, "undelivered messages a publisher may have");
   fan->add_option("--rates", rates, "paced phases: published messages/s, comma separated");
+  fan->add_option("--sweep", sweep,
+                  "paced phases at these fractions of the window phase's rate, comma separated");
   fan->add_flag("--no-window-phase", no_window, "skip the closed-loop phase");
   fan->add_option("--warmup", fanout.warmup_s);
   fan->add_option("--duration", fanout.duration_s);
@@ -179,12 +193,8 @@ int main(int argc, char** argv) {
     Target target{asio::ip::tcp::endpoint(asio::ip::make_address(common.host), common.port),
                   common.server_pid};
 
-    if (!rates.empty()) {
-      std::stringstream list(rates);
-      std::string item;
-      while (std::getline(list, item, ','))
-        if (!item.empty()) fanout.rates.push_back(std::stod(item));
-    }
+    fanout.rates = parse_list(rates);
+    fanout.sweep = parse_list(sweep);
     fanout.window_phase = !no_window;
 
     asio::io_context io(1);
@@ -208,6 +218,7 @@ int main(int argc, char** argv) {
     io.run();
     if (failure) std::rethrow_exception(failure);
     result["nofile_limit"] = nofile_limit();
+    if (!common.label.empty()) result["label"] = common.label;
     if (common.system == "parley") {
       result["suite"] = common.suite;
       result["key_pool"] = keys->size();

@@ -44,8 +44,10 @@ struct FanoutParams {
   std::size_t size = 128;    // bytes of text per message
   std::size_t window = 4;    // messages a publisher may have undelivered to some member
   bool window_phase = true;  // a closed-loop phase "as fast as the window allows"
-  std::vector<double>
-      rates;  // then one paced phase per rate (published messages/s, all publishers)
+  // Then one paced phase per rate (published messages per second, all publishers together).
+  std::vector<double> rates;
+  // Then one paced phase per fraction of the rate the window phase published at.
+  std::vector<double> sweep;
   double warmup_s = 1;
   double duration_s = 5;
   double drain_s = 10;
