@@ -4,6 +4,8 @@
 #   bench/compare.sh            quick mode (a few minutes)
 #   bench/compare.sh --full     longer phases, more load points, a second fan-out shape
 #   options: --out DIR  --server-cpu N  --generator-cpu N  --systems "parley-aes mosquitto ..."
+#            --quiet-wait S  before each server start, wait up to S seconds for both cores to
+#                            be at least 90% idle (a shared machine; default 0: do not wait)
 #
 # Every server runs on 127.0.0.1 with its own config (bench/peers/), pinned to one core; the
 # load generator (parley-bench) is pinned to another. Results: DIR/raw.jsonl (one JSON object
@@ -21,6 +23,7 @@ out=""
 server_cpu=0
 generator_cpu=1
 systems="parley-aes parley-chacha parley-idea mosquitto nats ngircd"
+quiet_wait=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) mode=quick ;;
@@ -29,6 +32,7 @@ while [ $# -gt 0 ]; do
     --server-cpu) server_cpu=$2; shift ;;
     --generator-cpu) generator_cpu=$2; shift ;;
     --systems) systems=$2; shift ;;
+    --quiet-wait) quiet_wait=$2; shift ;;
     -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -40,7 +44,7 @@ done
 fanout_clients=1000 fanout_rooms=100 fanout_publishers=100 fanout_size=128 fanout_window=4
 idle_clients=10000 idle_rooms=1000
 if [ "$mode" = quick ]; then
-  warmup=1 duration=3 sweep="0.1,0.3,0.5,0.7,0.9,1.05"
+  warmup=1 duration=3 sweep="0.1,0.3,0.6,0.9,1.05"
   hs_warmup=2 hs_duration=6 sign_runs=5
 else
   warmup=2 duration=10 sweep="0.05,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0,1.1"
@@ -88,7 +92,44 @@ port_of() {
   esac
 }
 
+# Connections opened at once: ngIRCd listens with a backlog of 10 (hard-coded in conn.c), so
+# more simultaneous connects overflow its accept queue and get reset.
+parallel_of() {
+  case "$1" in ngircd) echo 8 ;; *) echo 128 ;; esac
+}
+
 listening() { ss -Hltn "sport = :$1" | grep -q LISTEN; }
+
+# Idle share (0..100) of the least idle of the two cores over one second, from /proc/stat.
+min_idle() {
+  python3 - "$server_cpu" "$generator_cpu" <<'PY'
+import sys, time
+def read():
+    out = {}
+    for line in open("/proc/stat"):
+        f = line.split()
+        if f[0].startswith("cpu") and f[0] != "cpu":
+            v = list(map(int, f[1:]))
+            out[f[0][3:]] = (v[3] + v[4], sum(v))
+    return out
+a = read(); time.sleep(1); b = read()
+print(min(int(100 * (b[c][0] - a[c][0]) / max(1, b[c][1] - a[c][1])) for c in sys.argv[1:]))
+PY
+}
+
+wait_quiet() {
+  [ "$quiet_wait" -gt 0 ] || return 0
+  local deadline=$(( $(date +%s) + quiet_wait )) idle
+  while :; do
+    idle=$(min_idle)
+    [ "$idle" -ge 90 ] && return 0
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "compare.sh: cores still busy (least idle ${idle}%), measuring anyway" >&2
+      return 0
+    fi
+    sleep 2
+  done
+}
 
 # start_server SYSTEM: fills $server_pid, waits until the port listens.
 start_server() {
@@ -97,6 +138,7 @@ start_server() {
   if listening "$port"; then
     echo "compare.sh: port $port is already in use" >&2; exit 1
   fi
+  wait_quiet
   dir=$work/$system
   mkdir -p "$dir/conf.d"
   case "$system" in
@@ -199,7 +241,8 @@ fanout() {
   # shellcheck disable=SC2046
   generator fanout $(system_args "$system") --port "$(port_of "$system")" \
     --server-pid "$server_pid" --label "$label" --size "$fanout_size" --window "$fanout_window" \
-    --warmup "$warmup" --duration "$duration" --sweep "$sweep" "$@"
+    --warmup "$warmup" --duration "$duration" --sweep "$sweep" \
+    --connect-parallel "$(parallel_of "$system")" "$@"
   stop_server
 }
 for system in $systems; do
@@ -219,7 +262,8 @@ for system in $systems; do
   start_server "$system"
   # shellcheck disable=SC2046
   generator idle $(system_args "$system") --port "$(port_of "$system")" --server-pid "$server_pid" \
-    --clients "$idle_clients" --rooms "$idle_rooms" --settle 3 --connect-parallel 128 --label idle
+    --clients "$idle_clients" --rooms "$idle_rooms" --settle 3 --connect-parallel "$(parallel_of "$system")" \
+    --label idle
   stop_server
 done
 

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "parley/handshake.hpp"
 #include "parley/rsa_key.hpp"
 
 namespace parley::bench {
@@ -39,7 +40,8 @@ std::vector<std::unique_ptr<Botan::RSA_PrivateKey>> load(const std::string& path
 
 }  // namespace
 
-KeyPool::KeyPool(std::size_t count, std::size_t bits, const std::string& cache_path) {
+KeyPool::KeyPool(std::size_t count, std::size_t bits, const std::string& cache_path)
+    : rng_(std::make_unique<Botan::System_RNG>()) {
   if (count == 0) throw std::invalid_argument("KeyPool: need at least one key");
   if (!cache_path.empty()) {
     try {
@@ -49,7 +51,10 @@ KeyPool::KeyPool(std::size_t count, std::size_t bits, const std::string& cache_p
     }
     if (keys_.size() > count) keys_.resize(count);
   }
-  if (keys_.size() == count) return;
+  if (keys_.size() == count) {
+    make_decryptors();
+    return;
+  }
   keys_.clear();
   Botan::System_RNG rng;
   std::string pem;
@@ -57,6 +62,7 @@ KeyPool::KeyPool(std::size_t count, std::size_t bits, const std::string& cache_p
     keys_.push_back(std::make_unique<Botan::RSA_PrivateKey>(rng, bits));
     pem += to_pkcs8_pem(*keys_.back());
   }
+  make_decryptors();
   if (cache_path.empty()) return;
   std::ofstream out(cache_path, std::ios::trunc);
   out << pem;
@@ -64,10 +70,16 @@ KeyPool::KeyPool(std::size_t count, std::size_t bits, const std::string& cache_p
   ::chmod(cache_path.c_str(), 0600);
 }
 
-std::unique_ptr<Botan::RSA_PrivateKey> KeyPool::next() {
-  const auto& key = *keys_[next_];
+void KeyPool::make_decryptors() {
+  decryptors_.clear();
+  for (const auto& key : keys_)
+    decryptors_.push_back(std::make_shared<Botan::PK_Decryptor_EME>(*key, *rng_, kOaepPadding));
+}
+
+KeyPool::Lease KeyPool::next() {
+  const std::size_t i = next_;
   next_ = (next_ + 1) % keys_.size();
-  return std::make_unique<Botan::RSA_PrivateKey>(key);
+  return {std::make_unique<Botan::RSA_PrivateKey>(*keys_[i]), decryptors_[i]};
 }
 
 }  // namespace parley::bench

@@ -5,6 +5,8 @@
 // does the same work either way.
 #pragma once
 
+#include <botan/pubkey.h>
+#include <botan/rng.h>
 #include <botan/rsa.h>
 
 #include <cstddef>
@@ -20,12 +22,21 @@ class KeyPool {
   // else generates them and writes the file (mode 0600). An empty path never caches.
   KeyPool(std::size_t count, std::size_t bits, const std::string& cache_path);
 
-  // A copy of the next key (Botan shares the key material, so this is cheap).
-  std::unique_ptr<Botan::RSA_PrivateKey> next();
+  struct Lease {
+    std::unique_ptr<Botan::RSA_PrivateKey> key;  // a copy (Botan shares the key material)
+    // The OAEP decryptor made once for that key: making one per connection costs a modular
+    // inverse (RSA blinding), about as much as the decryption itself.
+    std::shared_ptr<Botan::PK_Decryptor> decryptor;
+  };
+  Lease next();
   std::size_t size() const { return keys_.size(); }
 
  private:
+  void make_decryptors();
+
+  std::unique_ptr<Botan::RandomNumberGenerator> rng_;
   std::vector<std::unique_ptr<Botan::RSA_PrivateKey>> keys_;
+  std::vector<std::shared_ptr<Botan::PK_Decryptor>> decryptors_;
   std::size_t next_ = 0;
 };
 

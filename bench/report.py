@@ -49,8 +49,11 @@ def limit_of(phase):
 
 
 def noisy(phase):
-    waits = [phase.get("server", {}).get("runqueue_wait_pct", 0),
-             phase.get("generator", {}).get("runqueue_wait_pct", 0)]
+    # Other processes' share of the two cores (/proc/stat busy time less our own CPU time).
+    # Older results only have the run-queue wait, which also counts waits among a process's
+    # own threads (Botan signs on a worker thread), so it is the fallback only.
+    key = "core_other_pct" if "core_other_pct" in phase.get("server", {}) else "runqueue_wait_pct"
+    waits = [phase.get("server", {}).get(key, 0), phase.get("generator", {}).get(key, 0)]
     return max(waits) > NOISY
 
 
@@ -87,8 +90,9 @@ def main(out):
     md.append(
         "*limit*: which side used at least 90% of its core (server, generator, both), or "
         "\"latency (window)\" when neither did and the credit window bounded the rate. "
-        "*noisy*: another process waited for or ran on one of the two cores for more than 5% of "
-        "the interval (run-queue wait from /proc/PID/task/*/schedstat): treat that row with care.\n")
+        "*noisy*: other processes used more than 5% of the server's or the generator's core "
+        "during the interval (the core's busy time in /proc/stat less the process's own CPU "
+        "time): treat that row with care.\n")
 
     # Fan-out: one table per shape, from the closed-loop (window) phase.
     shapes = []
@@ -197,7 +201,7 @@ def main(out):
                   "sign rate /s (key bits) | handshakes / sign rate | limit |")
         md.append("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         rate = sign["median_per_s"] if sign else None
-        lim = limit_of(h) + (" (noisy)" if noisy(h) else "")
+        lim = limit_of(h).replace("latency (window)", "concurrency") + (" (noisy)" if noisy(h) else "")
         md.append(f"| {fmt(h['handshakes_per_s'])} | {fmt(h['latency_ms']['p50'], 1)} | "
                   f"{fmt(h['latency_ms']['p99'], 1)} | {fmt(h.get('server', {}).get('cpu_pct'))} | "
                   f"{fmt(h.get('generator', {}).get('cpu_pct'))} | {h.get('failures')} | "

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace parley::bench {
 
 std::int64_t now_ns() {
@@ -15,6 +17,9 @@ UsageMark mark_usage(const Target& target) {
   if (target.server_pid > 0) m.server = sample_process(target.server_pid);
   m.self_cpu_s = self_cpu_seconds();
   m.self = sample_process(::getpid());
+  if (target.server_pid > 0)
+    m.server_core_busy_s = cpu_busy_seconds(first_cpu_of(target.server_pid));
+  m.self_core_busy_s = cpu_busy_seconds(first_cpu_of(0));
   return m;
 }
 
@@ -28,11 +33,20 @@ nlohmann::json usage_between(const UsageMark& a, const UsageMark& b) {
         {"runqueue_wait_pct", 100.0 * (b.server.runqueue_wait_s - a.server.runqueue_wait_s) / wall},
         {"rss_kib", b.server.rss_bytes / 1024},
         {"hwm_kib", b.server.hwm_bytes / 1024}};
+    j["server"]["core_other_pct"] = std::max(
+        0.0,
+        100.0 *
+            ((b.server_core_busy_s - a.server_core_busy_s) - (b.server.cpu_s - a.server.cpu_s)) /
+            wall);
   }
   j["generator"] = {{"cpu_pct", wall > 0 ? 100.0 * (b.self_cpu_s - a.self_cpu_s) / wall : 0.0}};
   if (a.self.ok && b.self.ok && wall > 0)
     j["generator"]["runqueue_wait_pct"] =
         100.0 * (b.self.runqueue_wait_s - a.self.runqueue_wait_s) / wall;
+  if (wall > 0)
+    j["generator"]["core_other_pct"] = std::max(
+        0.0,
+        100.0 * ((b.self_core_busy_s - a.self_core_busy_s) - (b.self_cpu_s - a.self_cpu_s)) / wall);
   return j;
 }
 

@@ -29,7 +29,9 @@ struct UsageMark {
   Clock::time_point at;
   ProcSample server;
   double self_cpu_s = 0;
-  ProcSample self;  // the generator's own /proc view (for its run-queue wait)
+  ProcSample self;                // the generator's own /proc view (for its run-queue wait)
+  double server_core_busy_s = 0;  // the busy time of the cores each runs on (/proc/stat)
+  double self_core_busy_s = 0;
 };
 UsageMark mark_usage(const Target& target);
 // server.cpu_pct, server.rss_kib, generator.cpu_pct over [a, b] (100 = one core).

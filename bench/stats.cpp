@@ -1,5 +1,6 @@
 #include "stats.hpp"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -137,6 +138,36 @@ double self_cpu_seconds() {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
   };
   return secs(u.ru_utime) + secs(u.ru_stime);
+}
+
+int first_cpu_of(pid_t pid) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(pid, sizeof set, &set) != 0) return -1;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &set)) return cpu;
+  return -1;
+}
+
+double cpu_busy_seconds(int cpu) {
+  if (cpu < 0) return 0;
+  std::ifstream in("/proc/stat");
+  const std::string name = "cpu" + std::to_string(cpu);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string label;
+    fields >> label;
+    if (label != name) continue;
+    unsigned long long v[8] = {};
+    for (auto& x : v)
+      fields >> x;
+    // user nice system idle iowait irq softirq steal
+    const unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    static const long ticks = ::sysconf(_SC_CLK_TCK);
+    return static_cast<double>(busy) / static_cast<double>(ticks);
+  }
+  return 0;
 }
 
 }  // namespace parley::bench

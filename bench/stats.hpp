@@ -54,5 +54,10 @@ struct ProcSample {
 ProcSample sample_process(pid_t pid);
 // This process's own CPU time (getrusage), user + system, in seconds.
 double self_cpu_seconds();
+// The first CPU a process may run on (sched_getaffinity), -1 if unknown.
+int first_cpu_of(pid_t pid);
+// Busy time of one CPU from /proc/stat (everything but idle and iowait), in seconds. Less the
+// CPU time of the process pinned there, it is what other processes took from that core.
+double cpu_busy_seconds(int cpu);
 
 }  // namespace parley::bench

@@ -32,7 +32,9 @@ class ParleyCodec final : public Codec {
     ClientOptions client;
     client.suites = {options_.suite};
     if (!options_.fingerprint.empty()) client.pinned_fingerprint = options_.fingerprint;
-    hs_.emplace(options_.keys->next(), std::move(client), rng());
+    auto lease = options_.keys->next();
+    client.transport_decryptor = std::move(lease.decryptor);
+    hs_.emplace(std::move(lease.key), std::move(client), rng());
     append(out, hs_->start());
   }
 
