@@ -87,6 +87,8 @@ def main(out):
         f"nats-server {cond.get('versions', {}).get('nats-server', '?')}, "
         f"ngIRCd {cond.get('versions', {}).get('ngircd', '?')}; Botan {cond.get('versions', {}).get('botan', '?')}; "
         f"parley {cond.get('git', '?')}.\n")
+    if cond.get("note"):
+        md.append(f"**Note.** {cond['note']}\n")
     md.append(
         "*limit*: which side used at least 90% of its core (server, generator, both), or "
         "\"latency (window)\" when neither did and the credit window bounded the rate. "
