@@ -97,8 +97,12 @@ HandshakeStep ClientHandshake::trust_server() {
 HandshakeStep ClientHandshake::send_finished() {
   Secret secret;
   try {
-    Botan::PK_Decryptor_EME decryptor(*transport_key_, rng_, kOaepPadding);
-    secret = decryptor.decrypt(server_hello_.wrapped_secret);
+    if (options_.transport_decryptor) {
+      secret = options_.transport_decryptor->decrypt(server_hello_.wrapped_secret);
+    } else {
+      Botan::PK_Decryptor_EME decryptor(*transport_key_, rng_, kOaepPadding);
+      secret = decryptor.decrypt(server_hello_.wrapped_secret);
+    }
   } catch (const std::exception&) {
     return fail(StatusCode::bad_message, "wrapped secret does not decrypt");
   }

@@ -9,6 +9,7 @@
 //   on_frame(s2c #0)  -> established
 #pragma once
 
+#include <botan/pubkey.h>
 #include <botan/rng.h>
 #include <botan/rsa.h>
 
@@ -29,6 +30,10 @@ struct ClientOptions {
   std::optional<std::string> pinned_fingerprint;
   // Long-term identity for PROTOCOL.md 3.3; null for an anonymous client.
   std::shared_ptr<const Botan::RSA_PrivateKey> identity;
+  // Benchmarks only, with pooled transport keys: an OAEP decryptor already made for this
+  // transport key, reused across connections (making one costs a modular inverse for RSA
+  // blinding, about as much as the decryption). Null: one is made here, as the client does.
+  std::shared_ptr<Botan::PK_Decryptor> transport_decryptor;
 };
 
 // What the client makes of s2c record #0: nullopt when it is the finished
