@@ -1,6 +1,7 @@
 #include "session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -113,7 +114,7 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
   }
   s.finishing_ = true;
   s.socket_.close(ec);
-  s.read_timer_.cancel();
+  s.stop_reading();
   s.linger_timer_.cancel();
   s.ctx_.sessions.erase(s.id_);
 }
@@ -129,14 +130,34 @@ void Session::shut_down() {
   socket_.close(ec);
 }
 
+// Every idle session sits here. The deadline is a plain timer handler that cancels just this
+// wait through a cancellation slot: `wait || timer` would keep a parallel group and two spawned
+// coroutine frames alive per idle session. The generation number makes a timer handler that
+// was already queued when the socket won harmless.
 awaitable<Session::Wake> Session::wait_readable(steady_clock::time_point deadline) {
+  const std::uint64_t wait = ++read_wait_;
+  deadline_hit_ = false;
   read_timer_.expires_at(deadline);
-  auto result = co_await (socket_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple) ||
-                          read_timer_.async_wait(use_tuple));
+  read_timer_.async_wait([weak = weak_from_this(), wait](const boost::system::error_code& ec) {
+    if (ec) return;
+    const auto self = weak.lock();
+    if (!self || self->read_wait_ != wait) return;
+    self->deadline_hit_ = true;
+    self->read_cancel_.emit(asio::cancellation_type::terminal);
+  });
+  auto [ec] =
+      co_await socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                                  asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
+  ++read_wait_;
+  read_timer_.cancel();
   if (finishing_) co_return Wake::stopped;
-  if (result.index() == 0)
-    co_return std::get<0>(std::get<0>(result)) ? Wake::failed : Wake::readable;
-  co_return Wake::deadline;
+  if (deadline_hit_) co_return Wake::deadline;
+  co_return ec ? Wake::failed : Wake::readable;
+}
+
+void Session::stop_reading() {
+  read_timer_.cancel();
+  read_cancel_.emit(asio::cancellation_type::terminal);
 }
 
 awaitable<Session::ReadResult> Session::read_frame(steady_clock::time_point deadline) {
@@ -382,7 +403,7 @@ void Session::finish(std::optional<StatusCode> close_code, std::string_view clos
     outbox_->push_final(keys_->sealer, ContentType::close, encode_close(*close_code, close_reason));
     ++counters_.records_out;
   }
-  read_timer_.cancel();
+  stop_reading();
   wake_writer();
   linger_timer_.expires_after(kLinger);
   asio::co_spawn(socket_.get_executor(), linger(shared_from_this()), asio::detached);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -56,6 +57,8 @@ class Session final : public Member, public std::enable_shared_from_this<Session
   static boost::asio::awaitable<void> linger(std::shared_ptr<Session> self);
 
   // Waits until the socket is readable, the deadline passes, or stop() is called.
+  // Ends a pending wait_readable() (finish, shutdown).
+  void stop_reading();
   boost::asio::awaitable<Wake> wait_readable(std::chrono::steady_clock::time_point deadline);
   // Reads until decoder_ holds a whole frame (then `frame_` views it), the deadline, or the end.
   boost::asio::awaitable<ReadResult> read_frame(std::chrono::steady_clock::time_point deadline);
@@ -78,6 +81,9 @@ class Session final : public Member, public std::enable_shared_from_this<Session
   std::string peer_;
   std::chrono::steady_clock::time_point started_;
   boost::asio::steady_timer read_timer_;
+  boost::asio::cancellation_signal read_cancel_;  // ends the pending wait_readable()
+  std::uint64_t read_wait_ = 0;                   // generation of the current wait
+  bool deadline_hit_ = false;
   boost::asio::steady_timer write_signal_;
   boost::asio::steady_timer linger_timer_;
   FrameDecoder decoder_;
