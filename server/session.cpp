@@ -101,7 +101,13 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
                          limits.burst};
     s.deliver(evt::serialize(welcome));
     try {
-      co_await (s.reader() && s.writer());
+      co_await s.reader();
+      // The writer runs only while there is output (wake_writer()): wait for it to drain
+      // what finish() queued, or for the linger timer to cut a stalled peer off.
+      while (s.writer_running_) {
+        s.write_signal_.expires_at(steady_clock::time_point::max());
+        co_await s.write_signal_.async_wait(use_tuple);
+      }
     } catch (const std::exception& e) {
       s.ctx_.log.internal_error(s.id_, e.what());
     }
@@ -388,8 +394,13 @@ void Session::deliver(std::string_view json) {
   wake_writer();
 }
 
+// Idle sessions hold no writer coroutine: one is spawned when output appears and ends when the
+// outbox is empty. co_spawn starts it on a later loop turn, so everything queued until then
+// (one message to many recipients, a burst of replies) still leaves in one write.
 void Session::wake_writer() {
-  write_signal_.cancel();
+  if (writer_running_ || !outbox_ || !outbox_->has_queued()) return;
+  writer_running_ = true;
+  asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), asio::detached);
 }
 
 void Session::finish(std::optional<StatusCode> close_code, std::string_view close_reason,
@@ -409,24 +420,26 @@ void Session::finish(std::optional<StatusCode> close_code, std::string_view clos
   asio::co_spawn(socket_.get_executor(), linger(shared_from_this()), asio::detached);
 }
 
-awaitable<void> Session::writer() {
-  for (;;) {
-    if (outbox_->has_queued()) {
-      const Bytes& bytes = outbox_->begin_write();
-      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), use_tuple);
-      counters_.bytes_out += n;
-      ctx_.counters.bytes_out += n;
-      outbox_->end_write();
+awaitable<void> Session::write_loop(std::shared_ptr<Session> self) {
+  Session& s = *self;
+  try {
+    while (s.outbox_->has_queued()) {
+      const Bytes& bytes = s.outbox_->begin_write();
+      auto [ec, n] = co_await asio::async_write(s.socket_, asio::buffer(bytes), use_tuple);
+      s.counters_.bytes_out += n;
+      s.ctx_.counters.bytes_out += n;
+      s.outbox_->end_write();
       if (ec) {
-        finish(std::nullopt, "write failed", "connection lost");
-        co_return;
+        s.finish(std::nullopt, "write failed", "connection lost");
+        break;
       }
-      continue;
     }
-    if (finishing_) co_return;
-    write_signal_.expires_at(steady_clock::time_point::max());
-    co_await write_signal_.async_wait(use_tuple);
+  } catch (const std::exception& e) {
+    s.ctx_.log.internal_error(s.id_, e.what());
+    s.finish(std::nullopt, "internal error", "connection lost");
   }
+  s.writer_running_ = false;
+  s.write_signal_.cancel();  // run() may be waiting for the last write
 }
 
 awaitable<void> Session::linger(std::shared_ptr<Session> self) {

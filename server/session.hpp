@@ -53,12 +53,12 @@ class Session final : public Member, public std::enable_shared_from_this<Session
   // An Error frame, then the end (handshake refusals before the ServerHello).
   boost::asio::awaitable<bool> refuse(StatusCode code, std::string_view reason);
   boost::asio::awaitable<void> reader();
-  boost::asio::awaitable<void> writer();
+  static boost::asio::awaitable<void> write_loop(std::shared_ptr<Session> self);
   static boost::asio::awaitable<void> linger(std::shared_ptr<Session> self);
 
-  // Waits until the socket is readable, the deadline passes, or stop() is called.
   // Ends a pending wait_readable() (finish, shutdown).
   void stop_reading();
+  // Waits until the socket is readable, the deadline passes, or stop_reading() is called.
   boost::asio::awaitable<Wake> wait_readable(std::chrono::steady_clock::time_point deadline);
   // Reads until decoder_ holds a whole frame (then `frame_` views it), the deadline, or the end.
   boost::asio::awaitable<ReadResult> read_frame(std::chrono::steady_clock::time_point deadline);
@@ -72,6 +72,7 @@ class Session final : public Member, public std::enable_shared_from_this<Session
   // drains and the socket closes. `quit_reason` is what the others are told.
   void finish(std::optional<StatusCode> close_code, std::string_view close_reason,
               std::string quit_reason);
+  // Starts the writer when there is output and none is running.
   void wake_writer();
   void release_admission();
 
@@ -84,7 +85,8 @@ class Session final : public Member, public std::enable_shared_from_this<Session
   boost::asio::cancellation_signal read_cancel_;  // ends the pending wait_readable()
   std::uint64_t read_wait_ = 0;                   // generation of the current wait
   bool deadline_hit_ = false;
-  boost::asio::steady_timer write_signal_;
+  boost::asio::steady_timer write_signal_;  // cancelled when the writer stops
+  bool writer_running_ = false;
   boost::asio::steady_timer linger_timer_;
   FrameDecoder decoder_;
   ByteView frame_;
