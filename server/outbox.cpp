@@ -36,6 +36,12 @@ const Bytes& Outbox::begin_write() {
   return writing_;
 }
 
+void Outbox::shrink() {
+  if (writing_active_ || !queued_.empty()) return;
+  Bytes().swap(queued_);
+  Bytes().swap(writing_);
+}
+
 void Outbox::end_write() {
   writing_active_ = false;
   release_if_large(writing_);

@@ -31,6 +31,8 @@ class Outbox {
 
   // Moves everything queued into the write buffer and returns it; it stays
   // valid and unchanged until end_write(). One write at a time.
+  // Gives both buffers' memory back when nothing is queued or being written (idle sessions).
+  void shrink();
   const Bytes& begin_write();
   void end_write();
 

@@ -324,7 +324,10 @@ void Session::trim_idle() {
   // nothing was sealed since the previous look, and looked at again until then.
   const std::uint64_t sealed = keys_->sealer.seq() + (std::uint64_t{keys_->sealer.epoch()} << 40);
   const bool output_idle = !outbox_ || (!outbox_->has_queued() && !outbox_->writing());
-  if (sealed == sealed_at_trim_ && output_idle) keys_->sealer.release_cipher();
+  if (sealed == sealed_at_trim_ && output_idle) {
+    keys_->sealer.release_cipher();
+    if (outbox_) outbox_->shrink();
+  }
   sealed_at_trim_ = sealed;
   next_trim_ = keys_->sealer.holds_cipher() ? steady_clock::now() + kTrimAfter
                                             : steady_clock::time_point::max();

@@ -87,6 +87,23 @@ TEST(Outbox, FinalCloseGoesOutEvenOverBudget) {
   EXPECT_EQ(parse_close(std::get<OpenedRecord>(r).data)->code, StatusCode::policy);
 }
 
+TEST(Outbox, ShrinkOnlyWhenIdle) {
+  RecordSealer sealer(aes(), Secret(32, 1));
+  Outbox box(1 << 20);
+  ASSERT_TRUE(box.push(sealer, ContentType::app, as_bytes("queued")));
+  box.shrink();  // something is queued: nothing may be dropped
+  ASSERT_TRUE(box.has_queued());
+  const Bytes first = box.begin_write();
+  box.shrink();  // a write is in flight: its buffer must stay
+  EXPECT_TRUE(box.writing());
+  box.end_write();
+  box.shrink();
+  EXPECT_FALSE(box.has_queued());
+  ASSERT_TRUE(box.push(sealer, ContentType::app, as_bytes("after")));
+  EXPECT_EQ(box.begin_write().size(), first.size() - 1);  // "after" is one byte shorter
+  box.end_write();
+}
+
 TEST(Outbox, OnlyOneWriteAtATime) {
   Pair p;
   Outbox box(1 << 20);
