@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "parley/key_file.hpp"
 #include "parley/config.hpp"
+#include "parley/key_file.hpp"
 #include "parley/rsa_key.hpp"
 #include "sd_notify.hpp"
 #include "server.hpp"
