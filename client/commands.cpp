@@ -1,22 +1,16 @@
 #include "commands.hpp"
 
+#include "text.hpp"
+
 namespace parley::client {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
-
 // Splits off the first blank-separated word.
 std::pair<std::string_view, std::string_view> next_word(std::string_view s) {
-  s = trim(s);
+  s = trim_blanks(s);
   const auto end = s.find_first_of(" \t");
   if (end == std::string_view::npos) return {s, {}};
-  return {s.substr(0, end), trim(s.substr(end))};
+  return {s.substr(0, end), trim_blanks(s.substr(end))};
 }
 
 InputError usage(std::string_view text) {
@@ -45,7 +39,7 @@ Command parse_input(std::string_view line, std::string_view current_room) {
   // Only the line's end is trimmed for text: leading blanks may be deliberate (indentation).
   while (!line.empty() && (line.back() == '\r' || line.back() == '\n'))
     line.remove_suffix(1);
-  if (trim(line).empty()) return NothingToDo{};
+  if (trim_blanks(line).empty()) return NothingToDo{};
 
   if (!line.starts_with('/') || line.starts_with("//")) {
     if (line.starts_with("//")) line.remove_prefix(1);

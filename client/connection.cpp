@@ -60,8 +60,7 @@ awaitable<tcp::socket> connect_tcp(const ServerAddress& address,
   co_return socket;
 }
 
-Connection::Connection(tcp::socket socket)
-    : socket_(std::move(socket)), write_done_(socket_.get_executor()) {}
+Connection::Connection(tcp::socket socket) : socket_(std::move(socket)) {}
 
 awaitable<std::optional<Bytes>> Connection::read_handshake_frame(Clock::time_point deadline) {
   asio::steady_timer timer(socket_.get_executor());
@@ -197,17 +196,6 @@ awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
     }
   }
   self->writing_ = false;
-  self->write_done_.cancel();
-}
-
-awaitable<void> Connection::flush() {
-  while (writing_) {
-    write_done_.expires_at(Clock::time_point::max());
-    co_await write_done_.async_wait(use_tuple);
-    // cancel() is how the writer says it is idle; still writing means we were cancelled.
-    if (writing_) throw boost::system::system_error(asio::error::operation_aborted);
-  }
-  if (!write_error_.empty()) throw ClientError(Exit::closed, "connection lost: " + write_error_);
 }
 
 void Connection::shutdown() {

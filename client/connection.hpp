@@ -61,8 +61,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void send(const req::Request& request);
   // Queues our close record; nothing may be sent after it.
   void send_close(StatusCode code, std::string_view reason);
-  // Waits until everything queued is written (or writing failed).
-  boost::asio::awaitable<void> flush();
   // Closes the socket: pending receive() calls end with ConnectionLost.
   void shutdown();
 
@@ -80,7 +78,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Bytes pending_;  // sealed frames not yet handed to the socket
   bool writing_ = false;
   std::string write_error_;
-  boost::asio::steady_timer write_done_;  // cancelled whenever the writer goes idle
 };
 
 }  // namespace parley::client

@@ -29,11 +29,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxPending = 1024;
 
 std::string clock_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm local{};
-  char buf[16] = "--:--:--";
-  if (::localtime_r(&now, &local)) std::strftime(buf, sizeof buf, "%H:%M:%S", &local);
-  return buf;
+  return clock_of(std::time(nullptr));
 }
 
 struct Quit {

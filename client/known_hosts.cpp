@@ -13,24 +13,13 @@
 #include <stdexcept>
 
 #include "parley/file_io.hpp"
+#include "text.hpp"
 
 namespace parley::client {
 namespace {
 
 constexpr std::string_view kPrefix = "SHA256:";
 constexpr std::size_t kBase64Chars = 43;  // 32 bytes, unpadded
-
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\r';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw std::runtime_error("known_hosts " + path + ": " + what);
@@ -54,11 +43,12 @@ KnownHosts KnownHosts::parse(std::string_view text) {
     const std::string_view raw = text.substr(0, newline);
     text = newline == std::string_view::npos ? std::string_view{} : text.substr(newline + 1);
     ++number;
-    const std::string_view line = trim(raw);
+    const std::string_view line = trim_blanks(raw);
     if (line.empty() || line.starts_with('#')) continue;
-    const auto space = std::find_if(line.begin(), line.end(), is_space);
+    const auto space =
+        std::find_if(line.begin(), line.end(), [](char c) { return c == ' ' || c == '\t'; });
     const std::string_view name(line.begin(), space);
-    const std::string_view fingerprint = trim(std::string_view(space, line.end()));
+    const std::string_view fingerprint = trim_blanks(std::string_view(space, line.end()));
     if (name.empty() || !is_fingerprint(fingerprint)) {
       ++out.malformed_;
       continue;
@@ -79,12 +69,17 @@ HostKeyLookup KnownHosts::lookup(std::string_view name, std::string_view fingerp
   return out;
 }
 
-std::string default_known_hosts_path() {
+std::string parley_config_dir() {
   const char* xdg = std::getenv("XDG_CONFIG_HOME");
-  if (xdg && *xdg == '/') return std::string(xdg) + "/parley/known_hosts";
+  if (xdg && *xdg == '/') return std::string(xdg) + "/parley";
   const char* home = std::getenv("HOME");
-  if (home && *home) return std::string(home) + "/.config/parley/known_hosts";
+  if (home && *home) return std::string(home) + "/.config/parley";
   return {};
+}
+
+std::string default_known_hosts_path() {
+  const std::string dir = parley_config_dir();
+  return dir.empty() ? dir : dir + "/known_hosts";
 }
 
 KnownHosts load_known_hosts(const std::string& path) {

@@ -48,8 +48,9 @@ class KnownHosts {
 // fingerprint has.
 bool is_fingerprint(std::string_view text);
 
-// $XDG_CONFIG_HOME/parley/known_hosts, else $HOME/.config/parley/known_hosts; empty when
-// neither variable is set.
+// $XDG_CONFIG_HOME/parley, else $HOME/.config/parley; empty when neither variable is set.
+std::string parley_config_dir();
+// known_hosts in parley_config_dir(); empty when that is.
 std::string default_known_hosts_path();
 
 // Reads the file; a missing file is an empty one. Throws std::runtime_error naming the file.

@@ -60,9 +60,8 @@ struct Args {
 };
 
 std::string default_identity_path() {
-  const std::string known = default_known_hosts_path();  // .../parley/known_hosts
-  if (known.empty()) return {};
-  return known.substr(0, known.rfind('/')) + "/identity.pem";
+  const std::string dir = parley_config_dir();
+  return dir.empty() ? dir : dir + "/identity.pem";
 }
 
 bool colour_wanted() {

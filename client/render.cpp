@@ -101,13 +101,16 @@ std::string local_clock(std::string_view rfc3339) {
   const std::string text(rfc3339.substr(0, 19));
   if (text.size() == 19 && ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &utc) != nullptr &&
       rfc3339.ends_with('Z')) {
-    const std::time_t when = ::timegm(&utc);
-    std::tm local{};
-    char buf[16];
-    if (::localtime_r(&when, &local) && std::strftime(buf, sizeof buf, "%H:%M:%S", &local))
-      return buf;
+    return clock_of(::timegm(&utc));
   }
   return sanitize(rfc3339);
+}
+
+std::string clock_of(std::time_t when) {
+  std::tm local{};
+  char buf[16] = "--:--:--";
+  if (::localtime_r(&when, &local)) std::strftime(buf, sizeof buf, "%H:%M:%S", &local);
+  return buf;
 }
 
 std::string paint_nick(std::string_view nick, bool colour_on) {

@@ -5,6 +5,7 @@
 // move the cursor, retitle the terminal or reorder text with bidi overrides.
 #pragma once
 
+#include <ctime>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,9 @@ struct RenderContext {
 // Control characters (C0, DEL, C1) and bidi embedding/override/isolate characters become
 // U+FFFD; a tab becomes a space. Invalid UTF-8 bytes become U+FFFD too.
 std::string sanitize(std::string_view text);
+
+// "HH:MM:SS" in local time ("--:--:--" if the time cannot be converted).
+std::string clock_of(std::time_t when);
 
 // "HH:MM:SS" in local time for an RFC 3339 UTC timestamp ("2026-11-23T10:00:00.000Z"), or the
 // text itself (sanitized) when it is not one.

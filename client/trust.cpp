@@ -1,5 +1,7 @@
 #include "trust.hpp"
 
+#include "text.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -51,11 +53,7 @@ std::string unknown_host_question(std::string_view host, std::string_view presen
 }
 
 std::optional<bool> parse_yes_no(std::string_view answer) {
-  while (!answer.empty() && std::isspace(static_cast<unsigned char>(answer.front())))
-    answer.remove_prefix(1);
-  while (!answer.empty() && std::isspace(static_cast<unsigned char>(answer.back())))
-    answer.remove_suffix(1);
-  std::string lower(answer);
+  std::string lower(trim_blanks(answer));
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (lower == "yes" || lower == "y") return true;
