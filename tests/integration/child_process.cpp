@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,64 +12,26 @@
 
 #include "parley/file_io.hpp"
 
-extern char** environ;
-
 namespace parley::it {
-namespace {
-
-std::vector<std::string> make_environment(const std::map<std::string, std::string>& overrides) {
-  std::vector<std::string> out;
-  for (char** e = environ; *e; ++e) {
-    const std::string entry(*e);
-    const std::string name = entry.substr(0, entry.find('='));
-    if (!overrides.contains(name)) out.push_back(entry);
-  }
-  for (const auto& [name, value] : overrides)
-    if (!value.empty()) out.push_back(name + "=" + value);
-  return out;
-}
-
-}  // namespace
-
 ChildProcess::ChildProcess(std::vector<std::string> argv,
                            const std::map<std::string, std::string>& env) {
   std::signal(SIGPIPE, SIG_IGN);  // a child that stops reading must not kill the test
-  const std::vector<std::string> environment = make_environment(env);
-  std::vector<char*> args, envp;
-  for (auto& a : argv)
-    args.push_back(a.data());
-  args.push_back(nullptr);
-  for (const auto& e : environment)
-    envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-
+  std::vector<std::string> extra_env;
+  for (const auto& [name, value] : env)
+    extra_env.push_back(name + "=" + value);
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC)) {
     start_error_ = std::string("pipe2: ") + std::strerror(errno);
     return;
   }
-  const pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    ::dup2(in[0], STDIN_FILENO);
-    ::dup2(out[1], STDOUT_FILENO);
-    ::dup2(err[1], STDERR_FILENO);
-    ::execve(args[0], args.data(), envp.data());
-    ::_exit(127);
-  }
+  pid_ = spawn(argv, SpawnIo{in[0], out[1], err[1]}, start_error_, 0, extra_env);
   ::close(in[0]);
   ::close(out[1]);
   ::close(err[1]);
   stdin_fd_ = in[1];
   stdout_fd_ = out[0];
   stderr_fd_ = err[0];
-  if (pid_ < 0) {
-    start_error_ = std::string("fork: ") + std::strerror(errno);
-    return;
-  }
-  reader_ = std::thread([this] { reader_loop(); });
+  if (pid_ > 0) reader_ = std::thread([this] { reader_loop(); });
 }
 
 ChildProcess::~ChildProcess() {

@@ -21,7 +21,8 @@ namespace parley::it {
 
 class ChildProcess {
  public:
-  // Runs argv[0] (a path) with the test's environment plus `env` (an empty value unsets).
+  // Runs argv[0] (a path) with the test's environment plus `env` (NAME -> value; an empty
+  // value sets the variable empty).
   ChildProcess(std::vector<std::string> argv, const std::map<std::string, std::string>& env = {});
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;

@@ -62,14 +62,39 @@ std::string describe(const RequestId& id) {
   return "\"" + std::get<std::string>(id) + "\"";
 }
 
-// fork + execv of `args` with stdin/stdout on /dev/null and stderr on `stderr_fd`. Between
-// fork and exec the child only makes system calls: the test process has other threads, and
+ExitStatus decode_status(int status) {
+  ExitStatus out;
+  if (WIFEXITED(status)) {
+    out.exited = true;
+    out.code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    out.signal = WTERMSIG(status);
+  }
+  return out;
+}
+
+// Polls waitpid until the child exits or the deadline passes (short interval: there is no
+// portable way to wait for a child with a timeout).
+std::optional<int> wait_child(pid_t pid, Clock::time_point deadline) {
+  for (;;) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) return std::nullopt;
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+}
+
+}  // namespace
+
+// Between fork and exec the child only makes system calls: the test process has other threads, and
 // anything that might take a lock (malloc, iostreams) could deadlock there. Returns -1 and
 // sets `error` when the exec itself fails, reported through a close-on-exec pipe that stays
 // silent when the exec succeeds.
 // The child's environment: ours, less the service manager's variables (a test run under systemd
 // must not hand its own NOTIFY_SOCKET to the servers), plus `extra` ("NAME=value"), which wins.
-std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
+static std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
   auto name_of_entry = [](std::string_view entry) { return entry.substr(0, entry.find('=')); };
   std::vector<std::string> out;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -84,8 +109,8 @@ std::vector<std::string> child_environment(const std::vector<std::string>& extra
   return out;
 }
 
-pid_t spawn(const std::vector<std::string>& args, int stderr_fd, std::string& error,
-            rlim_t nofile_limit = 0, const std::vector<std::string>& extra_env = {}) {
+pid_t spawn(const std::vector<std::string>& args, SpawnIo io, std::string& error,
+            rlim_t nofile_limit, const std::vector<std::string>& extra_env) {
   std::vector<char*> argv;
   for (const auto& a : args)
     argv.push_back(const_cast<char*>(a.c_str()));
@@ -115,9 +140,9 @@ pid_t spawn(const std::vector<std::string>& args, int stderr_fd, std::string& er
     // A test binary that dies (crash, timeout kill) must not leave servers behind.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
-    ::dup2(devnull, STDIN_FILENO);
-    ::dup2(devnull, STDOUT_FILENO);
-    ::dup2(stderr_fd, STDERR_FILENO);
+    ::dup2(io.stdin_fd >= 0 ? io.stdin_fd : devnull, STDIN_FILENO);
+    ::dup2(io.stdout_fd >= 0 ? io.stdout_fd : devnull, STDOUT_FILENO);
+    ::dup2(io.stderr_fd >= 0 ? io.stderr_fd : devnull, STDERR_FILENO);
     if (nofile_limit != 0) {
       // Both limits: parleyd raises its soft limit to the hard one at start.
       const rlimit lim{nofile_limit, nofile_limit};
@@ -151,32 +176,6 @@ pid_t spawn(const std::vector<std::string>& args, int stderr_fd, std::string& er
   }
   return pid;
 }
-
-ExitStatus decode_status(int status) {
-  ExitStatus out;
-  if (WIFEXITED(status)) {
-    out.exited = true;
-    out.code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    out.signal = WTERMSIG(status);
-  }
-  return out;
-}
-
-// Polls waitpid until the child exits or the deadline passes (short interval: there is no
-// portable way to wait for a child with a timeout).
-std::optional<int> wait_child(pid_t pid, Clock::time_point deadline) {
-  for (;;) {
-    int status = 0;
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0 && errno != EINTR) return std::nullopt;
-    if (Clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-}
-
-}  // namespace
 
 std::string vector_server_fingerprint() {
   return test::vectors("handshake.json")["keys"]["server_identity"]["fingerprint"]
@@ -409,7 +408,7 @@ void ServerProcess::set_env(std::string_view name, std::string_view value) {
   std::vector<std::string> args = {PARLEY_PARLEYD_PATH, "--config", config_path()};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::string error;
-  pid_ = spawn(args, err_pipe[1], error, nofile_limit_, env_);
+  pid_ = spawn(args, SpawnIo{.stderr_fd = err_pipe[1]}, error, nofile_limit_, env_);
   ::close(err_pipe[1]);
   if (pid_ < 0) {
     ::close(err_pipe[0]);
@@ -570,7 +569,8 @@ CheckConfigResult ServerProcess::run_check_config(const std::string& path, milli
     return result;
   }
   std::string error;
-  const pid_t pid = spawn({PARLEY_PARLEYD_PATH, "--check-config", path}, err_pipe[1], error);
+  const pid_t pid = spawn({PARLEY_PARLEYD_PATH, "--check-config", path},
+                          SpawnIo{.stderr_fd = err_pipe[1]}, error);
   ::close(err_pipe[1]);
   if (pid < 0) {
     ::close(err_pipe[0]);

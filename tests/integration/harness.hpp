@@ -6,6 +6,7 @@
 #include <botan/auto_rng.h>
 #include <botan/rsa.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <boost/asio/io_context.hpp>
@@ -50,6 +51,19 @@ std::string vector_server_fingerprint();
 // The vector client identity key (PROTOCOL.md 3.3) and its fingerprint.
 std::shared_ptr<const Botan::RSA_PrivateKey> client_identity_key();
 std::string client_identity_fingerprint();
+
+// A child's standard descriptors; -1 means /dev/null.
+struct SpawnIo {
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+};
+
+// fork + execve of `args` (args[0] a path) with `io`, killed if the test process dies. The
+// environment is ours without the service manager's variables, plus `extra_env`
+// ("NAME=value", winning over ours). Returns -1 and sets `error` when fork or exec fails.
+pid_t spawn(const std::vector<std::string>& args, SpawnIo io, std::string& error,
+            rlim_t nofile_limit = 0, const std::vector<std::string>& extra_env = {});
 
 // A private directory under /tmp, removed with everything in it on destruction.
 class TempDir {
