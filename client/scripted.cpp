@@ -10,6 +10,7 @@
 #include <csignal>
 #include <deque>
 #include <iostream>
+#include <vector>
 
 #include "guarded.hpp"
 #include "line_reader.hpp"
@@ -43,10 +44,13 @@ std::string what_was_refused(const RequestId& id) {
   throw ClientError(Exit::closed, std::get<ConnectionLost>(received).what);
 }
 
-// The requests both modes start with: --nick, then the room (unless only sending DMs).
-void send_setup(Connection& connection, const ScriptOptions& options, bool join) {
-  if (options.nick) connection.send({RequestId{"nick"}, req::Nick{*options.nick}});
-  if (join) connection.send({RequestId{"join"}, req::Join{options.room}});
+// The requests both modes start with: --nick, then the room (not when only sending DMs).
+// Their ids name the option in error messages (what_was_refused).
+std::vector<req::Request> setup_requests(const ScriptOptions& options) {
+  std::vector<req::Request> out;
+  if (options.nick) out.push_back({RequestId{"nick"}, req::Nick{*options.nick}});
+  if (!options.to) out.push_back({RequestId{"join"}, req::Join{options.room}});
+  return out;
 }
 
 awaitable<int> wait_for_signal() {
@@ -88,16 +92,10 @@ class PipeRun {
   }
 
   awaitable<void> send_all() {
-    const bool join = !options_.to.has_value();
-    // Requests are built before co_await: g++ 12 mishandles temporaries inside co_await.
-    if (options_.nick) {
-      req::Request nick{RequestId{"nick"}, req::Nick{*options_.nick}};
-      co_await paced_send(std::move(nick));
-    }
-    if (join) {
-      req::Request join_room{RequestId{"join"}, req::Join{options_.room}};
-      co_await paced_send(std::move(join_room));
-    }
+    // Built before co_await: g++ 12 mishandles temporaries inside co_await.
+    std::vector<req::Request> setup = setup_requests(options_);
+    for (auto& request : setup)
+      co_await paced_send(std::move(request));
     for (;;) {
       std::optional<std::string> line;
       try {
@@ -204,7 +202,8 @@ awaitable<Exit> run_pipe(std::shared_ptr<Connection> connection, const ScriptOpt
 }
 
 awaitable<Exit> run_listen(std::shared_ptr<Connection> connection, const ScriptOptions& options) {
-  send_setup(*connection, options, true);
+  for (const auto& request : setup_requests(options))
+    connection->send(request);
   auto outcome = co_await (guarded(print_until_closed(connection)) || wait_for_signal());
   rethrow_branch_error(outcome);
   std::optional<std::string> no_reason;

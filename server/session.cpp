@@ -322,7 +322,7 @@ void Session::trim_idle() {
   keys_->opener.shrink();
   // The sealer may still be busy with deliveries to this session: it is released only when
   // nothing was sealed since the previous look, and looked at again until then.
-  const std::uint64_t sealed = keys_->sealer.seq() + (std::uint64_t{keys_->sealer.epoch()} << 40);
+  const std::uint64_t sealed = counters_.records_out;
   const bool output_idle = !outbox_ || (!outbox_->has_queued() && !outbox_->writing());
   if (sealed == sealed_at_trim_ && output_idle) {
     keys_->sealer.release_cipher();

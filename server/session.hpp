@@ -102,7 +102,7 @@ class Session final : public Member, public std::enable_shared_from_this<Session
   std::chrono::steady_clock::time_point last_heard_;
   // When the reader next looks at trimming an idle session (trim_idle()).
   std::chrono::steady_clock::time_point next_trim_ = std::chrono::steady_clock::time_point::max();
-  std::uint64_t sealed_at_trim_ = ~std::uint64_t{0};
+  std::uint64_t sealed_at_trim_ = ~std::uint64_t{0};  // counters_.records_out at the last look
   std::string nick_;
   std::string quit_reason_;
   std::string close_code_name_ = "normal";
