@@ -179,7 +179,7 @@ void Connection::send_close(StatusCode code, std::string_view reason) {
 }
 
 void Connection::start_writer() {
-  if (writing_ || !write_error_.empty()) return;
+  if (writing_ || write_failed_) return;
   writing_ = true;
   asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), asio::detached);
 }
@@ -191,7 +191,11 @@ awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
     out.swap(self->pending_);  // everything queued so far goes out in one write
     auto [ec, n] = co_await asio::async_write(self->socket_, asio::buffer(out), use_tuple);
     if (ec) {
-      self->write_error_ = ec.message();
+      // Nothing more can be sent. Shutting the socket down makes a pending receive() end
+      // with ConnectionLost, so every mode notices and reports it.
+      self->write_failed_ = true;
+      boost::system::error_code ignored;
+      self->socket_.shutdown(tcp::socket::shutdown_both, ignored);
       break;
     }
   }

@@ -77,7 +77,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string welcome_json_;
   Bytes pending_;  // sealed frames not yet handed to the socket
   bool writing_ = false;
-  std::string write_error_;
+  bool write_failed_ = false;
 };
 
 }  // namespace parley::client
