@@ -1,9 +1,10 @@
 // A session's queue of sealed records waiting for the socket.
 //
 // Records are sealed as they are pushed, so sequence numbers follow the write
-// order exactly; the writer coroutine takes everything queued so far as one
-// buffer for one async_write. The unsent bytes have a budget: a peer that does
-// not read cannot make the server hold more than that for it.
+// order exactly. Everything queued leaves in as few writes as the socket
+// allows: the session hands next_write() to one non-blocking send per loop
+// turn and reports how much the kernel took. The unsent bytes have a budget:
+// a peer that does not read cannot make the server hold more than that for it.
 #pragma once
 
 #include <cstddef>
@@ -25,22 +26,24 @@ class Outbox {
   // last): a peer closed for being slow still learns why.
   void push_final(RecordSealer& sealer, ContentType type, ByteView data);
 
-  bool has_queued() const { return !queued_.empty(); }
-  bool writing() const { return writing_active_; }
-  std::size_t unsent_bytes() const { return queued_.size() + writing_.size(); }
+  bool empty() const { return unsent_bytes() == 0; }
+  std::size_t unsent_bytes() const { return buf_.size() - written_; }
 
-  // Moves everything queued into the write buffer and returns it; it stays
-  // valid and unchanged until end_write(). One write at a time.
-  // Gives both buffers' memory back when nothing is queued or being written (idle sessions).
+  // Every unsent byte, oldest first. Valid until the next push() or wrote().
+  ByteView next_write() const { return {buf_.data() + written_, buf_.size() - written_}; }
+  // The socket took the first n bytes of next_write().
+  void wrote(std::size_t n);
+
+  // Drops everything unsent: the socket failed and nothing more can reach the peer.
+  void discard() { wrote(unsent_bytes()); }
+
+  // Gives the buffer's memory back when nothing is unsent (idle sessions).
   void shrink();
-  const Bytes& begin_write();
-  void end_write();
 
  private:
   std::size_t budget_;
-  Bytes queued_;
-  Bytes writing_;
-  bool writing_active_ = false;
+  Bytes buf_;
+  std::size_t written_ = 0;  // bytes at the front of buf_ already sent
 };
 
 }  // namespace parley::server

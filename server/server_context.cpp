@@ -28,7 +28,8 @@ ServerContext::ServerContext(boost::asio::any_io_executor exec, config::Config i
       hub_log(event_log),
       hub([&random] { return guest_suffix(random); }),
       admission(admission_limits(initial.limits)),
-      signing(exec, initial.limits.signatures_per_turn) {
+      signing(exec, initial.limits.signatures_per_turn),
+      flushes(exec) {
   hub.set_observer(&hub_log);
   apply(std::move(initial), nullptr);
 }

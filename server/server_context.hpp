@@ -15,6 +15,7 @@
 
 #include "admission.hpp"
 #include "event_log.hpp"
+#include "flush_queue.hpp"
 #include "hub.hpp"
 #include "parley/authorized_keys.hpp"
 #include "parley/config.hpp"
@@ -92,6 +93,7 @@ struct ServerContext {
   Hub hub;
   Admission admission;
   SigningBudget signing;
+  FlushQueue flushes;
   Counters counters;
   std::unordered_map<std::uint64_t, std::shared_ptr<Session>> sessions;
   std::size_t established = 0;

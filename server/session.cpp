@@ -28,8 +28,12 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // How long a closing session may take to flush its last records.
 constexpr std::chrono::seconds kLinger{5};
-constexpr std::size_t kMinRead = 4096;
-constexpr std::size_t kMaxRead = 65536;
+// Read room per read: a publisher's burst arrives in few reads. An idle session gives the buffer
+// back in trim_idle().
+constexpr std::size_t kReadChunk = 16 * 1024;
+// Records handled from one read before other sessions get a turn. Several per turn let a
+// publisher's burst reach each recipient's outbox together, and leave in one write.
+constexpr unsigned kRecordsPerTurn = 32;
 // After this long without a record from the client, an idle session gives back its keyed
 // cipher objects (kilobytes each); re-deriving one costs tens of microseconds.
 constexpr std::chrono::seconds kTrimAfter{2};
@@ -102,9 +106,9 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
     s.deliver(evt::serialize(welcome));
     try {
       co_await s.reader();
-      // The writer runs only while there is output (wake_writer()): wait for it to drain
-      // what finish() queued, or for the linger timer to cut a stalled peer off.
-      while (s.writer_running_) {
+      // Wait for what finish() queued to be written (a pending flush, or the writer while the
+      // socket is full), or for the linger timer to cut a stalled peer off.
+      while (s.writer_running_ || s.flush_enrolled_) {
         s.write_signal_.expires_at(steady_clock::time_point::max());
         co_await s.write_signal_.async_wait(use_tuple);
       }
@@ -138,31 +142,47 @@ void Session::shut_down() {
 
 // Every idle session sits here. The deadline is a plain timer handler that cancels just this
 // wait through a cancellation slot: `wait || timer` would keep a parallel group and two spawned
-// coroutine frames alive per idle session. The generation number makes a timer handler that
-// was already queued when the socket won harmless.
+// coroutine frames alive per idle session.
 awaitable<Session::Wake> Session::wait_readable(steady_clock::time_point deadline) {
-  const std::uint64_t wait = ++read_wait_;
+  read_deadline_ = deadline;
   deadline_hit_ = false;
-  read_timer_.expires_at(deadline);
-  read_timer_.async_wait([weak = weak_from_this(), wait](const boost::system::error_code& ec) {
-    if (ec) return;
-    const auto self = weak.lock();
-    if (!self || self->read_wait_ != wait) return;
-    self->deadline_hit_ = true;
-    self->read_cancel_.emit(asio::cancellation_type::terminal);
-  });
+  records_this_turn_ = 0;
+  arm_read_timer();
+  read_waiting_ = true;
   auto [ec] =
       co_await socket_.async_wait(asio::ip::tcp::socket::wait_read,
                                   asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
-  ++read_wait_;
-  read_timer_.cancel();
+  read_waiting_ = false;
   if (finishing_) co_return Wake::stopped;
   if (deadline_hit_) co_return Wake::deadline;
   co_return ec ? Wake::failed : Wake::readable;
 }
 
+// A busy session moves its deadline on every record; re-arming the timer each time would cost
+// timer-queue work per read. The timer stays armed for the earliest deadline asked for, and when
+// it fires early (the deadline has since moved on) it re-arms itself for the current one.
+void Session::arm_read_timer() {
+  if (read_timer_expiry_ && *read_timer_expiry_ <= read_deadline_) return;
+  read_timer_expiry_ = read_deadline_;
+  read_timer_.expires_at(read_deadline_);  // a wait already armed ends with operation_aborted
+  read_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;
+    const auto self = weak.lock();
+    if (!self) return;
+    self->read_timer_expiry_.reset();
+    if (!self->read_waiting_ || self->finishing_) return;
+    if (steady_clock::now() < self->read_deadline_) {
+      self->arm_read_timer();
+      return;
+    }
+    self->deadline_hit_ = true;
+    self->read_cancel_.emit(asio::cancellation_type::terminal);
+  });
+}
+
 void Session::stop_reading() {
   read_timer_.cancel();
+  read_timer_expiry_.reset();
   read_cancel_.emit(asio::cancellation_type::terminal);
 }
 
@@ -174,15 +194,12 @@ awaitable<Session::ReadResult> Session::read_frame(steady_clock::time_point dead
       co_return ReadResult::frame;
     }
     if (decoder_.error() != FrameError::none) co_return ReadResult::closed;
-    // Idle sessions hold no read buffer: it is allocated when bytes arrive.
-    if (decoder_.buffered() == 0) decoder_.shrink();
     const Wake wake = co_await wait_readable(deadline);
     if (wake == Wake::deadline) co_return ReadResult::timeout;
     if (wake != Wake::readable) co_return ReadResult::closed;
 
     boost::system::error_code ec;
-    const std::size_t available = socket_.available(ec);
-    auto room = decoder_.prepare(std::clamp(available, kMinRead, kMaxRead));
+    auto room = decoder_.prepare(kReadChunk);
     const std::size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
     decoder_.commit(ec ? 0 : n);
     if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
@@ -312,18 +329,22 @@ awaitable<void> Session::reader() {
     }
     const auto& record = std::get<OpenedRecord>(opened);
     on_record(record.type, record.data);
-    // One record per turn: a burst already in our buffer must not fill other
-    // sessions' outboxes before their writers have had a turn to flush them.
-    co_await asio::post(socket_.get_executor(), asio::use_awaitable);
+    // A bounded batch per turn: a long burst already in our buffer must not fill other sessions'
+    // outboxes before the FlushQueue has had a turn to write them.
+    if (++records_this_turn_ >= kRecordsPerTurn) {
+      records_this_turn_ = 0;
+      co_await asio::post(socket_.get_executor(), asio::use_awaitable);
+    }
   }
 }
 
 void Session::trim_idle() {
   keys_->opener.shrink();
+  decoder_.shrink();  // idle sessions hold no read buffer: it comes back when bytes arrive
   // The sealer may still be busy with deliveries to this session: it is released only when
   // nothing was sealed since the previous look, and looked at again until then.
   const std::uint64_t sealed = counters_.records_out;
-  const bool output_idle = !outbox_ || (!outbox_->has_queued() && !outbox_->writing());
+  const bool output_idle = !outbox_ || outbox_->empty();
   if (sealed == sealed_at_trim_ && output_idle) {
     keys_->sealer.release_cipher();
     if (outbox_) outbox_->shrink();
@@ -394,16 +415,48 @@ void Session::deliver(std::string_view json) {
     return;
   }
   ++counters_.records_out;
-  wake_writer();
+  schedule_flush();
 }
 
-// Idle sessions hold no writer coroutine: one is spawned when output appears and ends when the
-// outbox is empty. co_spawn starts it on a later loop turn, so everything queued until then
-// (one message to many recipients, a burst of replies) still leaves in one write.
-void Session::wake_writer() {
-  if (writer_running_ || !outbox_ || !outbox_->has_queued()) return;
-  writer_running_ = true;
-  asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), asio::detached);
+// Everything queued for this session until the FlushQueue's drain (one message to many
+// recipients, several publishers' lines, a burst of replies) leaves in one write.
+void Session::schedule_flush() {
+  if (flush_enrolled_ || writer_running_ || !outbox_ || outbox_->empty()) return;
+  flush_enrolled_ = true;
+  ctx_.flushes.enroll(shared_from_this());
+}
+
+void Session::flush_output() {
+  flush_enrolled_ = false;
+  if (writer_running_) return;
+  switch (write_pending()) {
+    case Flush::done:
+      break;
+    case Flush::blocked:
+      // The socket is full: only now does this session get a writer coroutine.
+      writer_running_ = true;
+      asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), asio::detached);
+      return;
+    case Flush::failed:
+      outbox_->discard();
+      finish(std::nullopt, "write failed", "connection lost");
+      break;
+  }
+  if (finishing_) write_signal_.cancel();  // run() may be waiting for the last write
+}
+
+Session::Flush Session::write_pending() {
+  while (!outbox_->empty()) {
+    const ByteView bytes = outbox_->next_write();
+    boost::system::error_code ec;
+    const std::size_t n = socket_.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return Flush::blocked;
+    if (ec) return Flush::failed;
+    outbox_->wrote(n);
+    counters_.bytes_out += n;
+    ctx_.counters.bytes_out += n;
+  }
+  return Flush::done;
 }
 
 void Session::finish(std::optional<StatusCode> close_code, std::string_view close_reason,
@@ -418,24 +471,25 @@ void Session::finish(std::optional<StatusCode> close_code, std::string_view clos
     ++counters_.records_out;
   }
   stop_reading();
-  wake_writer();
+  schedule_flush();
   linger_timer_.expires_after(kLinger);
   asio::co_spawn(socket_.get_executor(), linger(shared_from_this()), asio::detached);
 }
 
+// Runs only while the socket is full: waits until it takes more, writes, and ends once the
+// outbox is empty (later output goes through the FlushQueue again).
 awaitable<void> Session::write_loop(std::shared_ptr<Session> self) {
   Session& s = *self;
   try {
-    while (s.outbox_->has_queued()) {
-      const Bytes& bytes = s.outbox_->begin_write();
-      auto [ec, n] = co_await asio::async_write(s.socket_, asio::buffer(bytes), use_tuple);
-      s.counters_.bytes_out += n;
-      s.ctx_.counters.bytes_out += n;
-      s.outbox_->end_write();
-      if (ec) {
+    for (;;) {
+      auto [ec] = co_await s.socket_.async_wait(asio::ip::tcp::socket::wait_write, use_tuple);
+      const Flush result = ec ? Flush::failed : s.write_pending();
+      if (result == Flush::blocked) continue;
+      if (result == Flush::failed) {
+        s.outbox_->discard();
         s.finish(std::nullopt, "write failed", "connection lost");
-        break;
       }
+      break;
     }
   } catch (const std::exception& e) {
     s.ctx_.log.internal_error(s.id_, e.what());

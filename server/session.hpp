@@ -1,6 +1,7 @@
 // One connection: the handshake under its deadline, then a reader coroutine
-// and a writer coroutine around an Outbox. Nothing here awaits anything that
-// belongs to another session: fan-out into this session only queues.
+// and an Outbox that the FlushQueue writes once per loop turn (a writer
+// coroutine exists only while the socket is full). Nothing here awaits
+// anything that belongs to another session: fan-out into this session only queues.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -15,6 +16,7 @@
 
 #include "admission.hpp"
 #include "event_log.hpp"
+#include "flush_queue.hpp"
 #include "hub.hpp"
 #include "outbox.hpp"
 #include "parley/frame.hpp"
@@ -25,7 +27,9 @@ namespace parley::server {
 
 struct ServerContext;
 
-class Session final : public Member, public std::enable_shared_from_this<Session> {
+class Session final : public Member,
+                      public PendingOutput,
+                      public std::enable_shared_from_this<Session> {
  public:
   // `admitted` says the session holds a slot in Admission until its handshake ends.
   Session(ServerContext& ctx, boost::asio::ip::tcp::socket socket, std::uint64_t id,
@@ -39,6 +43,9 @@ class Session final : public Member, public std::enable_shared_from_this<Session
   // Member: called by the hub while it fans out; only queues.
   void deliver(std::string_view json) override;
 
+  // FlushQueue: one non-blocking write of everything queued.
+  void flush_output() override;
+
   // SIGTERM: close(normal, "server shutting down") and end.
   void shut_down();
 
@@ -46,6 +53,7 @@ class Session final : public Member, public std::enable_shared_from_this<Session
 
  private:
   enum class Wake { readable, deadline, stopped, failed };
+  enum class Flush { done, blocked, failed };
   enum class ReadResult { frame, timeout, closed };
 
   boost::asio::awaitable<bool> handshake();
@@ -72,8 +80,12 @@ class Session final : public Member, public std::enable_shared_from_this<Session
   // drains and the socket closes. `quit_reason` is what the others are told.
   void finish(std::optional<StatusCode> close_code, std::string_view close_reason,
               std::string quit_reason);
-  // Starts the writer when there is output and none is running.
-  void wake_writer();
+  // Enrolls in the FlushQueue when there is output and no flush or writer is pending.
+  void schedule_flush();
+  // Writes what the socket takes now, without blocking.
+  Flush write_pending();
+  // Arms read_timer_ for read_deadline_ unless it already fires no later.
+  void arm_read_timer();
   void release_admission();
 
   ServerContext& ctx_;
@@ -81,12 +93,18 @@ class Session final : public Member, public std::enable_shared_from_this<Session
   std::uint64_t id_;
   std::string peer_;
   std::chrono::steady_clock::time_point started_;
+  // The read deadline is checked lazily: the timer is re-armed only when it fires early or the
+  // deadline moves earlier, not on every read of a busy session.
   boost::asio::steady_timer read_timer_;
+  std::chrono::steady_clock::time_point read_deadline_;
+  std::optional<std::chrono::steady_clock::time_point> read_timer_expiry_;  // while armed
   boost::asio::cancellation_signal read_cancel_;  // ends the pending wait_readable()
-  std::uint64_t read_wait_ = 0;                   // generation of the current wait
+  bool read_waiting_ = false;
   bool deadline_hit_ = false;
-  boost::asio::steady_timer write_signal_;  // cancelled when the writer stops
-  bool writer_running_ = false;
+  unsigned records_this_turn_ = 0;
+  boost::asio::steady_timer write_signal_;  // cancelled when output drains while finishing
+  bool flush_enrolled_ = false;
+  bool writer_running_ = false;  // write_loop() waits for the socket to take more
   boost::asio::steady_timer linger_timer_;
   FrameDecoder decoder_;
   ByteView frame_;

@@ -37,25 +37,68 @@ struct Pair {
   }
 };
 
+Bytes copy(ByteView v) {
+  return Bytes(v.begin(), v.end());
+}
+
 TEST(Outbox, OneWriteCarriesEverythingQueuedInOrder) {
   Pair p;
   Outbox box(1 << 20);
+  EXPECT_TRUE(box.empty());
   for (const char* m : {"a", "b", "c"})
     ASSERT_TRUE(box.push(p.sealer, ContentType::app, as_bytes(m)));
-  EXPECT_TRUE(box.has_queued());
-  const Bytes& write = box.begin_write();
-  EXPECT_FALSE(box.has_queued());
-  EXPECT_TRUE(box.writing());
-  // Pushed while the write is in flight: queued behind it, sealed after it.
-  ASSERT_TRUE(box.push(p.sealer, ContentType::app, as_bytes("d")));
-  EXPECT_EQ(p.open_all(write), (std::vector<std::string>{"a", "b", "c"}));
-  box.end_write();
-  EXPECT_EQ(p.open_all(box.begin_write()), (std::vector<std::string>{"d"}));
-  box.end_write();
-  EXPECT_EQ(box.unsent_bytes(), 0u);
+  const Bytes all = copy(box.next_write());
+  EXPECT_EQ(all.size(), box.unsent_bytes());
+  box.wrote(all.size());
+  EXPECT_TRUE(box.empty());
+  EXPECT_EQ(p.open_all(all), (std::vector<std::string>{"a", "b", "c"}));
 }
 
-TEST(Outbox, RefusesOverBudgetAndCountsTheWriteInFlight) {
+TEST(Outbox, PartialWritesResumeWhereTheSocketStopped) {
+  Pair p;
+  Outbox box(1 << 20);
+  for (const char* m : {"first", "second"})
+    ASSERT_TRUE(box.push(p.sealer, ContentType::app, as_bytes(m)));
+  Bytes stream;
+  // The kernel takes 7 bytes, then 1, then the rest; a push in between goes behind.
+  for (std::size_t n : {7u, 1u}) {
+    const ByteView v = box.next_write();
+    stream.insert(stream.end(), v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
+    box.wrote(n);
+  }
+  ASSERT_TRUE(box.push(p.sealer, ContentType::app, as_bytes("third")));
+  const ByteView rest = box.next_write();
+  stream.insert(stream.end(), rest.begin(), rest.end());
+  box.wrote(rest.size());
+  EXPECT_TRUE(box.empty());
+  EXPECT_EQ(p.open_all(stream), (std::vector<std::string>{"first", "second", "third"}));
+  EXPECT_THROW(box.wrote(1), std::logic_error);
+}
+
+TEST(Outbox, SlowReaderKeepsOnlyUnsentBytes) {
+  Pair p;
+  Outbox box(1 << 24);
+  const Bytes msg(1000, 'x');
+  Bytes stream;
+  std::size_t pushed = 0;
+  // A reader taking 700 bytes per turn while 1000 arrive: the sent front is dropped as it goes.
+  for (int turn = 0; turn < 200; ++turn) {
+    ASSERT_TRUE(box.push(p.sealer, ContentType::app, msg));
+    ++pushed;
+    const ByteView v = box.next_write();
+    const std::size_t n = std::min<std::size_t>(700, v.size());
+    stream.insert(stream.end(), v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
+    box.wrote(n);
+  }
+  const ByteView v = box.next_write();
+  stream.insert(stream.end(), v.begin(), v.end());
+  box.wrote(v.size());
+  const auto opened = p.open_all(stream);
+  ASSERT_EQ(opened.size(), pushed);
+  EXPECT_EQ(opened.back(), std::string(1000, 'x'));
+}
+
+TEST(Outbox, RefusesOverBudgetAndCountsUnsentBytes) {
   Pair p;
   const Bytes msg(100, 'x');
   const std::size_t frame = p.sealer.frame_size(msg.size());
@@ -66,9 +109,9 @@ TEST(Outbox, RefusesOverBudgetAndCountsTheWriteInFlight) {
   const std::uint64_t seq = p.sealer.seq();
   EXPECT_FALSE(box.push(p.sealer, ContentType::app, msg));
   EXPECT_EQ(p.sealer.seq(), seq) << "a refused push seals nothing";
-  box.begin_write();
-  EXPECT_FALSE(box.push(p.sealer, ContentType::app, msg)) << "bytes being written still count";
-  box.end_write();
+  box.wrote(frame - 1);
+  EXPECT_FALSE(box.push(p.sealer, ContentType::app, msg)) << "a partly written frame still counts";
+  box.wrote(1);
   EXPECT_TRUE(box.push(p.sealer, ContentType::app, msg));
 }
 
@@ -78,7 +121,7 @@ TEST(Outbox, FinalCloseGoesOutEvenOverBudget) {
   EXPECT_FALSE(box.push(p.sealer, ContentType::app, Bytes(50, 'x')));
   box.push_final(p.sealer, ContentType::close, encode_close(StatusCode::policy, "slow consumer"));
   FrameDecoder d(1 << 20);
-  d.feed(box.begin_write());
+  d.feed(box.next_write());
   auto f = d.next();
   ASSERT_TRUE(f);
   auto r = p.opener.open(*f);
@@ -87,28 +130,21 @@ TEST(Outbox, FinalCloseGoesOutEvenOverBudget) {
   EXPECT_EQ(parse_close(std::get<OpenedRecord>(r).data)->code, StatusCode::policy);
 }
 
-TEST(Outbox, ShrinkOnlyWhenIdle) {
-  RecordSealer sealer(aes(), Secret(32, 1));
-  Outbox box(1 << 20);
-  ASSERT_TRUE(box.push(sealer, ContentType::app, as_bytes("queued")));
-  box.shrink();  // something is queued: nothing may be dropped
-  ASSERT_TRUE(box.has_queued());
-  const Bytes first = box.begin_write();
-  box.shrink();  // a write is in flight: its buffer must stay
-  EXPECT_TRUE(box.writing());
-  box.end_write();
-  box.shrink();
-  EXPECT_FALSE(box.has_queued());
-  ASSERT_TRUE(box.push(sealer, ContentType::app, as_bytes("after")));
-  EXPECT_EQ(box.begin_write().size(), first.size() - 1);  // "after" is one byte shorter
-  box.end_write();
-}
-
-TEST(Outbox, OnlyOneWriteAtATime) {
+TEST(Outbox, ShrinkAndDiscard) {
   Pair p;
   Outbox box(1 << 20);
-  box.begin_write();
-  EXPECT_THROW(box.begin_write(), std::logic_error);
+  ASSERT_TRUE(box.push(p.sealer, ContentType::app, as_bytes("queued")));
+  const Bytes queued = copy(box.next_write());
+  box.shrink();  // something is unsent: nothing may be dropped
+  EXPECT_EQ(copy(box.next_write()), queued);
+  box.wrote(3);
+  box.shrink();  // a write is half done: its buffer must stay
+  EXPECT_EQ(box.unsent_bytes(), queued.size() - 3);
+  box.discard();
+  EXPECT_TRUE(box.empty());
+  box.shrink();
+  ASSERT_TRUE(box.push(p.sealer, ContentType::app, as_bytes("after")));
+  EXPECT_EQ(box.unsent_bytes(), queued.size() - 1);  // "after" is one byte shorter
 }
 
 }  // namespace
