@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cstring>
@@ -81,10 +82,17 @@ awaitable<void> Connection::run(tcp::endpoint server) {
   }
 }
 
+// Publishes leave once per loop turn, like a client that writes what it has after handling a
+// read: the messages a burst of deliveries released go out in one send.
 void Connection::publish(std::size_t room, std::string_view text) {
   if (closed_) return;
   codec_->publish(room, text, out_);
-  flush();
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->flush();
+  });
 }
 
 void Connection::close() {

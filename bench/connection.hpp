@@ -64,6 +64,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
   Bytes out_;
   std::size_t out_pos_ = 0;
   bool write_waiting_ = false;
+  bool flush_posted_ = false;
   bool ready_ = false;
   bool closed_ = false;
 };
