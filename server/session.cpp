@@ -28,9 +28,10 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // How long a closing session may take to flush its last records.
 constexpr std::chrono::seconds kLinger{5};
-// Read room per read: a publisher's burst arrives in few reads. An idle session gives the buffer
+// Read room asked for per read (the buffer may offer more once a large frame has grown it). It is
+// kept small because every connection holds one through its handshake; an idle session gives it
 // back in trim_idle().
-constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kReadChunk = 4096;
 // Records handled from one read before other sessions get a turn. Several per turn let a
 // publisher's burst reach each recipient's outbox together, and leave in one write.
 constexpr unsigned kRecordsPerTurn = 32;
@@ -104,29 +105,23 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
                          limits.rate,
                          limits.burst};
     s.deliver(evt::serialize(welcome));
-    try {
-      co_await s.reader();
-      // Wait for what finish() queued to be written (a pending flush, or the writer while the
-      // socket is full), or for the linger timer to cut a stalled peer off.
-      while (s.writer_running_ || s.flush_enrolled_) {
-        s.write_signal_.expires_at(steady_clock::time_point::max());
-        co_await s.write_signal_.async_wait(use_tuple);
-      }
-    } catch (const std::exception& e) {
-      s.ctx_.log.internal_error(s.id_, e.what());
-    }
-    if (auto nick = s.ctx_.hub.nick_of(s.id_)) s.nick_ = *nick;
-    s.ctx_.hub.detach(s.id_, s.quit_reason_.empty() ? "connection lost" : s.quit_reason_);
-    --s.ctx_.established;
-    s.counters_.duration_ms = ms_since(s.started_);
-    s.ctx_.log.session_close(s.id_, s.peer_, s.nick_, s.close_code_name_, s.close_reason_,
-                             s.counters_);
+    s.last_heard_ = steady_clock::now();
+    s.next_trim_ = s.last_heard_ + kTrimAfter;
+    // From here the session is driven by completion handlers, not by this coroutine: an idle
+    // session then holds one pending wait and one timer, and no coroutine frames at all.
+    s.guarded([&s] { s.handle_records(); });
+    co_return;
   }
-  s.finishing_ = true;
-  s.socket_.close(ec);
-  s.stop_reading();
-  s.linger_timer_.cancel();
-  s.ctx_.sessions.erase(s.id_);
+  s.forget();
+}
+
+void Session::forget() {
+  finishing_ = true;
+  boost::system::error_code ec;
+  socket_.close(ec);
+  stop_reading();
+  linger_timer_.cancel();
+  ctx_.sessions.erase(id_);
 }
 
 void Session::shut_down() {
@@ -146,7 +141,6 @@ void Session::shut_down() {
 awaitable<Session::Wake> Session::wait_readable(steady_clock::time_point deadline) {
   read_deadline_ = deadline;
   deadline_hit_ = false;
-  records_this_turn_ = 0;
   arm_read_timer();
   read_waiting_ = true;
   auto [ec] =
@@ -288,54 +282,110 @@ awaitable<bool> Session::handshake() {
   co_return true;
 }
 
-awaitable<void> Session::reader() {
-  last_heard_ = steady_clock::now();
-  next_trim_ = last_heard_ + kTrimAfter;
-  while (!finishing_) {
-    const auto& limits = ctx_.config().limits;
-    const auto idle = std::chrono::seconds(limits.idle_interval_s);
-    const auto deadline = ping_outstanding_
-                              ? last_heard_ + idle + std::chrono::seconds(limits.idle_timeout_s)
-                              : last_heard_ + idle;
-    const auto wait_until = std::min(deadline, next_trim_);
-    const ReadResult r = co_await read_frame(wait_until);
-    if (finishing_) break;
-    if (r == ReadResult::timeout && wait_until < deadline) {
-      trim_idle();
-      continue;
-    }
-    if (r == ReadResult::timeout) {
-      if (!ping_outstanding_) {
-        ping_outstanding_ = true;
-        deliver(evt::serialize(evt::Ping{}));
-        continue;
+template <class Step>
+void Session::guarded(Step step) noexcept {
+  try {
+    step();
+  } catch (const std::exception& e) {
+    ctx_.log.internal_error(id_, e.what());
+    finish(std::nullopt, "internal error", "connection lost");
+  }
+}
+
+// Waits for the next bytes, the idle deadline (a ping, then the idle timeout), or the time to
+// trim an idle session, whichever is first.
+void Session::wait_for_input() {
+  if (finishing_) return;
+  const auto& limits = ctx_.config().limits;
+  const auto idle = std::chrono::seconds(limits.idle_interval_s);
+  idle_deadline_ = ping_outstanding_
+                       ? last_heard_ + idle + std::chrono::seconds(limits.idle_timeout_s)
+                       : last_heard_ + idle;
+  read_deadline_ = std::min(idle_deadline_, next_trim_);
+  deadline_hit_ = false;
+  arm_read_timer();
+  read_waiting_ = true;
+  socket_.async_wait(
+      asio::ip::tcp::socket::wait_read,
+      asio::bind_cancellation_slot(
+          read_cancel_.slot(), [self = shared_from_this()](const boost::system::error_code& ec) {
+            self->guarded([&] { self->on_readable(ec); });
+          }));
+}
+
+void Session::on_readable(const boost::system::error_code& ec) {
+  read_waiting_ = false;
+  if (finishing_) return;
+  if (deadline_hit_) {
+    on_read_deadline();
+    return;
+  }
+  if (ec) {
+    finish(std::nullopt, "connection lost", "connection lost");
+    return;
+  }
+  boost::system::error_code read_ec;
+  auto room = decoder_.prepare(kReadChunk);
+  const std::size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), read_ec);
+  decoder_.commit(read_ec ? 0 : n);
+  if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) {
+    wait_for_input();
+    return;
+  }
+  if (read_ec) {  // the peer's EOF included
+    finish(std::nullopt, "connection lost", "connection lost");
+    return;
+  }
+  counters_.bytes_in += n;
+  ctx_.counters.bytes_in += n;
+  handle_records();
+}
+
+void Session::on_read_deadline() {
+  if (read_deadline_ < idle_deadline_) {
+    trim_idle();
+    wait_for_input();
+    return;
+  }
+  if (!ping_outstanding_) {
+    ping_outstanding_ = true;
+    deliver(evt::serialize(evt::Ping{}));
+    wait_for_input();
+    return;
+  }
+  finish(StatusCode::timeout, "idle timeout", "idle timeout");
+}
+
+void Session::handle_records() {
+  for (unsigned handled = 0; handled < kRecordsPerTurn && !finishing_; ++handled) {
+    const auto frame = decoder_.next();
+    if (!frame) {
+      if (decoder_.error() == FrameError::none) {
+        wait_for_input();
+      } else {
+        const bool too_long = decoder_.error() == FrameError::too_long;
+        finish(std::nullopt, too_long ? "frame too long" : "connection lost", "connection lost");
       }
-      finish(StatusCode::timeout, "idle timeout", "idle timeout");
-      break;
+      return;
     }
-    if (r == ReadResult::closed) {
-      const bool too_long = decoder_.error() == FrameError::too_long;
-      finish(std::nullopt, too_long ? "frame too long" : "connection lost", "connection lost");
-      break;
-    }
+    ++counters_.records_in;
     last_heard_ = steady_clock::now();
     next_trim_ = last_heard_ + kTrimAfter;
     ping_outstanding_ = false;
-    auto opened = keys_->opener.open(frame_);
+    auto opened = keys_->opener.open(*frame);
     if (auto* error = std::get_if<RecordError>(&opened)) {
       // Nothing more is read or sent after a bad record (PROTOCOL.md 3.2a).
       finish(std::nullopt, describe(*error), "connection lost");
-      break;
+      return;
     }
     const auto& record = std::get<OpenedRecord>(opened);
     on_record(record.type, record.data);
-    // A bounded batch per turn: a long burst already in our buffer must not fill other sessions'
-    // outboxes before the FlushQueue has had a turn to write them.
-    if (++records_this_turn_ >= kRecordsPerTurn) {
-      records_this_turn_ = 0;
-      co_await asio::post(socket_.get_executor(), asio::use_awaitable);
-    }
   }
+  if (finishing_) return;
+  // A bounded batch per turn: a long burst already in our buffer must not fill other sessions'
+  // outboxes before the FlushQueue has had a turn to write them.
+  asio::post(socket_.get_executor(),
+             [self = shared_from_this()] { self->guarded([&] { self->handle_records(); }); });
 }
 
 void Session::trim_idle() {
@@ -474,6 +524,25 @@ void Session::finish(std::optional<StatusCode> close_code, std::string_view clos
   schedule_flush();
   linger_timer_.expires_after(kLinger);
   asio::co_spawn(socket_.get_executor(), linger(shared_from_this()), asio::detached);
+  asio::co_spawn(socket_.get_executor(), close_down(shared_from_this()), asio::detached);
+}
+
+// The end of an established session: what finish() queued is written (a pending flush, or the
+// writer while the socket is full) or the linger timer cuts a stalled peer off; then the others
+// are told, the close is logged and the socket closes.
+awaitable<void> Session::close_down(std::shared_ptr<Session> self) {
+  Session& s = *self;
+  while (s.writer_running_ || s.flush_enrolled_) {
+    s.write_signal_.expires_at(steady_clock::time_point::max());
+    co_await s.write_signal_.async_wait(use_tuple);
+  }
+  if (auto nick = s.ctx_.hub.nick_of(s.id_)) s.nick_ = *nick;
+  s.ctx_.hub.detach(s.id_, s.quit_reason_.empty() ? "connection lost" : s.quit_reason_);
+  --s.ctx_.established;
+  s.counters_.duration_ms = ms_since(s.started_);
+  s.ctx_.log.session_close(s.id_, s.peer_, s.nick_, s.close_code_name_, s.close_reason_,
+                           s.counters_);
+  s.forget();
 }
 
 // Runs only while the socket is full: waits until it takes more, writes, and ends once the

@@ -1,7 +1,8 @@
-// One connection: the handshake under its deadline, then a reader coroutine
-// and an Outbox that the FlushQueue writes once per loop turn (a writer
-// coroutine exists only while the socket is full). Nothing here awaits
-// anything that belongs to another session: fan-out into this session only queues.
+// One connection: the handshake (a coroutine, under its deadline), then an established session
+// driven by completion handlers: a wait for input, records handled in bounded batches, and an
+// Outbox that the FlushQueue writes once per loop turn (a writer coroutine exists only while
+// the socket is full). Nothing here awaits anything that belongs to another session: fan-out
+// into this session only queues.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -60,11 +61,23 @@ class Session final : public Member,
   void handshake_failed(StatusCode code, std::string_view reason);
   // An Error frame, then the end (handshake refusals before the ServerHello).
   boost::asio::awaitable<bool> refuse(StatusCode code, std::string_view reason);
-  boost::asio::awaitable<void> reader();
   static boost::asio::awaitable<void> write_loop(std::shared_ptr<Session> self);
   static boost::asio::awaitable<void> linger(std::shared_ptr<Session> self);
+  static boost::asio::awaitable<void> close_down(std::shared_ptr<Session> self);
+  // Leaves the session table with the socket closed (the last step, whatever the path).
+  void forget();
 
-  // Ends a pending wait_readable() (finish, shutdown).
+  // The established session runs on completion handlers: each step goes through guarded(),
+  // which turns an exception into an internal_error log line and the end of this session only.
+  template <class Step>
+  void guarded(Step step) noexcept;
+  void wait_for_input();
+  void on_readable(const boost::system::error_code& ec);
+  void on_read_deadline();
+  // Handles up to kRecordsPerTurn whole records already buffered, then waits or yields.
+  void handle_records();
+
+  // Ends a pending read wait, handshake or established (finish, shutdown).
   void stop_reading();
   // Waits until the socket is readable, the deadline passes, or stop_reading() is called.
   boost::asio::awaitable<Wake> wait_readable(std::chrono::steady_clock::time_point deadline);
@@ -96,12 +109,12 @@ class Session final : public Member,
   // The read deadline is checked lazily: the timer is re-armed only when it fires early or the
   // deadline moves earlier, not on every read of a busy session.
   boost::asio::steady_timer read_timer_;
-  std::chrono::steady_clock::time_point read_deadline_;
+  std::chrono::steady_clock::time_point read_deadline_;  // the earlier of the two below
+  std::chrono::steady_clock::time_point idle_deadline_;
   std::optional<std::chrono::steady_clock::time_point> read_timer_expiry_;  // while armed
-  boost::asio::cancellation_signal read_cancel_;  // ends the pending wait_readable()
+  boost::asio::cancellation_signal read_cancel_;  // ends the pending read wait
   bool read_waiting_ = false;
   bool deadline_hit_ = false;
-  unsigned records_this_turn_ = 0;
   boost::asio::steady_timer write_signal_;  // cancelled when output drains while finishing
   bool flush_enrolled_ = false;
   bool writer_running_ = false;  // write_loop() waits for the socket to take more
@@ -118,7 +131,7 @@ class Session final : public Member,
   bool finishing_ = false;
   bool ping_outstanding_ = false;
   std::chrono::steady_clock::time_point last_heard_;
-  // When the reader next looks at trimming an idle session (trim_idle()).
+  // When the session next looks at trimming an idle session (trim_idle()).
   std::chrono::steady_clock::time_point next_trim_ = std::chrono::steady_clock::time_point::max();
   std::uint64_t sealed_at_trim_ = ~std::uint64_t{0};  // counters_.records_out at the last look
   std::string nick_;
