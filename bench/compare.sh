@@ -195,7 +195,7 @@ started=$(date +%s)
 log() { echo "[$(( $(date +%s) - started ))s] $*" >&2; }
 
 # The conditions of this run, for the report.
-python3 - "$out/conditions.json" "$mode" "$server_cpu" "$generator_cpu" <<'EOF'
+python3 - "$out/conditions.json" "$mode" "$server_cpu" "$generator_cpu" "$root" <<'EOF'
 import json, os, platform, subprocess, sys
 def cmd(*a):
     try: return subprocess.run(a, capture_output=True, text=True).stdout.strip()
@@ -213,7 +213,7 @@ json.dump({
         "ngircd": cmd("dpkg-query", "-W", "-f=${Version}", "ngircd"),
         "botan": cmd("dpkg-query", "-W", "-f=${Version}", "libbotan-2-19"),
     },
-    "git": cmd("git", "-C", os.path.dirname(os.path.abspath(sys.argv[1])), "describe", "--always", "--dirty"),
+    "git": cmd("git", "-C", sys.argv[5], "describe", "--always", "--dirty"),
 }, open(sys.argv[1], "w"), indent=1)
 EOF
 

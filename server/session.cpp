@@ -135,21 +135,41 @@ void Session::shut_down() {
   socket_.close(ec);
 }
 
-// Every idle session sits here. The deadline is a plain timer handler that cancels just this
-// wait through a cancellation slot: `wait || timer` would keep a parallel group and two spawned
-// coroutine frames alive per idle session.
+// The handshake's wait. The deadline is a plain timer handler that cancels just this wait
+// through a cancellation slot (`wait || timer` would keep a parallel group and two spawned
+// coroutine frames per connection); wait_for_input() uses the same timer after the handshake.
 awaitable<Session::Wake> Session::wait_readable(steady_clock::time_point deadline) {
+  begin_read_wait(deadline);
+  auto [ec] =
+      co_await socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                                  asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
+  co_return end_read_wait(ec);
+}
+
+void Session::begin_read_wait(steady_clock::time_point deadline) {
   read_deadline_ = deadline;
   deadline_hit_ = false;
   arm_read_timer();
   read_waiting_ = true;
-  auto [ec] =
-      co_await socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                                  asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
+}
+
+Session::Wake Session::end_read_wait(const boost::system::error_code& ec) {
   read_waiting_ = false;
-  if (finishing_) co_return Wake::stopped;
-  if (deadline_hit_) co_return Wake::deadline;
-  co_return ec ? Wake::failed : Wake::readable;
+  if (finishing_) return Wake::stopped;
+  if (deadline_hit_) return Wake::deadline;
+  return ec ? Wake::failed : Wake::readable;
+}
+
+Session::Read Session::read_available() {
+  boost::system::error_code ec;
+  auto room = decoder_.prepare(kReadChunk);
+  const std::size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
+  decoder_.commit(ec ? 0 : n);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return Read::again;
+  if (ec) return Read::closed;  // the peer's EOF included
+  counters_.bytes_in += n;
+  ctx_.counters.bytes_in += n;
+  return Read::data;
 }
 
 // A busy session moves its deadline on every record; re-arming the timer each time would cost
@@ -190,16 +210,7 @@ awaitable<Session::ReadResult> Session::read_frame(steady_clock::time_point dead
     if (decoder_.error() != FrameError::none) co_return ReadResult::closed;
     const Wake wake = co_await wait_readable(deadline);
     if (wake == Wake::deadline) co_return ReadResult::timeout;
-    if (wake != Wake::readable) co_return ReadResult::closed;
-
-    boost::system::error_code ec;
-    auto room = decoder_.prepare(kReadChunk);
-    const std::size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
-    decoder_.commit(ec ? 0 : n);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
-    if (ec) co_return ReadResult::closed;
-    counters_.bytes_in += n;
-    ctx_.counters.bytes_in += n;
+    if (wake != Wake::readable || read_available() == Read::closed) co_return ReadResult::closed;
   }
 }
 
@@ -301,10 +312,7 @@ void Session::wait_for_input() {
   idle_deadline_ = ping_outstanding_
                        ? last_heard_ + idle + std::chrono::seconds(limits.idle_timeout_s)
                        : last_heard_ + idle;
-  read_deadline_ = std::min(idle_deadline_, next_trim_);
-  deadline_hit_ = false;
-  arm_read_timer();
-  read_waiting_ = true;
+  begin_read_wait(std::min(idle_deadline_, next_trim_));
   socket_.async_wait(
       asio::ip::tcp::socket::wait_read,
       asio::bind_cancellation_slot(
@@ -314,31 +322,29 @@ void Session::wait_for_input() {
 }
 
 void Session::on_readable(const boost::system::error_code& ec) {
-  read_waiting_ = false;
-  if (finishing_) return;
-  if (deadline_hit_) {
-    on_read_deadline();
-    return;
+  switch (end_read_wait(ec)) {
+    case Wake::stopped:
+      return;
+    case Wake::deadline:
+      on_read_deadline();
+      return;
+    case Wake::failed:
+      finish(std::nullopt, "connection lost", "connection lost");
+      return;
+    case Wake::readable:
+      break;
   }
-  if (ec) {
-    finish(std::nullopt, "connection lost", "connection lost");
-    return;
+  switch (read_available()) {
+    case Read::again:
+      wait_for_input();
+      return;
+    case Read::closed:
+      finish(std::nullopt, "connection lost", "connection lost");
+      return;
+    case Read::data:
+      handle_records();
+      return;
   }
-  boost::system::error_code read_ec;
-  auto room = decoder_.prepare(kReadChunk);
-  const std::size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), read_ec);
-  decoder_.commit(read_ec ? 0 : n);
-  if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) {
-    wait_for_input();
-    return;
-  }
-  if (read_ec) {  // the peer's EOF included
-    finish(std::nullopt, "connection lost", "connection lost");
-    return;
-  }
-  counters_.bytes_in += n;
-  ctx_.counters.bytes_in += n;
-  handle_records();
 }
 
 void Session::on_read_deadline() {

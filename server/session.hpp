@@ -55,6 +55,7 @@ class Session final : public Member,
  private:
   enum class Wake { readable, deadline, stopped, failed };
   enum class Flush { done, blocked, failed };
+  enum class Read { data, again, closed };
   enum class ReadResult { frame, timeout, closed };
 
   boost::asio::awaitable<bool> handshake();
@@ -81,6 +82,11 @@ class Session final : public Member,
   void stop_reading();
   // Waits until the socket is readable, the deadline passes, or stop_reading() is called.
   boost::asio::awaitable<Wake> wait_readable(std::chrono::steady_clock::time_point deadline);
+  // The bookkeeping around every read wait, handshake or established.
+  void begin_read_wait(std::chrono::steady_clock::time_point deadline);
+  Wake end_read_wait(const boost::system::error_code& ec);
+  // One non-blocking read into decoder_.
+  Read read_available();
   // Reads until decoder_ holds a whole frame (then `frame_` views it), the deadline, or the end.
   boost::asio::awaitable<ReadResult> read_frame(std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<bool> write_now(const Bytes& bytes);
