@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <botan/rng.h>
+
 #include "parley/bytes.hpp"
 #include "parley/suite.hpp"
 
@@ -76,6 +78,7 @@ class System {
 struct ParleyOptions {
   SuiteId suite = SuiteId::aes_256_gcm;
   KeyPool* keys = nullptr;
+  Botan::RandomNumberGenerator* rng = nullptr;  // main's, for every handshake
   // Pin the server's fingerprint; empty trusts whatever it shows (bench only).
   std::string fingerprint;
 };

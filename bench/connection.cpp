@@ -2,7 +2,6 @@
 
 #include <sys/socket.h>
 
-#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -19,18 +18,18 @@ using asio::awaitable;
 using asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-// Shared by every connection: one thread, and each read is fully handed to its codec before
-// the next read anywhere.
-std::array<std::uint8_t, 256 * 1024> g_read_buffer;
-
 // Sent bytes kept for reuse up to this much; more is released once written.
 constexpr std::size_t kKeepOut = 64 * 1024;
 
 }  // namespace
 
 Connection::Connection(asio::any_io_executor executor, std::unique_ptr<Codec> codec,
-                       ConnectionOwner& owner, std::size_t index)
-    : socket_(executor), codec_(std::move(codec)), owner_(owner), index_(index) {}
+                       ConnectionOwner& owner, std::size_t index, ReadBuffer& read_buffer)
+    : socket_(executor),
+      codec_(std::move(codec)),
+      owner_(owner),
+      index_(index),
+      read_buffer_(read_buffer) {}
 
 void Connection::spawn(std::shared_ptr<Connection> self, tcp::endpoint server) {
   auto executor = self->socket_.get_executor();
@@ -64,12 +63,12 @@ awaitable<void> Connection::run(tcp::endpoint server) {
     }
     // Drain what is there, but give other connections a turn after a few full buffers.
     for (int round = 0; round < 4 && !closed_; ++round) {
-      const ssize_t n = ::recv(fd, g_read_buffer.data(), g_read_buffer.size(), 0);
+      const ssize_t n = ::recv(fd, read_buffer_.data(), read_buffer_.size(), 0);
       if (n > 0) {
-        codec_->on_bytes(ByteView(g_read_buffer.data(), static_cast<std::size_t>(n)), out_, *this);
+        codec_->on_bytes(ByteView(read_buffer_.data(), static_cast<std::size_t>(n)), out_, *this);
         if (closed_) break;
         flush();
-        if (static_cast<std::size_t>(n) < g_read_buffer.size()) break;
+        if (static_cast<std::size_t>(n) < read_buffer_.size()) break;
         continue;
       }
       if (n == 0) {

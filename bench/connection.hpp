@@ -12,12 +12,19 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "adapter.hpp"
 
 namespace parley::bench {
 
 class Connection;
+
+// One per scenario, shared by all its connections: one thread, and each read is fully handed
+// to its codec before the next read anywhere.
+struct ReadBuffer : std::vector<std::uint8_t> {
+  ReadBuffer() : std::vector<std::uint8_t>(256 * 1024) {}
+};
 
 class ConnectionOwner {
  public:
@@ -31,7 +38,7 @@ class ConnectionOwner {
 class Connection final : public std::enable_shared_from_this<Connection>, private CodecEvents {
  public:
   Connection(boost::asio::any_io_executor executor, std::unique_ptr<Codec> codec,
-             ConnectionOwner& owner, std::size_t index);
+             ConnectionOwner& owner, std::size_t index, ReadBuffer& read_buffer);
 
   // Connects and reads until the connection ends. The caller keeps a shared_ptr meanwhile.
   boost::asio::awaitable<void> run(boost::asio::ip::tcp::endpoint server);
@@ -61,6 +68,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
   std::unique_ptr<Codec> codec_;
   ConnectionOwner& owner_;
   std::size_t index_;
+  ReadBuffer& read_buffer_;
   Bytes out_;
   std::size_t out_pos_ = 0;
   bool write_waiting_ = false;

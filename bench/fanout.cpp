@@ -83,6 +83,7 @@ class Fanout final : public ConnectionOwner {
   System& system_;
   Target target_;
   FanoutParams p_;
+  ReadBuffer read_buffer_;
   std::vector<std::shared_ptr<Connection>> connections_;
   std::vector<std::size_t> room_size_;
   std::vector<Publisher> publishers_;
@@ -190,7 +191,8 @@ awaitable<bool> Fanout::connect_all() {
     }
     if (!error_.empty()) co_return false;
     CodecOptions options{"b" + std::to_string(i), {system_.room_name(i % p_.rooms)}};
-    auto connection = std::make_shared<Connection>(executor, system_.make(options), *this, i);
+    auto connection =
+        std::make_shared<Connection>(executor, system_.make(options), *this, i, read_buffer_);
     connections_.push_back(connection);
     Connection::spawn(connection, target_.endpoint);
   }

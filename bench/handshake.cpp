@@ -92,8 +92,8 @@ class Handshakes final : public ConnectionOwner {
  private:
   void start(std::size_t slot) {
     if (stopping_) return;
-    auto connection =
-        std::make_shared<Connection>(executor_, system_.make(CodecOptions{}), *this, slot);
+    auto connection = std::make_shared<Connection>(executor_, system_.make(CodecOptions{}), *this,
+                                                   slot, read_buffer_);
     slots_[slot] = connection;
     started_[slot] = Clock::now();
     Connection::spawn(std::move(connection), target_.endpoint);
@@ -107,6 +107,7 @@ class Handshakes final : public ConnectionOwner {
   System& system_;
   Target target_;
   HandshakeParams p_;
+  ReadBuffer read_buffer_;
   asio::any_io_executor executor_;
   std::vector<std::shared_ptr<Connection>> slots_;
   std::vector<Clock::time_point> started_;

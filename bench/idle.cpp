@@ -52,7 +52,8 @@ class Idle final : public ConnectionOwner {
              Clock::now() < deadline)
         co_await pause(std::chrono::milliseconds(1));
       CodecOptions options{"b" + std::to_string(i), {system_.room_name(i % p_.rooms)}};
-      auto connection = std::make_shared<Connection>(executor, system_.make(options), *this, i);
+      auto connection =
+          std::make_shared<Connection>(executor, system_.make(options), *this, i, read_buffer_);
       connections_.push_back(connection);
       Connection::spawn(connection, target_.endpoint);
     }
@@ -100,6 +101,7 @@ class Idle final : public ConnectionOwner {
   System& system_;
   Target target_;
   IdleParams p_;
+  ReadBuffer read_buffer_;
   std::vector<std::shared_ptr<Connection>> connections_;
   std::size_t ready_ = 0;
   std::size_t closed_ = 0;

@@ -176,13 +176,14 @@ int main(int argc, char** argv) {
       return 0;
     }
     raise_nofile_limit();
+    Botan::System_RNG rng;
     std::optional<KeyPool> keys;
     std::unique_ptr<System> system;
     if (common.system == "parley") {
       const auto* suite = parley::find_suite(common.suite);
       if (!suite) throw std::runtime_error("unknown suite " + common.suite);
       keys.emplace(common.key_pool, 2048, common.key_cache);
-      system = make_parley_system(ParleyOptions{suite->id, &*keys, common.fingerprint});
+      system = make_parley_system(ParleyOptions{suite->id, &*keys, &rng, common.fingerprint});
     } else if (common.system == "mosquitto") {
       system = make_mqtt_system();
     } else if (common.system == "nats") {

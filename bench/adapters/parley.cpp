@@ -1,7 +1,6 @@
 // Parley: the real handshake (ClientHandshake from common/, with a transport key from the
 // bench's key pool), then records both ways. Joins carry ids so that "ready" means the server
 // has acked every join; says carry none, so the server sends no ack per message.
-#include <botan/system_rng.h>
 
 #include <optional>
 
@@ -18,11 +17,6 @@ namespace {
 constexpr std::string_view kMessagePrefix = R"({"type":"message",)";
 constexpr std::string_view kTextKey = R"(,"text":")";
 
-Botan::RandomNumberGenerator& rng() {
-  static Botan::System_RNG system_rng;
-  return system_rng;
-}
-
 class ParleyCodec final : public Codec {
  public:
   ParleyCodec(const ParleyOptions& options, const CodecOptions& codec)
@@ -34,7 +28,7 @@ class ParleyCodec final : public Codec {
     if (!options_.fingerprint.empty()) client.pinned_fingerprint = options_.fingerprint;
     auto lease = options_.keys->next();
     client.transport_decryptor = std::move(lease.decryptor);
-    hs_.emplace(std::move(lease.key), std::move(client), rng());
+    hs_.emplace(std::move(lease.key), std::move(client), *options_.rng);
     append(out, hs_->start());
   }
 

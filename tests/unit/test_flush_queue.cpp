@@ -25,12 +25,16 @@ struct Output final : PendingOutput {
   std::function<void()> on_flush;
 };
 
-TEST(FlushQueue, OneDrainAfterEverythingAlreadyQueued) {
-  boost::asio::io_context io(1);
-  FlushQueue queue(io.get_executor());
+class FlushQueueTest : public ::testing::Test {
+ protected:
+  boost::asio::io_context io{1};
+  FlushQueue queue{io.get_executor()};
   std::vector<std::string> trace;
-  auto a = std::make_shared<Output>(trace, "a");
-  auto b = std::make_shared<Output>(trace, "b");
+  std::shared_ptr<Output> a = std::make_shared<Output>(trace, "a");
+  std::shared_ptr<Output> b = std::make_shared<Output>(trace, "b");
+};
+
+TEST_F(FlushQueueTest, OneDrainAfterEverythingAlreadyQueued) {
   // Two readers' turns are already queued when the first enrollment happens.
   boost::asio::post(io, [&] {
     trace.push_back("reader 1");
@@ -42,25 +46,15 @@ TEST(FlushQueue, OneDrainAfterEverythingAlreadyQueued) {
   EXPECT_EQ(trace, (std::vector<std::string>{"reader 1", "reader 2", "flush a", "flush b"}));
 }
 
-TEST(FlushQueue, EnrollingDuringADrainGetsAnotherDrain) {
-  boost::asio::io_context io(1);
-  FlushQueue queue(io.get_executor());
-  std::vector<std::string> trace;
-  auto a = std::make_shared<Output>(trace, "a");
-  auto b = std::make_shared<Output>(trace, "b");
+TEST_F(FlushQueueTest, EnrollingDuringADrainGetsAnotherDrain) {
   // a's flush closes it, which queues a notice for b: b must still be written.
   a->on_flush = [&] { queue.enroll(b); };
   queue.enroll(a);
   io.run();
   EXPECT_EQ(trace, (std::vector<std::string>{"flush a", "flush b"}));
-  a->on_flush = nullptr;
 }
 
-TEST(FlushQueue, KeepsOutputsAliveUntilFlushed) {
-  boost::asio::io_context io(1);
-  FlushQueue queue(io.get_executor());
-  std::vector<std::string> trace;
-  auto a = std::make_shared<Output>(trace, "a");
+TEST_F(FlushQueueTest, KeepsOutputsAliveUntilFlushed) {
   std::weak_ptr<Output> watch = a;
   queue.enroll(std::move(a));
   EXPECT_FALSE(watch.expired()) << "the queue holds the session until its flush";
