@@ -29,18 +29,32 @@ awaitable<std::unique_ptr<tcp::socket>> connect_owned(ServerAddress address,
   co_return std::make_unique<tcp::socket>(std::move(socket));
 }
 
+// The key is made while the TCP connect is in flight, unless the server has already shown it
+// gives up on us quickly: then the key comes first, so that its clock starts only once we are
+// ready (a slow machine may take longer to make a key than the server waits for a hello).
+enum class KeyTiming { with_connect, before_connect };
+
 awaitable<std::shared_ptr<Connection>> attempt(const SessionOptions& options,
-                                               KnownHostsTrust& trust,
-                                               asio::thread_pool& key_pool) {
+                                               KnownHostsTrust& trust, asio::thread_pool& key_pool,
+                                               KeyTiming timing) {
   auto ex = co_await asio::this_coro::executor;
-  auto [order, key_error, key, connect_error, socket] =
-      co_await asio::experimental::make_parallel_group(
-          asio::co_spawn(key_pool, make_transport_key(), asio::deferred),
-          asio::co_spawn(ex, connect_owned(options.address, options.connect_timeout),
-                         asio::deferred))
-          .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-  if (connect_error) std::rethrow_exception(connect_error);
-  if (key_error) std::rethrow_exception(key_error);
+  std::unique_ptr<Botan::RSA_PrivateKey> key;
+  std::unique_ptr<tcp::socket> socket;
+  if (timing == KeyTiming::before_connect) {
+    key = co_await asio::co_spawn(key_pool, make_transport_key(), asio::use_awaitable);
+    socket = co_await connect_owned(options.address, options.connect_timeout);
+  } else {
+    auto [order, key_error, made_key, connect_error, connected] =
+        co_await asio::experimental::make_parallel_group(
+            asio::co_spawn(key_pool, make_transport_key(), asio::deferred),
+            asio::co_spawn(ex, connect_owned(options.address, options.connect_timeout),
+                           asio::deferred))
+            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    if (connect_error) std::rethrow_exception(connect_error);
+    if (key_error) std::rethrow_exception(key_error);
+    key = std::move(made_key);
+    socket = std::move(connected);
+  }
 
   auto connection = std::make_shared<Connection>(std::move(*socket));
   Botan::AutoSeeded_RNG rng;
@@ -58,13 +72,13 @@ awaitable<std::shared_ptr<Connection>> open_session(const SessionOptions& option
   const std::string name = known_hosts_name(options.address);
   if (progress) progress("connecting to " + name + " (making a fresh session key)...");
   try {
-    co_return co_await attempt(options, trust, key_pool);
+    co_return co_await attempt(options, trust, key_pool, KeyTiming::with_connect);
   } catch (const ClientError& e) {
     // Only a failure after the question is worth one more try: the answer is recorded now.
     if (!trust.asked() || trust.accepted().empty() || e.code() == Exit::host_key) throw;
     if (progress) progress("the server gave up while we asked; reconnecting to " + name + "...");
   }
-  co_return co_await attempt(options, trust, key_pool);
+  co_return co_await attempt(options, trust, key_pool, KeyTiming::before_connect);
 }
 
 }  // namespace parley::client
