@@ -22,6 +22,19 @@ NAMES = {
 PARLEY = "parley-AES-256-GCM"
 
 
+
+def pair_rounds(handshakes, signs):
+    """(handshake run, sign-rate run) pairs: by round number, or the last of each (older files)."""
+    by_round = {r["round"]: r for r in signs if "round" in r}
+    pairs = []
+    for h in handshakes:
+        label = h.get("label", "")
+        if label.startswith("handshake-") and int(label.split("-")[1]) in by_round:
+            pairs.append((h, by_round[int(label.split("-")[1])]))
+    if not pairs and handshakes and signs:
+        pairs.append((handshakes[-1], signs[-1]))
+    return pairs
+
 def load(out):
     runs = []
     with open(os.path.join(out, "raw.jsonl")) as f:
@@ -189,27 +202,31 @@ def main(out):
                                             "ratio_to_parley": (s["rss_per_session_kib"] / base) if base else None}
         md.append("")
 
-    # Handshakes.
-    sign = signs[-1] if signs else None
-    if handshakes:
-        h = handshakes[-1]
+    # Handshakes: rounds of (sign rate, handshakes) measured back to back; the median round counts.
+    rounds = pair_rounds(handshakes, signs)
+    if rounds:
+        h0 = rounds[0][0]
         md.append("## Handshakes\n")
-        md.append(f"{h['params']['concurrency']} concurrent clients in a loop of connect, handshake (to the "
+        md.append(f"{h0['params']['concurrency']} concurrent clients in a loop of connect, handshake (to the "
                   "welcome), close record, close; RSA-2048 transport keys from the generator's pool "
                   "(bench-only shortcut). Sign rate: Botan `PK_Signer` "
-                  "EMSA4(SHA-256,MGF1,32) with the server's own identity key, on the server's core, "
-                  "median of repeated 1 s runs.\n")
-        md.append("| handshakes/s | p50 ms | p99 ms | server CPU % | generator CPU % | failures | "
+                  "EMSA4(SHA-256,MGF1,32) with the server's own identity key, on the server's core with "
+                  "the server stopped, median of repeated 1 s runs. Each round measures the sign rate "
+                  "and then the handshakes, back to back; the target uses the median round.\n")
+        md.append("| round | handshakes/s | p50 ms | p99 ms | server CPU % | generator CPU % | failures | "
                   "sign rate /s (key bits) | handshakes / sign rate | limit |")
-        md.append("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-        rate = sign["median_per_s"] if sign else None
-        lim = limit_of(h).replace("latency (window)", "concurrency") + (" (noisy)" if noisy(h) else "")
-        md.append(f"| {fmt(h['handshakes_per_s'])} | {fmt(h['latency_ms']['p50'], 1)} | "
-                  f"{fmt(h['latency_ms']['p99'], 1)} | {fmt(h.get('server', {}).get('cpu_pct'))} | "
-                  f"{fmt(h.get('generator', {}).get('cpu_pct'))} | {h.get('failures')} | "
-                  f"{fmt(rate)} ({sign['key_bits'] if sign else '?'}) | "
-                  f"{(h['handshakes_per_s'] / rate * 100):.0f}% | {lim} |" if rate else "")
-        summary["handshake"] = {"result": h, "sign_rate": sign}
+        md.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for i, (h, sign) in enumerate(rounds, 1):
+            rate = sign["median_per_s"]
+            lim = limit_of(h).replace("latency (window)", "concurrency") + (" (noisy)" if noisy(h) else "")
+            md.append(f"| {i} | {fmt(h['handshakes_per_s'])} | {fmt(h['latency_ms']['p50'], 1)} | "
+                      f"{fmt(h['latency_ms']['p99'], 1)} | {fmt(h.get('server', {}).get('cpu_pct'))} | "
+                      f"{fmt(h.get('generator', {}).get('cpu_pct'))} | {h.get('failures')} | "
+                      f"{fmt(rate)} ({sign['key_bits']}) | {(h['handshakes_per_s'] / rate * 100):.0f}% | {lim} |")
+        shares = sorted(h["handshakes_per_s"] / sign["median_per_s"] for h, sign in rounds)
+        summary["handshake"] = {"rounds": [{"result": h, "sign_rate": sign} for h, sign in rounds],
+                                "median_share": shares[len(shares) // 2],
+                                "key_bits": rounds[0][1]["key_bits"]}
         md.append("")
 
     # Targets.
@@ -236,13 +253,13 @@ def main(out):
         targets["idle rss per session <= 8 KiB at 10000"] = {"kib": kib, "sessions": pi[0]["sessions"], "met": ok}
         md.append(f"- {pi[0]['sessions']} idle Parley sessions cost **{kib:.2f} KiB** of server RSS each "
                   f"(target at most 8 KiB at 10,000): **{'met' if ok else 'missed'}**.")
-    if summary["handshake"] and sign:
-        h = summary["handshake"]["result"]
-        share = h["handshakes_per_s"] / sign["median_per_s"]
+    if summary["handshake"]:
+        share = summary["handshake"]["median_share"]
+        n = len(summary["handshake"]["rounds"])
         ok = share >= 0.85
-        targets["handshakes >= 85% of sign rate"] = {"share": share, "met": ok}
-        md.append(f"- Handshakes reach **{share * 100:.0f}%** of the raw RSA-{sign['key_bits']} PSS sign rate "
-                  f"(target 85%): **{'met' if ok else 'missed'}**.")
+        targets["handshakes >= 85% of sign rate"] = {"share": share, "rounds": n, "met": ok}
+        md.append(f"- Handshakes reach **{share * 100:.1f}%** of the raw RSA-{summary['handshake']['key_bits']} "
+                  f"PSS sign rate, median of {n} round(s) (target 85%): **{'met' if ok else 'missed'}**.")
     md.append("")
 
     # Plot: p99 against offered load, chat shape.
