@@ -17,7 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <iostream>
 
-#include "connection.hpp"
+#include "members.hpp"
 #include "scenarios.hpp"
 #include "wire.hpp"
 
@@ -28,30 +28,14 @@ namespace asio = boost::asio;
 using asio::awaitable;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-awaitable<void> sleep_for(Clock::duration d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(d);
-  co_await timer.async_wait(use_tuple);
-}
-
-Clock::duration seconds(double s) {
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-}
-
-class Fanout final : public ConnectionOwner {
+class Fanout final : public Members {
  public:
   Fanout(System& system, Target target, FanoutParams params)
-      : system_(system), target_(target), p_(std::move(params)) {}
+      : Members(system, target), p_(std::move(params)) {}
 
   awaitable<nlohmann::json> run();
 
-  void on_ready(Connection&) override { ++ready_; }
   void on_message(Connection& connection, std::string_view text) override;
-  void on_closed(Connection& connection, std::string_view why) override {
-    ++closed_;
-    if (error_.empty())
-      error_ = "client " + std::to_string(connection.index()) + ": " + std::string(why);
-  }
 
  private:
   enum class Mode { idle, window, paced };
@@ -80,20 +64,13 @@ class Fanout final : public ConnectionOwner {
   void publish(std::uint32_t index);
   void fill_window(std::uint32_t index);
 
-  System& system_;
-  Target target_;
   FanoutParams p_;
-  ReadBuffer read_buffer_;
-  std::vector<std::shared_ptr<Connection>> connections_;
   std::vector<std::size_t> room_size_;
   std::vector<Publisher> publishers_;
   std::string text_;
 
   Mode mode_ = Mode::idle;
   Phase* phase_ = nullptr;  // set while measuring
-  std::size_t ready_ = 0;
-  std::size_t closed_ = 0;
-  std::string error_;
   std::uint64_t expected_total_ = 0;
   std::uint64_t received_total_ = 0;
   std::uint64_t self_echo_ = 0;
@@ -172,7 +149,6 @@ awaitable<void> Fanout::pace(double rate, std::uint64_t generation) {
 }
 
 awaitable<bool> Fanout::connect_all() {
-  const auto executor = co_await asio::this_coro::executor;
   room_size_.assign(p_.rooms, 0);
   for (std::size_t i = 0; i < p_.clients; ++i)
     ++room_size_[i % p_.rooms];
@@ -183,31 +159,15 @@ awaitable<bool> Fanout::connect_all() {
     pub.remaining.assign(p_.window, 0);
     publishers_.push_back(std::move(pub));
   }
-  const auto deadline = Clock::now() + seconds(p_.ready_timeout_s);
-  for (std::size_t i = 0; i < p_.clients; ++i) {
-    while (i - ready_ - closed_ >= p_.connect_parallel && error_.empty()) {
-      if (Clock::now() > deadline) co_return false;
-      co_await sleep_for(std::chrono::milliseconds(1));
-    }
-    if (!error_.empty()) co_return false;
-    CodecOptions options{"b" + std::to_string(i), {system_.room_name(i % p_.rooms)}};
-    auto connection =
-        std::make_shared<Connection>(executor, system_.make(options), *this, i, read_buffer_);
-    connections_.push_back(connection);
-    Connection::spawn(connection, target_.endpoint);
-  }
-  while (ready_ < p_.clients && error_.empty()) {
-    if (Clock::now() > deadline) co_return false;
-    co_await sleep_for(std::chrono::milliseconds(5));
-  }
-  co_return error_.empty();
+  co_return co_await connect_members(p_.clients, p_.rooms, p_.connect_parallel,
+                                     Clock::now() + seconds(p_.ready_timeout_s));
 }
 
 awaitable<nlohmann::json> Fanout::measure(Phase& phase) {
-  co_await sleep_for(seconds(p_.warmup_s));
+  co_await pause(seconds(p_.warmup_s));
   const UsageMark begin = mark_usage(target_);
   phase_ = &phase;
-  co_await sleep_for(seconds(p_.duration_s));
+  co_await pause(seconds(p_.duration_s));
   phase_ = nullptr;
   const UsageMark end = mark_usage(target_);
   const double secs = std::chrono::duration<double>(end.at - begin.at).count();
@@ -288,7 +248,7 @@ awaitable<nlohmann::json> Fanout::run() {
   }
   mode_ = Mode::idle;
   ++pacer_generation_;
-  co_await sleep_for(std::chrono::milliseconds(5));  // let the pacer see the mode change
+  co_await pause(std::chrono::milliseconds(5));  // let the pacer see the mode change
 
   // Drain: every message sent must reach every other member of its room.
   const auto drain_deadline = Clock::now() + seconds(p_.drain_s);
@@ -299,7 +259,7 @@ awaitable<nlohmann::json> Fanout::run() {
     return n;
   };
   while (incomplete() > 0 && error_.empty() && Clock::now() < drain_deadline)
-    co_await sleep_for(std::chrono::milliseconds(10));
+    co_await pause(std::chrono::milliseconds(10));
 
   result["phases"] = phases;
   result["expected"] = expected_total_;
@@ -309,8 +269,7 @@ awaitable<nlohmann::json> Fanout::run() {
   result["unexpected"] = unexpected_;
   result["closed"] = closed_;
   if (!error_.empty()) result["error"] = error_;
-  for (auto& c : connections_)
-    c->close();
+  close_all();
   co_return result;
 }
 
@@ -320,7 +279,7 @@ awaitable<nlohmann::json> run_fanout(System& system, Target target, FanoutParams
   Fanout fanout(system, target, std::move(params));
   nlohmann::json result = co_await fanout.run();
   // Closing sockets completes the connections' pending waits; give them a turn to finish.
-  co_await sleep_for(std::chrono::milliseconds(50));
+  co_await pause(std::chrono::milliseconds(50));
   co_return result;
 }
 

@@ -1,12 +1,9 @@
 // handshake: C concurrent clients, each in a loop of connect, handshake (up to the welcome),
 // close record, close. Reports completed handshakes per second and the time from the start
 // of connect() to the welcome, over the measured interval only.
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <iostream>
 
 #include "connection.hpp"
@@ -17,17 +14,6 @@ namespace {
 
 namespace asio = boost::asio;
 using asio::awaitable;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-awaitable<void> pause(Clock::duration d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(d);
-  co_await timer.async_wait(use_tuple);
-}
-
-Clock::duration seconds(double s) {
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-}
 
 class Handshakes final : public ConnectionOwner {
  public:

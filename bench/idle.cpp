@@ -1,43 +1,25 @@
 // idle: N established sessions, each a member of one of R rooms, doing nothing. The
 // server's RSS is read before the first connection and after the last one is ready (and a
 // settling pause); the difference over N is the memory one idle session costs it.
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <unistd.h>
+
 #include <iostream>
 
-#include "connection.hpp"
+#include "members.hpp"
 #include "scenarios.hpp"
 
 namespace parley::bench {
 namespace {
 
-namespace asio = boost::asio;
-using asio::awaitable;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using boost::asio::awaitable;
 
-awaitable<void> pause(Clock::duration d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(d);
-  co_await timer.async_wait(use_tuple);
-}
-
-class Idle final : public ConnectionOwner {
+class Idle final : public Members {
  public:
-  Idle(System& system, Target target, IdleParams params)
-      : system_(system), target_(target), p_(params) {}
+  Idle(System& system, Target target, IdleParams params) : Members(system, target), p_(params) {}
 
-  void on_ready(Connection&) override { ++ready_; }
   void on_message(Connection&, std::string_view) override { ++messages_; }
-  void on_closed(Connection& connection, std::string_view why) override {
-    ++closed_;
-    if (error_.empty())
-      error_ = "client " + std::to_string(connection.index()) + ": " + std::string(why);
-  }
 
   awaitable<nlohmann::json> run() {
-    const auto executor = co_await asio::this_coro::executor;
     nlohmann::json result;
     result["scenario"] = "idle";
     result["system"] = system_.name();
@@ -45,31 +27,18 @@ class Idle final : public ConnectionOwner {
     const ProcSample before = sample_process(target_.server_pid);
     const ProcSample self_before = sample_process(::getpid());
     const auto start = Clock::now();
-    const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
-                                      std::chrono::duration<double>(p_.ready_timeout_s));
-    for (std::size_t i = 0; i < p_.clients && error_.empty(); ++i) {
-      while (i - ready_ - closed_ >= p_.connect_parallel && error_.empty() &&
-             Clock::now() < deadline)
-        co_await pause(std::chrono::milliseconds(1));
-      CodecOptions options{"b" + std::to_string(i), {system_.room_name(i % p_.rooms)}};
-      auto connection =
-          std::make_shared<Connection>(executor, system_.make(options), *this, i, read_buffer_);
-      connections_.push_back(connection);
-      Connection::spawn(connection, target_.endpoint);
-    }
-    while (ready_ < p_.clients && error_.empty() && Clock::now() < deadline)
-      co_await pause(std::chrono::milliseconds(5));
+    const bool connected = co_await connect_members(p_.clients, p_.rooms, p_.connect_parallel,
+                                                    start + seconds(p_.ready_timeout_s));
     const double connect_s = std::chrono::duration<double>(Clock::now() - start).count();
     result["connect_s"] = connect_s;
     result["ready"] = ready_;
-    if (ready_ < p_.clients) {
+    if (!connected) {
       result["error"] = error_.empty() ? "clients not ready in time" : error_;
       co_return result;
     }
     std::cerr << system_.name() << ": " << ready_ << " idle sessions in " << connect_s << " s"
               << std::endl;
-    co_await pause(
-        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(p_.settle_s)));
+    co_await pause(seconds(p_.settle_s));
     const ProcSample after = sample_process(target_.server_pid);
     const ProcSample self_after = sample_process(::getpid());
     if (before.ok && after.ok) {
@@ -91,22 +60,14 @@ class Idle final : public ConnectionOwner {
     result["closed"] = closed_;
     result["messages"] = messages_;
     if (!error_.empty()) result["error"] = error_;
-    for (auto& c : connections_)
-      c->close();
+    close_all();
     co_await pause(std::chrono::milliseconds(50));
     co_return result;
   }
 
  private:
-  System& system_;
-  Target target_;
   IdleParams p_;
-  ReadBuffer read_buffer_;
-  std::vector<std::shared_ptr<Connection>> connections_;
-  std::size_t ready_ = 0;
-  std::size_t closed_ = 0;
   std::uint64_t messages_ = 0;
-  std::string error_;
 };
 
 }  // namespace

@@ -19,6 +19,10 @@ namespace parley::bench {
 
 using Clock = std::chrono::steady_clock;
 
+// Waits on the caller's executor (every scenario's timing is a sequence of these).
+boost::asio::awaitable<void> pause(Clock::duration d);
+Clock::duration seconds(double s);
+
 struct Target {
   boost::asio::ip::tcp::endpoint endpoint;
   pid_t server_pid = 0;  // 0: no server accounting

@@ -1,0 +1,41 @@
+#include "members.hpp"
+
+#include <boost/asio/this_coro.hpp>
+
+namespace parley::bench {
+
+void Members::on_closed(Connection& connection, std::string_view why) {
+  ++closed_;
+  if (error_.empty())
+    error_ = "client " + std::to_string(connection.index()) + ": " + std::string(why);
+}
+
+boost::asio::awaitable<bool> Members::connect_members(std::size_t clients, std::size_t rooms,
+                                                      std::size_t parallel,
+                                                      Clock::time_point deadline) {
+  const auto executor = co_await boost::asio::this_coro::executor;
+  for (std::size_t i = 0; i < clients; ++i) {
+    while (i - ready_ - closed_ >= parallel && error_.empty()) {
+      if (Clock::now() > deadline) co_return false;
+      co_await pause(std::chrono::milliseconds(1));
+    }
+    if (!error_.empty()) co_return false;
+    CodecOptions options{"b" + std::to_string(i), {system_.room_name(i % rooms)}};
+    auto connection =
+        std::make_shared<Connection>(executor, system_.make(options), *this, i, read_buffer_);
+    connections_.push_back(connection);
+    Connection::spawn(connection, target_.endpoint);
+  }
+  while (ready_ < clients && error_.empty()) {
+    if (Clock::now() > deadline) co_return false;
+    co_await pause(std::chrono::milliseconds(5));
+  }
+  co_return error_.empty();
+}
+
+void Members::close_all() {
+  for (auto& connection : connections_)
+    connection->close();
+}
+
+}  // namespace parley::bench
