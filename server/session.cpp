@@ -363,6 +363,8 @@ void Session::on_read_deadline() {
 }
 
 void Session::handle_records() {
+  // One clock reading per batch: its records arrived together.
+  const auto now = steady_clock::now();
   for (unsigned handled = 0; handled < kRecordsPerTurn && !finishing_; ++handled) {
     const auto frame = decoder_.next();
     if (!frame) {
@@ -375,8 +377,8 @@ void Session::handle_records() {
       return;
     }
     ++counters_.records_in;
-    last_heard_ = steady_clock::now();
-    next_trim_ = last_heard_ + kTrimAfter;
+    last_heard_ = now;
+    next_trim_ = now + kTrimAfter;
     ping_outstanding_ = false;
     auto opened = keys_->opener.open(*frame);
     if (auto* error = std::get_if<RecordError>(&opened)) {
@@ -385,7 +387,7 @@ void Session::handle_records() {
       return;
     }
     const auto& record = std::get<OpenedRecord>(opened);
-    on_record(record.type, record.data);
+    on_record(record.type, record.data, now);
   }
   if (finishing_) return;
   // A bounded batch per turn: a long burst already in our buffer must not fill other sessions'
@@ -410,10 +412,10 @@ void Session::trim_idle() {
                                             : steady_clock::time_point::max();
 }
 
-void Session::on_record(ContentType type, ByteView data) {
+void Session::on_record(ContentType type, ByteView data, steady_clock::time_point now) {
   switch (type) {
     case ContentType::app:
-      on_app(as_chars(data));
+      on_app(as_chars(data), now);
       return;
     case ContentType::close: {
       auto close = parse_close(data);
@@ -427,9 +429,8 @@ void Session::on_record(ContentType type, ByteView data) {
   }
 }
 
-void Session::on_app(std::string_view json) {
+void Session::on_app(std::string_view json, steady_clock::time_point now) {
   const auto& limits = ctx_.config().limits;
-  const auto now = steady_clock::now();
   if (!bucket_) {
     bucket_.emplace(limits.rate, static_cast<double>(limits.burst), now);
   } else if (bucket_generation_ != ctx_.generation()) {

@@ -93,8 +93,9 @@ class Session final : public Member,
 
   // Gives back what an idle session does not need (cipher objects, buffers).
   void trim_idle();
-  void on_record(ContentType type, ByteView data);
-  void on_app(std::string_view json);
+  // `now` is when the batch holding the record was read.
+  void on_record(ContentType type, ByteView data, std::chrono::steady_clock::time_point now);
+  void on_app(std::string_view json, std::chrono::steady_clock::time_point now);
   // Starts the end of the session: optionally a close record, then the writer
   // drains and the socket closes. `quit_reason` is what the others are told.
   void finish(std::optional<StatusCode> close_code, std::string_view close_reason,
