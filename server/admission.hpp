@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "parley/token_bucket.hpp"
 
@@ -46,6 +47,33 @@ class Admission {
   std::size_t max_tracked_;
   std::size_t pending_ = 0;
   std::unordered_map<std::string, TokenBucket> buckets_;
+};
+
+// One handshake's place among those in progress: taken over from an `admitted` verdict and given
+// back when destroyed, however the handshake ends.
+class AdmissionSlot {
+ public:
+  AdmissionSlot() = default;
+  explicit AdmissionSlot(Admission& admitted) : admission_(&admitted) {}
+  AdmissionSlot(AdmissionSlot&& other) noexcept
+      : admission_(std::exchange(other.admission_, nullptr)) {}
+  AdmissionSlot& operator=(AdmissionSlot&& other) noexcept {
+    if (this != &other) {
+      release();
+      admission_ = std::exchange(other.admission_, nullptr);
+    }
+    return *this;
+  }
+  AdmissionSlot(const AdmissionSlot&) = delete;
+  AdmissionSlot& operator=(const AdmissionSlot&) = delete;
+  ~AdmissionSlot() { release(); }
+
+  void release() {
+    if (admission_ != nullptr) std::exchange(admission_, nullptr)->handshake_finished();
+  }
+
+ private:
+  Admission* admission_ = nullptr;
 };
 
 }  // namespace parley::server

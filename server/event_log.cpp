@@ -317,7 +317,7 @@ void EventLog::rate_limited(std::uint64_t session, std::string_view nick) {
 }
 
 void EventLog::slow_consumer(std::uint64_t session, std::string_view peer, std::string_view nick,
-                             std::uint64_t unsent_bytes) {
+                             std::uint64_t unsent_bytes, std::optional<std::uint64_t> stalled_ms) {
   constexpr Level level = Level::warn;
   if (!enabled(level)) return;
   auto j = head(level, "slow_consumer");
@@ -325,6 +325,7 @@ void EventLog::slow_consumer(std::uint64_t session, std::string_view peer, std::
   j["peer"] = peer;
   j["nick"] = nick;
   j["unsent_bytes"] = unsent_bytes;
+  if (stalled_ms) j["stalled_ms"] = *stalled_ms;
   emit(level, j);
 }
 
@@ -378,6 +379,7 @@ void EventLog::stats(const Stats& s) {
   j["messages_per_s"] = round3(s.messages_per_s);
   j["bytes_in_per_s"] = round3(s.bytes_in_per_s);
   j["bytes_out_per_s"] = round3(s.bytes_out_per_s);
+  j["idle_trims"] = s.idle_trims;
   emit(level, j);
 }
 

@@ -61,8 +61,9 @@ class EventLog {
   void join(std::uint64_t session, std::string_view nick, std::string_view room);
   void part(std::uint64_t session, std::string_view nick, std::string_view room);
   void rate_limited(std::uint64_t session, std::string_view nick);
+  // stalled_ms: set when the peer took nothing for write_deadline_ms (else the outbox was full).
   void slow_consumer(std::uint64_t session, std::string_view peer, std::string_view nick,
-                     std::uint64_t unsent_bytes);
+                     std::uint64_t unsent_bytes, std::optional<std::uint64_t> stalled_ms);
   struct SessionCounters {
     std::uint64_t bytes_in, bytes_out, records_in, records_out, duration_ms;
   };
@@ -75,6 +76,7 @@ class EventLog {
   struct Stats {
     std::size_t sessions, handshakes_pending, rooms;
     double messages_per_s, bytes_in_per_s, bytes_out_per_s;
+    std::uint64_t idle_trims;  // since start
   };
   void stats(const Stats&);
   void nofile_limit(std::uint64_t soft, std::uint64_t hard, std::uint64_t needed, bool sufficient);

@@ -8,8 +8,6 @@
 #include <boost/asio/write.hpp>
 
 #include <csignal>
-#include <fstream>
-#include <sstream>
 
 #include "parley/frame.hpp"
 #include "parley/hello.hpp"
@@ -24,7 +22,9 @@ using asio::ip::tcp;
 using std::chrono::steady_clock;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-constexpr std::chrono::seconds kShutdownGrace{5};
+// Longer than a session's linger (5 s), so every session ends, and is logged, on its own; the
+// grace is the backstop.
+constexpr std::chrono::seconds kShutdownGrace{6};
 constexpr std::chrono::milliseconds kAcceptBackoffMin{50};
 constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};
 // STATUS= is a convenience for `systemctl status`; once a second is plenty and bounds the
@@ -52,28 +52,26 @@ bool is_resource_error(const boost::system::error_code& ec) {
          ec == asio::error::no_memory || ec.value() == ENFILE;
 }
 
+std::string join(const std::vector<std::string>& parts) {
+  std::string all;
+  for (const auto& p : parts)
+    all += (all.empty() ? "" : "; ") + p;
+  return all;
+}
+
 }  // namespace
 
 std::shared_ptr<const config::AuthorizedKeys> load_authorized_keys(const config::Config& config) {
   if (!config.auth.authorized_keys) return nullptr;
-  const std::string& path = *config.auth.authorized_keys;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read authorized_keys " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  auto parsed = config::parse_authorized_keys(text.str());
-  if (auto* errors = std::get_if<std::vector<std::string>>(&parsed)) {
-    std::string all;
-    for (const auto& e : *errors)
-      all += (all.empty() ? "" : "; ") + e;
-    throw std::runtime_error("authorized_keys " + path + ": " + all);
-  }
+  auto loaded = config::load_authorized_keys_file(*config.auth.authorized_keys);
+  if (auto* errors = std::get_if<std::vector<std::string>>(&loaded))
+    throw std::runtime_error(join(*errors));
   return std::make_shared<const config::AuthorizedKeys>(
-      std::move(std::get<config::AuthorizedKeys>(parsed)));
+      std::move(std::get<config::AuthorizedKeys>(loaded)));
 }
 
 Server::Server(asio::io_context& io, ServerContext& ctx, std::string config_path,
-               config::Environment env, Notifier& notifier)
+               config::Environment env, Notifier& notifier, TransportFactory make_transport)
     : io_(io),
       ctx_(ctx),
       config_path_(std::move(config_path)),
@@ -82,7 +80,8 @@ Server::Server(asio::io_context& io, ServerContext& ctx, std::string config_path
       stats_timer_(io),
       notifier_(notifier),
       watchdog_timer_(io),
-      status_timer_(io) {}
+      status_timer_(io),
+      make_transport_(std::move(make_transport)) {}
 
 void Server::listen() {
   for (const auto& l : ctx_.config().listen) {
@@ -180,8 +179,15 @@ awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
     const std::string peer_text = endpoint_text(peer);
 
     switch (ctx_.admission.admit(peer.address(), steady_clock::now())) {
-      case Admission::Verdict::admitted:
-        break;
+      case Admission::Verdict::admitted: {
+        AdmissionSlot slot(ctx_.admission);
+        const std::uint64_t id = ++ctx_.next_session_id;
+        auto session = std::make_shared<Session>(ctx_, make_transport_(std::move(socket)),
+                                                 std::move(slot), id, peer_text);
+        ctx_.sessions.emplace(id, session);
+        asio::co_spawn(io_, Session::run(std::move(session)), asio::detached);
+        continue;
+      }
       case Admission::Verdict::source_rate:
         ctx_.log.admission_refused(peer_text, "handshake rate from this source");
         asio::co_spawn(io_, refuse_busy(std::move(socket)), asio::detached);
@@ -191,10 +197,6 @@ awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
         asio::co_spawn(io_, refuse_busy(std::move(socket)), asio::detached);
         continue;
     }
-    const std::uint64_t id = ++ctx_.next_session_id;
-    auto session = std::make_shared<Session>(ctx_, std::move(socket), id, peer_text);
-    ctx_.sessions.emplace(id, session);
-    asio::co_spawn(io_, Session::run(std::move(session)), asio::detached);
   }
 }
 
@@ -215,50 +217,40 @@ awaitable<void> Server::handle_signals() {
 }
 
 bool Server::reload() {
+  const std::optional<std::string> error = try_reload();
+  if (error) ctx_.log.reload(false, {}, {}, *error);
+  return !error;
+}
+
+std::optional<std::string> Server::try_reload() {
   // The log file first, whatever becomes of the configuration: logrotate's SIGHUP must move us
   // to the new file even while the config file is broken. A file that cannot be reopened keeps
   // the old one in use, and the old configuration whole.
   try {
     ctx_.log.reopen();
-  } catch (const std::exception& e) {
-    ctx_.log.reload(false, {}, {}, e.what());
-    return false;
-  }
-  if (config_path_.empty()) {
-    ctx_.log.reload(false, {}, {}, "running on the embedded default config: nothing to reload");
-    return false;
-  }
-  auto loaded = config::load_config_file(config_path_, env_);
-  if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&loaded)) {
-    std::string all;
-    for (const auto& e : *errors)
-      all += (all.empty() ? "" : "; ") + e.to_string();
-    ctx_.log.reload(false, {}, {}, all);
-    return false;
-  }
-  auto next = std::get<config::Config>(std::move(loaded));
-  std::shared_ptr<const config::AuthorizedKeys> keys;
-  try {
-    keys = load_authorized_keys(next);
-  } catch (const std::exception& e) {
-    ctx_.log.reload(false, {}, {}, e.what());
-    return false;
-  }
-  try {
+    if (config_path_.empty()) return "running on the embedded default config: nothing to reload";
+    auto loaded = config::load_config_file(config_path_, env_);
+    if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&loaded)) {
+      std::vector<std::string> texts;
+      for (const auto& e : *errors)
+        texts.push_back(e.to_string());
+      return join(texts);
+    }
+    auto next = std::get<config::Config>(std::move(loaded));
+    auto keys = load_authorized_keys(next);
     ctx_.log.set_level(next.log.level);
+    const config::ConfigDiff diff = config::diff(ctx_.config(), next);
+    // Listeners, the identity key and the log sink stay as they are until a restart.
+    next.listen = ctx_.config().listen;
+    next.identity_key = ctx_.config().identity_key;
+    next.log.format = ctx_.config().log.format;
+    next.log.file = ctx_.config().log.file;
+    ctx_.apply(std::move(next), std::move(keys));
+    ctx_.log.reload(true, diff.changed, diff.need_restart, "");
+    return std::nullopt;
   } catch (const std::exception& e) {
-    ctx_.log.reload(false, {}, {}, e.what());
-    return false;
+    return std::string(e.what());
   }
-  const config::ConfigDiff diff = config::diff(ctx_.config(), next);
-  // Listeners, the identity key and the log sink stay as they are until a restart.
-  next.listen = ctx_.config().listen;
-  next.identity_key = ctx_.config().identity_key;
-  next.log.format = ctx_.config().log.format;
-  next.log.file = ctx_.config().log.file;
-  ctx_.apply(std::move(next), std::move(keys));
-  ctx_.log.reload(true, diff.changed, diff.need_restart, "");
-  return true;
 }
 
 void Server::begin_shutdown(std::string_view signal_name) {
@@ -313,6 +305,7 @@ awaitable<void> Server::stats_loop() {
     s.messages_per_s = static_cast<double>(hub.messages_relayed - relayed_before) / secs;
     s.bytes_in_per_s = static_cast<double>(ctx_.counters.bytes_in - before.bytes_in) / secs;
     s.bytes_out_per_s = static_cast<double>(ctx_.counters.bytes_out - before.bytes_out) / secs;
+    s.idle_trims = ctx_.counters.idle_trims;
     ctx_.log.stats(s);
     ctx_.log.flush();
     last = now;

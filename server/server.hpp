@@ -17,18 +17,21 @@
 
 #include "sd_notify.hpp"
 #include "server_context.hpp"
+#include "transport.hpp"
 
 namespace parley::server {
 
-// Reads and parses an authorized_keys file; throws std::runtime_error naming the file and line.
+// The authorized_keys file the config names (null when it names none); throws
+// std::runtime_error naming the file and every bad line.
 std::shared_ptr<const config::AuthorizedKeys> load_authorized_keys(const config::Config& config);
 
 class Server {
  public:
   // config_path is empty when running on the embedded default (SIGHUP then has nothing to read).
   // The notifier may be disabled (no $NOTIFY_SOCKET); it must outlive the server.
+  // `make_transport` wraps each accepted connection (plain TCP in parleyd).
   Server(boost::asio::io_context& io, ServerContext& ctx, std::string config_path,
-         config::Environment env, Notifier& notifier);
+         config::Environment env, Notifier& notifier, TransportFactory make_transport);
 
   // Binds every listener (throws std::runtime_error naming the address) and logs `listening`.
   void listen();
@@ -47,6 +50,8 @@ class Server {
   boost::asio::awaitable<void> status_loop();
   // True when the new configuration is in force.
   bool reload();
+  // The new configuration and authorized keys, or why not (nullopt, logged).
+  std::optional<std::string> try_reload();
   void begin_shutdown(std::string_view signal_name);
   std::string status_text() const;
 
@@ -61,6 +66,7 @@ class Server {
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer status_timer_;
   bool last_reload_failed_ = false;
+  TransportFactory make_transport_;
 };
 
 }  // namespace parley::server

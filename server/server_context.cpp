@@ -19,10 +19,10 @@ std::uint16_t guest_suffix(Botan::RandomNumberGenerator& rng) {
 }  // namespace
 
 ServerContext::ServerContext(boost::asio::any_io_executor exec, config::Config initial,
+                             std::shared_ptr<const config::AuthorizedKeys> keys,
                              EventLog& event_log, ServerIdentity& server_identity,
                              Botan::RandomNumberGenerator& random)
-    : executor(exec),
-      log(event_log),
+    : log(event_log),
       identity(server_identity),
       rng(random),
       hub_log(event_log),
@@ -31,12 +31,11 @@ ServerContext::ServerContext(boost::asio::any_io_executor exec, config::Config i
       signing(exec, initial.limits.signatures_per_turn),
       flushes(exec) {
   hub.set_observer(&hub_log);
-  apply(std::move(initial), nullptr);
+  apply(std::move(initial), std::move(keys));
 }
 
 void ServerContext::apply(config::Config next, std::shared_ptr<const config::AuthorizedKeys> keys) {
   config_ = std::make_shared<const config::Config>(std::move(next));
-  authorized_keys = std::move(keys);
   const auto& c = *config_;
 
   auto policy = std::make_shared<ServerPolicy>();
@@ -45,15 +44,15 @@ void ServerContext::apply(config::Config next, std::shared_ptr<const config::Aut
   policy->has_room = [this] { return established < config_->limits.max_clients; };
   if (c.auth.mode == config::AuthMode::keys) {
     // The handshake keeps the policy alive, and the policy keeps these keys alive.
-    policy->authorize = [keys = authorized_keys](std::string_view fingerprint) {
+    policy->authorize = [keys](std::string_view fingerprint) {
       return keys && keys->contains(fingerprint);
     };
   }
   policy_ = std::move(policy);
 
   std::map<std::string, std::string> owned;
-  if (authorized_keys) {
-    for (const auto& k : authorized_keys->keys)
+  if (keys) {
+    for (const auto& k : keys->keys)
       if (k.nick) owned.emplace(k.fingerprint, *k.nick);
   }
   hub.set_reserved_nicks(std::move(owned));

@@ -1,15 +1,12 @@
-// What every session shares: the configuration in force, the identity, the
-// hub, admission control, the log. One per server; lives as long as the loop.
+// What every session shares: the configuration in force, the identity, the hub, admission
+// control, the signing budget, the output queue, the log and the session table. One per server;
+// lives as long as the loop.
 #pragma once
 
 #include <botan/rng.h>
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <unordered_map>
 
@@ -17,75 +14,38 @@
 #include "event_log.hpp"
 #include "flush_queue.hpp"
 #include "hub.hpp"
+#include "hub_log.hpp"
 #include "parley/authorized_keys.hpp"
 #include "parley/config.hpp"
 #include "parley/server_handshake.hpp"
-#include "parley/token_bucket.hpp"
+#include "signing_budget.hpp"
 
 namespace parley::server {
 
 class Session;
 
-// Bounds the RSA signatures done per turn of the event loop: a reconnect storm
-// then costs established sessions at most that many signatures of latency
-// before their reads and writes get a turn.
-class SigningBudget {
- public:
-  SigningBudget(boost::asio::any_io_executor executor, std::size_t per_turn)
-      : executor_(std::move(executor)), per_turn_(per_turn) {}
-  void set_per_turn(std::size_t per_turn) { per_turn_ = per_turn; }
-
-  boost::asio::awaitable<void> acquire() {
-    while (used_ >= per_turn_) {
-      co_await boost::asio::post(executor_, boost::asio::use_awaitable);
-    }
-    // The first signature of a turn schedules the reset behind everything
-    // already queued, which is what "next turn" means for a single thread.
-    if (used_++ == 0) boost::asio::post(executor_, [this] { used_ = 0; });
-  }
-
- private:
-  boost::asio::any_io_executor executor_;
-  std::size_t per_turn_;
-  std::size_t used_ = 0;
-};
-
-// Writes the hub's membership changes to the event log.
-class HubLog final : public HubObserver {
- public:
-  explicit HubLog(EventLog& log) : log_(log) {}
-  void on_nick(SessionId id, std::string_view old_nick, std::string_view new_nick) override {
-    log_.nick(id, old_nick, new_nick);
-  }
-  void on_join(SessionId id, std::string_view nick, std::string_view room) override {
-    log_.join(id, nick, room);
-  }
-  void on_part(SessionId id, std::string_view nick, std::string_view room) override {
-    log_.part(id, nick, room);
-  }
-
- private:
-  EventLog& log_;
-};
-
+// Totals since start, for the stats line.
 struct Counters {
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
+  std::uint64_t idle_trims = 0;  // idle sessions that gave back their cipher objects and buffers
 };
 
 struct ServerContext {
-  ServerContext(boost::asio::any_io_executor executor, config::Config initial, EventLog& event_log,
+  // `keys`: the authorized_keys the config names (null when it names none).
+  ServerContext(boost::asio::any_io_executor executor, config::Config initial,
+                std::shared_ptr<const config::AuthorizedKeys> keys, EventLog& event_log,
                 ServerIdentity& server_identity, Botan::RandomNumberGenerator& random);
 
-  // Replaces the configuration in force (and the authorized keys, null when
-  // there is no file); sessions pick up limits on their next request.
+  // Replaces the configuration in force and the authorized keys (SIGHUP). Sessions follow the
+  // new limits from their next request or deadline; handshakes started now use the new policy.
   void apply(config::Config next, std::shared_ptr<const config::AuthorizedKeys> keys);
   const config::Config& config() const { return *config_; }
+  // Changes on every apply(): sessions compare it to notice a reload.
   std::uint64_t generation() const { return generation_; }
   // The policy handshakes started now use; each handshake keeps its own copy alive.
   std::shared_ptr<const ServerPolicy> policy() const { return policy_; }
 
-  boost::asio::any_io_executor executor;
   EventLog& log;
   ServerIdentity& identity;
   Botan::RandomNumberGenerator& rng;
@@ -99,8 +59,6 @@ struct ServerContext {
   std::size_t established = 0;
   std::uint64_t next_session_id = 0;
   bool shutting_down = false;
-  // From the authorized_keys file, if the config names one (open mode may too: owned nicks).
-  std::shared_ptr<const config::AuthorizedKeys> authorized_keys;
 
  private:
   std::shared_ptr<const config::Config> config_;

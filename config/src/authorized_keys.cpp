@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <string>
 
+#include "bounded_file.hpp"
 #include "parley/names.hpp"
 
 namespace parley::config {
@@ -114,6 +115,18 @@ std::variant<AuthorizedKeys, std::vector<std::string>> parse_authorized_keys(
   }
   if (!errors.empty()) return errors;
   return result;
+}
+
+std::variant<AuthorizedKeys, std::vector<std::string>> load_authorized_keys_file(
+    const std::string& path) {
+  auto text = read_bounded_file(path);
+  if (auto* error = std::get_if<FileError>(&text)) return std::vector<std::string>{error->message};
+  auto parsed = parse_authorized_keys(std::get<std::string>(text));
+  if (auto* errors = std::get_if<std::vector<std::string>>(&parsed)) {
+    for (auto& e : *errors)
+      e = "authorized_keys " + path + ": " + e;
+  }
+  return parsed;
 }
 
 }  // namespace parley::config

@@ -1,5 +1,7 @@
 #include "parley/config.hpp"
 
+#include "bounded_file.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -25,7 +27,6 @@ constexpr std::size_t kMaxParseMessage = 256;
 constexpr std::size_t kMaxListen = 16;
 constexpr std::size_t kMaxSuites = 3;
 // A config file is a few kilobytes; the cap keeps a mistaken path like /dev/zero from hanging.
-constexpr std::size_t kMaxConfigFileBytes = std::size_t{1} << 20;
 
 constexpr double kRateMin = 0.1;
 constexpr double kRateMax = 100000;
@@ -39,7 +40,7 @@ struct LimitField {
 };
 
 // One table drives parsing, to_json and diff, so the three cannot disagree on a field.
-constexpr std::array<LimitField, 15> kLimitFields = {{
+constexpr std::array<LimitField, 17> kLimitFields = {{
     {"max_clients", &Limits::max_clients, 1, 1000000},
     {"max_frame", &Limits::max_frame, 16384, 16777216},
     {"max_message_bytes", &Limits::max_message_bytes, 1, 1048576},
@@ -50,6 +51,8 @@ constexpr std::array<LimitField, 15> kLimitFields = {{
     {"burst", &Limits::burst, 1, 100000},
     {"flood_strikes", &Limits::flood_strikes, 1, 100000},
     {"outbox_bytes", &Limits::outbox_bytes, 65536, 1073741824},
+    {"send_buffer_bytes", &Limits::send_buffer_bytes, 4096, 16777216},
+    {"write_deadline_ms", &Limits::write_deadline_ms, 100, 300000},
     {"handshakes_per_source_per_s", &Limits::handshakes_per_source_per_s, 1, 100000},
     {"handshake_burst_per_source", &Limits::handshake_burst_per_source, 1, 100000},
     {"max_pending_handshakes", &Limits::max_pending_handshakes, 1, 100000},
@@ -418,10 +421,6 @@ bool is_set(const std::optional<std::string>& v) {
   return v.has_value() && !v->empty();
 }
 
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
 std::string_view name_of(LogFormat f) {
   return f == LogFormat::text ? "text" : "json";
 }
@@ -484,24 +483,10 @@ ParseResult parse_config(std::string_view json_text, const Environment& env) {
 }
 
 ParseResult load_config_file(const std::string& path, const Environment& env) {
-  auto failure = [&](const std::string& why) {
-    return ParseResult{
-        std::vector<ConfigError>{ConfigError{"", "cannot read " + path + ": " + why}}};
-  };
-  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-  if (!file) return failure(std::generic_category().message(errno));
-  std::string text;
-  std::array<char, 65536> buffer;
-  for (;;) {
-    const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), file.get());
-    text.append(buffer.data(), n);
-    if (text.size() > kMaxConfigFileBytes) return failure("larger than 1 MiB");
-    if (n < buffer.size()) {
-      if (std::ferror(file.get())) return failure(std::generic_category().message(errno));
-      break;
-    }
-  }
-  return parse_config(text, env);
+  auto text = read_bounded_file(path);
+  if (auto* error = std::get_if<FileError>(&text))
+    return ParseResult{std::vector<ConfigError>{ConfigError{"", error->message}}};
+  return parse_config(std::get<std::string>(text), env);
 }
 
 std::string to_json(const Config& config) {

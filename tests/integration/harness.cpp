@@ -177,6 +177,11 @@ pid_t spawn(const std::vector<std::string>& args, SpawnIo io, std::string& error
   return pid;
 }
 
+std::string parleyd_path() {
+  const char* path = std::getenv("PARLEY_TEST_PARLEYD");
+  return path != nullptr && *path != '\0' ? path : PARLEY_PARLEYD_PATH;
+}
+
 std::string vector_server_fingerprint() {
   return test::vectors("handshake.json")["keys"]["server_identity"]["fingerprint"]
       .get<std::string>();
@@ -405,7 +410,7 @@ void ServerProcess::set_env(std::string_view name, std::string_view value) {
   int err_pipe[2];
   if (::pipe2(err_pipe, O_CLOEXEC) != 0)
     return ::testing::AssertionFailure() << "cannot start parleyd: pipe2: " << errno_text(errno);
-  std::vector<std::string> args = {PARLEY_PARLEYD_PATH, "--config", config_path()};
+  std::vector<std::string> args = {binary_, "--config", config_path()};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::string error;
   pid_ = spawn(args, SpawnIo{.stderr_fd = err_pipe[1]}, error, nofile_limit_, env_);
@@ -569,8 +574,8 @@ CheckConfigResult ServerProcess::run_check_config(const std::string& path, milli
     return result;
   }
   std::string error;
-  const pid_t pid = spawn({PARLEY_PARLEYD_PATH, "--check-config", path},
-                          SpawnIo{.stderr_fd = err_pipe[1]}, error);
+  const pid_t pid =
+      spawn({parleyd_path(), "--check-config", path}, SpawnIo{.stderr_fd = err_pipe[1]}, error);
   ::close(err_pipe[1]);
   if (pid < 0) {
     ::close(err_pipe[0]);
@@ -862,6 +867,24 @@ Bytes TestClient::client_hello_frame() {
   Bytes out;
   sealer_->update_keys(out);
   return write_all(out, Clock::now() + timeout);
+}
+
+Bytes TestClient::seal(ContentType type, ByteView data) {
+  Bytes out;
+  if (sealer_) sealer_->seal(type, data, out);
+  return out;
+}
+
+::testing::AssertionResult TestClient::send_close(StatusCode code, std::string_view reason,
+                                                  milliseconds timeout) {
+  if (!sealer_) return ::testing::AssertionFailure() << "close before the handshake completed";
+  return write_all(seal(ContentType::close, encode_close(code, reason)), Clock::now() + timeout);
+}
+
+void TestClient::reset_connection() {
+  boost::system::error_code ec;
+  socket_.set_option(boost::asio::socket_base::linger(true, 0), ec);
+  socket_.close(ec);
 }
 
 std::string TestClient::describe_end() const {

@@ -43,8 +43,19 @@ using std::chrono::milliseconds;
 
 // Generous for loopback, yet short enough that a failing test ends quickly.
 inline constexpr milliseconds kDefaultTimeout{5000};
+// Tests that measure time (deadlines, stalls) scale their bounds by this: the sanitizer build
+// runs several times slower, and a loaded 2-core machine adds its own delays.
+#ifdef PARLEY_SANITIZED
+inline constexpr int kSlowdown = 4;
+#else
+inline constexpr int kSlowdown = 1;
+#endif
 // How long a server may take from exec to its `listening` line (it loads an RSA key).
 inline constexpr milliseconds kStartTimeout{10000};
+
+// The parleyd the tests run: $PARLEY_TEST_PARLEYD when set (the suite run again over a test
+// transport, see CMakeLists.txt), else the build's.
+std::string parleyd_path();
 
 // The fingerprint of the vector server identity key that every test server runs with.
 std::string vector_server_fingerprint();
@@ -136,6 +147,9 @@ class ServerProcess {
   // NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID are never passed on; these are.
   void set_env(std::string_view name, std::string_view value);
 
+  // Runs this binary instead of parleyd_path() (the test-transports daemon, for fault injection).
+  void set_binary(std::string path) { binary_ = std::move(path); }
+
   // Runs the next start()'s server with this RLIMIT_NOFILE (soft and hard), 0 = inherit.
   void set_nofile_limit(std::uint64_t limit) { nofile_limit_ = limit; }
 
@@ -172,6 +186,7 @@ class ServerProcess {
   void reap(bool kill_first);
 
   TempDir dir_;
+  std::string binary_ = parleyd_path();
   std::uint64_t nofile_limit_ = 0;
   std::vector<std::string> env_;  // "NAME=value"
   pid_t pid_ = -1;
@@ -300,6 +315,14 @@ class TestClient {
   // Bytes on the socket as they are (malformed-input tests).
   ::testing::AssertionResult send_raw(ByteView bytes, milliseconds timeout = kDefaultTimeout);
   ::testing::AssertionResult send_key_update(milliseconds timeout = kDefaultTimeout);
+  // One record as a whole frame, sealed (the sealer moves on) but not sent: for tampered and
+  // replayed records.
+  Bytes seal(ContentType type, ByteView data);
+  // A close record with this code and reason.
+  ::testing::AssertionResult send_close(StatusCode code, std::string_view reason,
+                                        milliseconds timeout = kDefaultTimeout);
+  // Closes with a TCP reset (SO_LINGER 0), as a crashed or killed peer's kernel would.
+  void reset_connection();
 
   // Answers server pings inside next_event instead of returning them.
   void set_auto_pong(bool on) { auto_pong_ = on; }

@@ -73,6 +73,8 @@ TEST_F(ClientTest, PipeModeDeliversTenThousandLinesInOrderWithoutRateLimiting) {
   auto cfg = server_.default_config();
   cfg["limits"]["rate"] = 4000;
   cfg["limits"]["burst"] = 2000;
+  // bob reads only once the client is done: his outbox holds all 10,000 lines (1.3 MB) meanwhile.
+  cfg["limits"]["outbox_bytes"] = 4 * 1024 * 1024;
   ASSERT_TRUE(server_.start(cfg));
   auto bob = watcher("bob");
   constexpr int kLines = 10000;

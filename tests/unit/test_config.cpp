@@ -69,6 +69,8 @@ TEST(Config, DefaultValues) {
   EXPECT_EQ(c.limits.burst, 20u);
   EXPECT_EQ(c.limits.flood_strikes, 20u);
   EXPECT_EQ(c.limits.outbox_bytes, 1048576u);
+  EXPECT_EQ(c.limits.send_buffer_bytes, 65536u);
+  EXPECT_EQ(c.limits.write_deadline_ms, 10000u);
   EXPECT_EQ(c.limits.handshakes_per_source_per_s, 20u);
   EXPECT_EQ(c.limits.handshake_burst_per_source, 40u);
   EXPECT_EQ(c.limits.max_pending_handshakes, 256u);
@@ -122,6 +124,8 @@ INSTANTIATE_TEST_SUITE_P(
         IntBounds{"burst", 1, 100000, &Limits::burst},
         IntBounds{"flood_strikes", 1, 100000, &Limits::flood_strikes},
         IntBounds{"outbox_bytes", 65536, 1073741824, &Limits::outbox_bytes},
+        IntBounds{"send_buffer_bytes", 4096, 16777216, &Limits::send_buffer_bytes},
+        IntBounds{"write_deadline_ms", 100, 300000, &Limits::write_deadline_ms},
         IntBounds{"handshakes_per_source_per_s", 1, 100000, &Limits::handshakes_per_source_per_s},
         IntBounds{"handshake_burst_per_source", 1, 100000, &Limits::handshake_burst_per_source},
         IntBounds{"max_pending_handshakes", 1, 100000, &Limits::max_pending_handshakes},

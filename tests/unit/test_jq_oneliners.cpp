@@ -70,7 +70,7 @@ class JqOneLiners : public ::testing::Test {
     log.handshake_failed(2, "192.0.2.7:40514", "timeout", "no ClientHello in time");
     log.handshake_ok(3, "198.51.100.1:5000", "CHACHA20-POLY1305", "", 4);
     log.handshake_failed(4, "[2001:db8::1]:6000", "bad_message", "not a ClientHello");
-    log.slow_consumer(3, "198.51.100.1:5000", "bob", 1048600);
+    log.slow_consumer(3, "198.51.100.1:5000", "bob", 1048600, std::nullopt);
     log.session_close(3, "198.51.100.1:5000", "bob", "policy", "slow consumer", {1, 2, 3, 4, 5});
     log.flush();
     // What journalctl -o cat also shows: parleyd's plain stderr lines from before the log.

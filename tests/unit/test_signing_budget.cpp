@@ -8,7 +8,7 @@
 #include <map>
 #include <vector>
 
-#include "server_context.hpp"
+#include "signing_budget.hpp"
 
 namespace parley::server {
 namespace {

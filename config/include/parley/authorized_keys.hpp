@@ -31,4 +31,8 @@ struct AuthorizedKeys {
 // every bad line is reported.
 std::variant<AuthorizedKeys, std::vector<std::string>> parse_authorized_keys(std::string_view text);
 
+// Reads the file (at most 1 MiB, as the config file) and parses it; every error names the file.
+std::variant<AuthorizedKeys, std::vector<std::string>> load_authorized_keys_file(
+    const std::string& path);
+
 }  // namespace parley::config

@@ -32,6 +32,8 @@ struct Limits {
   std::uint64_t burst = 20;
   std::uint64_t flood_strikes = 20;  // rate_limited errors in a row before close code 10
   std::uint64_t outbox_bytes = 1048576;
+  std::uint64_t send_buffer_bytes = 65536;  // SO_SNDBUF asked for (Linux doubles it)
+  std::uint64_t write_deadline_ms = 10000;  // output queued, nothing accepted: slow consumer
   std::uint64_t handshakes_per_source_per_s = 20;
   std::uint64_t handshake_burst_per_source = 40;
   std::uint64_t max_pending_handshakes = 256;

@@ -1,0 +1,160 @@
+#include "daemon.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <botan/system_rng.h>
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "parley/config.hpp"
+#include "parley/key_file.hpp"
+#include "parley/rsa_key.hpp"
+#include "sd_notify.hpp"
+#include "server.hpp"
+
+namespace parley::server {
+namespace {
+
+constexpr int kExitConfig = 78;  // EX_CONFIG
+constexpr int kExitFailure = 1;
+
+std::optional<std::string> getenv_nonempty(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return std::string(v);
+}
+
+config::Environment environment() {
+  return {getenv_nonempty("STATE_DIRECTORY"), getenv_nonempty("XDG_STATE_HOME"),
+          getenv_nonempty("HOME")};
+}
+
+NotifyEnvironment notify_environment() {
+  return {getenv_nonempty("NOTIFY_SOCKET"), getenv_nonempty("WATCHDOG_USEC"),
+          getenv_nonempty("WATCHDOG_PID")};
+}
+
+// The config file's, or the embedded default; prints errors and returns nullopt.
+std::optional<config::Config> load(const std::string& path, const config::Environment& env) {
+  if (path.empty()) return config::default_config(env);
+  auto result = config::load_config_file(path, env);
+  if (auto* errors = std::get_if<std::vector<config::ConfigError>>(&result)) {
+    for (const auto& e : *errors)
+      std::fprintf(stderr, "parleyd: %s: %s\n", path.c_str(), e.to_string().c_str());
+    return std::nullopt;
+  }
+  return std::get<config::Config>(std::move(result));
+}
+
+// Sessions need a descriptor each; raise the soft limit as far as we may.
+void raise_nofile_limit(EventLog& log, std::uint64_t max_clients) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  // Listeners, the log, and some slack for sessions still in their handshake.
+  const std::uint64_t needed = max_clients + 64;
+  log.nofile_limit(lim.rlim_cur, lim.rlim_max, needed, lim.rlim_cur >= needed);
+}
+
+int run(const config::Config& cfg, const std::string& config_path, const config::Environment& env,
+        const TransportFactory& make_transport) {
+  Notifier notifier(notify_environment(), ::getpid());
+  if (!notifier.error().empty()) std::fprintf(stderr, "parleyd: %s\n", notifier.error().c_str());
+  std::unique_ptr<EventLog> log;
+  try {
+    log = std::make_unique<EventLog>(
+        LogOptions{cfg.log.format == config::LogFormat::json ? LogFormat::json : LogFormat::text,
+                   cfg.log.level, cfg.log.file});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "parleyd: log: %s\n", e.what());
+    notifier.status(std::string("failed to start: log: ") + e.what());
+    return kExitConfig;
+  }
+  try {
+    auto keys = load_authorized_keys(cfg);
+    Botan::System_RNG rng;
+    StoredIdentity stored = load_or_create_identity(cfg.identity_key, rng);
+    if (stored.created)
+      std::fprintf(stderr, "parleyd: created identity key %s\n", cfg.identity_key.c_str());
+    if (stored.too_open)
+      std::fprintf(stderr, "parleyd: warning: %s is readable by group or others\n",
+                   cfg.identity_key.c_str());
+    ServerIdentity identity(std::move(stored.key), rng);
+    raise_nofile_limit(*log, cfg.limits.max_clients);
+
+    boost::asio::io_context io(1);
+    ServerContext ctx(io.get_executor(), cfg, std::move(keys), *log, identity, rng);
+    Server srv(io, ctx, config_path, env, notifier, make_transport);
+    srv.listen();
+    srv.start();
+    io.run();
+    log->flush();
+    return 0;
+  } catch (const std::exception& e) {
+    log->internal_error(std::nullopt, e.what());
+    log->flush();
+    std::fprintf(stderr, "parleyd: %s\n", e.what());
+    notifier.status(std::string("failed: ") + e.what());
+    return kExitFailure;
+  }
+}
+
+}  // namespace
+
+int daemon_main(int argc, char** argv, const TransportFactory& make_transport) {
+  CLI::App app{"parleyd: the Parley encrypted chat daemon"};
+  std::string config_path, check_path;
+  bool print_config = false, print_fingerprint = false;
+  app.add_option("-c,--config", config_path, "JSON configuration file (default: embedded)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--check-config", check_path, "validate FILE, exit 0 or 78 (EX_CONFIG)");
+  app.add_flag("--print-config", print_config, "print the effective configuration and exit");
+  app.add_flag("--print-fingerprint", print_fingerprint,
+               "print the identity key's SHA256: fingerprint and exit");
+  app.set_version_flag("--version", "parleyd 0.1.0");
+  app.footer(
+      "Exit codes: 0 ok, 1 runtime failure, 2 usage, 78 bad configuration.\n"
+      "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  const config::Environment env = environment();
+  if (!check_path.empty()) {
+    auto cfg = load(check_path, env);
+    if (!cfg) return kExitConfig;
+    std::printf("%s: ok\n", check_path.c_str());
+    return 0;
+  }
+  auto cfg = load(config_path, env);
+  if (!cfg) return kExitConfig;
+  if (print_config) {
+    std::printf("%s\n", config::to_json(*cfg).c_str());
+    return 0;
+  }
+  if (print_fingerprint) {
+    try {
+      auto key = load_identity(cfg->identity_key);
+      std::printf("%s\n", fingerprint_of(spki_of(*key)).c_str());
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "parleyd: %s (parleyd creates it on first start)\n", e.what());
+      return kExitFailure;
+    }
+  }
+  return run(*cfg, config_path, env, make_transport);
+}
+
+}  // namespace parley::server
