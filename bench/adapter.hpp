@@ -29,6 +29,8 @@ class CodecEvents {
   // The text of a room message. Self-deliveries (MQTT has no "no local" in 3.1.1) arrive here
   // too; the scenario recognises them by the publisher in the stamp.
   virtual void on_message(std::string_view text) = 0;
+  // A room message counted from its frame without being read (see CodecOptions::read_one_in).
+  virtual void on_unread_message() = 0;
   // Anything the benchmark cannot go on with (an error reply, a refused handshake, junk).
   virtual void on_failure(std::string_view what) = 0;
 };
@@ -63,6 +65,10 @@ class Codec {
 struct CodecOptions {
   std::string name;                // client id, nick: unique per connection, [a-z0-9]
   std::vector<std::string> rooms;  // rooms (topics, subjects, channels) to be a member of
+  // The scenario's current sampling: a codec that can tell room messages apart without reading
+  // them (Parley, by record size) reads one in this many and counts the rest unread. Null or 1:
+  // read every one. Read through the pointer, so the scenario can change it between phases.
+  const std::uint32_t* read_one_in = nullptr;
 };
 
 // One system under test: makes the codec for each connection.

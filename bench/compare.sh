@@ -6,6 +6,10 @@
 #   options: --out DIR  --server-cpu N  --generator-cpu N  --systems "parley-aes mosquitto ..."
 #            --quiet-wait S  before each server start, wait up to S seconds for both cores to
 #                            be at least 90% idle (a shared machine; default 0: do not wait)
+#            --parleyd PATH  the parleyd to measure (default: the build's; before_after.sh)
+#            --shapes "chat bigrooms"  the fan-out shapes (default: chat; --full adds bigrooms)
+#            --no-sweep      fan-out: the closed-loop window phase only, no paced phases
+#            --hs-rounds N   sign-rate and handshake rounds (default 3 quick, 5 full)
 #
 # Every server runs on 127.0.0.1 with its own config (bench/peers/), pinned to one core; the
 # load generator (parley-bench) is pinned to another. Results: DIR/raw.jsonl (one JSON object
@@ -24,6 +28,9 @@ server_cpu=0
 generator_cpu=1
 systems="parley-aes parley-chacha parley-idea mosquitto nats ngircd"
 quiet_wait=0
+shapes=""
+no_sweep=0
+hs_rounds_option=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) mode=quick ;;
@@ -33,7 +40,11 @@ while [ $# -gt 0 ]; do
     --generator-cpu) generator_cpu=$2; shift ;;
     --systems) systems=$2; shift ;;
     --quiet-wait) quiet_wait=$2; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --parleyd) parleyd=$2; shift ;;
+    --shapes) shapes=$2; shift ;;
+    --no-sweep) no_sweep=1 ;;
+    --hs-rounds) hs_rounds_option=$2; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -50,6 +61,10 @@ else
   warmup=2 duration=10 sweep="0.05,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0,1.1"
   hs_rounds=5 hs_warmup=3 hs_duration=15 sign_runs=5
 fi
+[ -n "$shapes" ] || { [ "$mode" = full ] && shapes="chat bigrooms" || shapes="chat"; }
+[ -n "$hs_rounds_option" ] && hs_rounds=$hs_rounds_option
+sweep_args=(--sweep "$sweep")
+[ "$no_sweep" = 1 ] && sweep_args=()
 
 for tool in "$bench" "$parleyd"; do
   [ -x "$tool" ] || { echo "compare.sh: $tool missing: build first (README.md)" >&2; exit 1; }
@@ -195,7 +210,7 @@ started=$(date +%s)
 log() { echo "[$(( $(date +%s) - started ))s] $*" >&2; }
 
 # The conditions of this run, for the report.
-python3 - "$out/conditions.json" "$mode" "$server_cpu" "$generator_cpu" "$root" <<'EOF'
+python3 - "$out/conditions.json" "$mode" "$server_cpu" "$generator_cpu" "$root" "$parleyd" <<'EOF'
 import json, os, platform, subprocess, sys
 def cmd(*a):
     try: return subprocess.run(a, capture_output=True, text=True).stdout.strip()
@@ -214,6 +229,7 @@ json.dump({
         "botan": cmd("dpkg-query", "-W", "-f=${Version}", "libbotan-2-19"),
     },
     "git": cmd("git", "-C", sys.argv[5], "describe", "--always", "--dirty"),
+    "parleyd": sys.argv[6],
 }, open(sys.argv[1], "w"), indent=1)
 EOF
 
@@ -246,15 +262,18 @@ fanout() {
   # shellcheck disable=SC2046
   generator fanout $(system_args "$system") --port "$(port_of "$system")" \
     --server-pid "$server_pid" --label "$label" --size "$fanout_size" --window "$window" \
-    --warmup "$warmup" --duration "$duration" --sweep "$sweep" \
+    --warmup "$warmup" --duration "$duration" "${sweep_args[@]}" \
     --connect-parallel "$(parallel_of "$system")" "$@"
   stop_server
 }
-for system in $systems; do
-  fanout "$system" chat "$fanout_window" --clients "$fanout_clients" --rooms "$fanout_rooms" \
-    --publishers "$fanout_publishers"
-done
-if [ "$mode" = full ]; then
+have_shape() { case " $shapes " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+if have_shape chat; then
+  for system in $systems; do
+    fanout "$system" chat "$fanout_window" --clients "$fanout_clients" --rooms "$fanout_rooms" \
+      --publishers "$fanout_publishers"
+  done
+fi
+if have_shape bigrooms; then
   for system in $systems; do
     fanout "$system" bigrooms 8 --clients 1000 --rooms 10 --publishers 10
   done

@@ -149,6 +149,10 @@ void Connection::on_message(std::string_view text) {
   owner_.on_message(*this, text);
 }
 
+void Connection::on_unread_message() {
+  owner_.on_unread_message(*this);
+}
+
 void Connection::on_failure(std::string_view what) {
   // Whatever the codec queued (a reply to the failure) is not sent: the connection ends here.
   end(what, true);

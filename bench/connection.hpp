@@ -31,6 +31,8 @@ class ConnectionOwner {
   virtual ~ConnectionOwner() = default;
   virtual void on_ready(Connection& connection) = 0;
   virtual void on_message(Connection& connection, std::string_view text) = 0;
+  // A room message the codec counted without reading it.
+  virtual void on_unread_message(Connection& connection) = 0;
   // The connection ended without close() having been called: a failure, or the server's EOF.
   virtual void on_closed(Connection& connection, std::string_view why) = 0;
 };
@@ -56,6 +58,7 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
  private:
   void on_ready() override;
   void on_message(std::string_view text) override;
+  void on_unread_message() override;
   void on_failure(std::string_view what) override;
 
   void flush();

@@ -9,6 +9,15 @@
 //
 // Losses: after the last phase, publishing stops and the run waits (up to drain_s) for every
 // message to complete; what is still missing then is lost.
+//
+// Sampling: reading every delivery would make the generator, not the server, the limit. While
+// measuring, a member reads one room message in read_one_in and counts the rest from their
+// frames. That is sound here because each room has at most one publisher (client i publishes
+// into room i, and publishers <= rooms), whose messages reach a member in seq order: an unread
+// delivery is the next seq of the member's room's publisher. Each message read checks that
+// inference (a lost, duplicated or reordered delivery since the last one read shows up as
+// out_of_order), and the drain reads every record, so the final tally is exact. Latency is
+// measured on the messages read.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -36,6 +45,7 @@ class Fanout final : public Members {
   awaitable<nlohmann::json> run();
 
   void on_message(Connection& connection, std::string_view text) override;
+  void on_unread_message(Connection& connection) override;
 
  private:
   enum class Mode { idle, window, paced };
@@ -63,6 +73,8 @@ class Fanout final : public Members {
   awaitable<void> pace(double rate, std::uint64_t generation);
   void publish(std::uint32_t index);
   void fill_window(std::uint32_t index);
+  // One delivery of publisher `index`'s message `seq` (to a member other than the publisher).
+  void delivered(std::uint32_t index, std::uint64_t seq, std::optional<std::uint64_t> send_ns);
 
   FanoutParams p_;
   std::vector<std::size_t> room_size_;
@@ -75,6 +87,9 @@ class Fanout final : public Members {
   std::uint64_t received_total_ = 0;
   std::uint64_t self_echo_ = 0;
   std::uint64_t unexpected_ = 0;
+  std::vector<std::uint64_t> next_seq_;  // per connection: the next seq its room's publisher owes
+  std::uint64_t unread_ = 0;
+  std::uint64_t out_of_order_ = 0;
   std::size_t next_paced_ = 0;
   std::uint64_t pacer_generation_ = 0;  // a pacer runs while its generation is current
 };
@@ -107,11 +122,31 @@ void Fanout::on_message(Connection& connection, std::string_view text) {
                    // member
     return;
   }
-  if (stamp->seq < pub.completed || stamp->seq >= pub.sent) {
+  // With one publisher per room, a member gets its room's messages in seq order.
+  std::uint64_t& next = next_seq_[connection.index()];
+  if (stamp->seq != next && p_.publishers <= p_.rooms) ++out_of_order_;
+  next = stamp->seq + 1;
+  delivered(stamp->publisher, stamp->seq, stamp->send_ns);
+}
+
+void Fanout::on_unread_message(Connection& connection) {
+  const std::size_t room = connection.index() % p_.rooms;
+  if (room >= publishers_.size() || connection.index() == publishers_[room].connection) {
+    ++unexpected_;  // nobody publishes into this member's room
+    return;
+  }
+  ++unread_;
+  delivered(static_cast<std::uint32_t>(room), next_seq_[connection.index()]++, std::nullopt);
+}
+
+void Fanout::delivered(std::uint32_t index, std::uint64_t seq,
+                       std::optional<std::uint64_t> send_ns) {
+  Publisher& pub = publishers_[index];
+  if (seq < pub.completed || seq >= pub.sent) {
     ++unexpected_;
     return;
   }
-  std::uint32_t& remaining = pub.remaining[stamp->seq % p_.window];
+  std::uint32_t& remaining = pub.remaining[seq % p_.window];
   if (remaining == 0) {
     ++unexpected_;  // a duplicate
     return;
@@ -119,12 +154,12 @@ void Fanout::on_message(Connection& connection, std::string_view text) {
   ++received_total_;
   if (phase_) {
     ++phase_->delivered;
-    phase_->latency.record(now_ns() - stamp->send_ns);
+    if (send_ns) phase_->latency.record(now_ns() - *send_ns);
   }
   if (--remaining != 0) return;
   while (pub.completed < pub.sent && pub.remaining[pub.completed % p_.window] == 0)
     ++pub.completed;
-  if (mode_ == Mode::window) fill_window(stamp->publisher);
+  if (mode_ == Mode::window) fill_window(index);
 }
 
 awaitable<void> Fanout::pace(double rate, std::uint64_t generation) {
@@ -149,6 +184,7 @@ awaitable<void> Fanout::pace(double rate, std::uint64_t generation) {
 }
 
 awaitable<bool> Fanout::connect_all() {
+  next_seq_.assign(p_.clients, 0);
   room_size_.assign(p_.rooms, 0);
   for (std::size_t i = 0; i < p_.clients; ++i)
     ++room_size_[i % p_.rooms];
@@ -218,6 +254,12 @@ awaitable<nlohmann::json> Fanout::run() {
   std::cerr << system_.name() << ": " << p_.clients << " clients ready in "
             << result["connect_s"].get<double>() << " s" << std::endl;
 
+  // Sampling needs one publisher per room, and messages large enough that no other event has
+  // their record size.
+  const bool can_sample = p_.publishers <= p_.rooms && p_.size >= 64;
+  read_one_in_ = can_sample ? p_.read_one_in : 1;
+  result["read_one_in"] = read_one_in_;
+
   nlohmann::json phases = nlohmann::json::array();
   std::vector<std::unique_ptr<Phase>> kept;
   if (p_.window_phase && error_.empty()) {
@@ -250,7 +292,8 @@ awaitable<nlohmann::json> Fanout::run() {
   ++pacer_generation_;
   co_await pause(std::chrono::milliseconds(5));  // let the pacer see the mode change
 
-  // Drain: every message sent must reach every other member of its room.
+  // Drain: every message sent must reach every other member of its room, every record read.
+  read_one_in_ = 1;
   const auto drain_deadline = Clock::now() + seconds(p_.drain_s);
   auto incomplete = [this] {
     std::uint64_t n = 0;
@@ -266,7 +309,9 @@ awaitable<nlohmann::json> Fanout::run() {
   result["received"] = received_total_;
   result["losses"] = expected_total_ - received_total_;
   result["self_echo_discarded"] = self_echo_;
-  result["unexpected"] = unexpected_;
+  result["unexpected"] = unexpected_ + unread_unexpected_;
+  result["unread"] = unread_;
+  result["out_of_order"] = out_of_order_;
   result["closed"] = closed_;
   if (!error_.empty()) result["error"] = error_;
   close_all();

@@ -31,6 +31,7 @@ class Handshakes final : public ConnectionOwner {
     start(slot);
   }
   void on_message(Connection&, std::string_view) override {}
+  void on_unread_message(Connection&) override {}
   void on_closed(Connection& connection, std::string_view why) override {
     ++failures_;
     if (first_error_.empty()) first_error_ = std::string(why);

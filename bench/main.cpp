@@ -143,6 +143,9 @@ int main(int argc, char** argv) {
   fan->add_option("--warmup", fanout.warmup_s);
   fan->add_option("--duration", fanout.duration_s);
   fan->add_option("--drain", fanout.drain_s);
+  fan->add_option("--read-one-in", fanout.read_one_in,
+                  "while measuring, read one room message in N, count the rest unread (1: all)")
+      ->check(CLI::Range(1u, 1000000u));
   fan->add_option("--connect-parallel", fanout.connect_parallel);
 
   IdleParams idle;

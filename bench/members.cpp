@@ -20,7 +20,7 @@ boost::asio::awaitable<bool> Members::connect_members(std::size_t clients, std::
       co_await pause(std::chrono::milliseconds(1));
     }
     if (!error_.empty()) co_return false;
-    CodecOptions options{"b" + std::to_string(i), {system_.room_name(i % rooms)}};
+    CodecOptions options{"b" + std::to_string(i), {system_.room_name(i % rooms)}, &read_one_in_};
     auto connection =
         std::make_shared<Connection>(executor, system_.make(options), *this, i, read_buffer_);
     connections_.push_back(connection);

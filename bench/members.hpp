@@ -19,6 +19,8 @@ class Members : public ConnectionOwner {
  public:
   void on_ready(Connection&) override { ++ready_; }
   void on_closed(Connection& connection, std::string_view why) override;
+  // Only a scenario that turns sampling on (read_one_in_ > 1) gets unread messages.
+  void on_unread_message(Connection&) override { ++unread_unexpected_; }
 
  protected:
   Members(System& system, Target target) : system_(system), target_(target) {}
@@ -36,7 +38,9 @@ class Members : public ConnectionOwner {
   std::vector<std::shared_ptr<Connection>> connections_;
   std::size_t ready_ = 0;
   std::size_t closed_ = 0;
-  std::string error_;  // the first failure
+  std::string error_;              // the first failure
+  std::uint32_t read_one_in_ = 1;  // handed to every codec (CodecOptions::read_one_in)
+  std::uint64_t unread_unexpected_ = 0;
 };
 
 }  // namespace parley::bench

@@ -59,6 +59,9 @@ struct FanoutParams {
   double drain_s = 10;
   std::size_t connect_parallel = 64;
   double ready_timeout_s = 300;
+  // While measuring, members read one room message in this many and count the rest from their
+  // frames (where the codec can; 1: read all). The drain reads every one.
+  std::uint32_t read_one_in = 16;
 };
 
 struct IdleParams {

@@ -10,6 +10,12 @@ void Deadline::arm(Clock::time_point when) {
   start_timer();
 }
 
+void Deadline::bring_forward(Clock::time_point when) {
+  if (passed_ || when >= when_) return;
+  when_ = when;
+  if (!timer_at_ || *timer_at_ > when) start_timer();
+}
+
 void Deadline::stop() {
   when_ = Clock::time_point::max();
   timer_at_.reset();

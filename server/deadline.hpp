@@ -30,6 +30,9 @@ class Deadline {
 
   // Before starting the operation: it ends with operation_aborted at `when` at the latest.
   void arm(Clock::time_point when);
+  // While the operation is pending: the deadline moves to `when` if that is earlier. Unlike
+  // arm(), it leaves passed() alone (the time may have passed already, its wake-up on the way).
+  void bring_forward(Clock::time_point when);
   // Ends the bound operation now (passed() stays false: the caller knows why).
   void cancel_now() { signal_.emit(boost::asio::cancellation_type::terminal); }
   // Stops the timer (the owner is ending).

@@ -72,8 +72,8 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
   try {
     if (auto keys = co_await s.handshake()) {
       s.attach(std::move(*keys));
-      const Ending ending = co_await s.serve();
-      co_await s.close(ending);
+      co_await s.serve();
+      co_await s.close(*s.ending_);
     }
   } catch (const std::exception& e) {
     s.ctx_.log.internal_error(s.id_, e.what());
@@ -85,7 +85,7 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
 
 // ---- the handshake -------------------------------------------------------------------------
 
-awaitable<std::optional<Established>> Session::handshake() {
+awaitable<std::unique_ptr<Established>> Session::handshake() {
   // Given back when the handshake ends, however it ends.
   const AdmissionSlot slot = std::move(admission_);
   const auto deadline =
@@ -101,48 +101,48 @@ awaitable<std::optional<Established>> Session::handshake() {
   switch (co_await read_frame(deadline, frame)) {
     case Read::timeout:
       co_await refuse(StatusCode::timeout, "handshake timeout", deadline);
-      co_return std::nullopt;
+      co_return nullptr;
     case Read::closed:
       failed(name_of(StatusCode::bad_message),
              decoder_.error() != FrameError::none ? "bad frame length" : "connection closed");
-      co_return std::nullopt;
+      co_return nullptr;
     case Read::ended:
       failed("none", ending_->reason);
-      co_return std::nullopt;
+      co_return nullptr;
     case Read::frame:
       break;
   }
   // Refuse junk before queueing for a signature.
   if (const auto failure = hs.precheck(frame)) {
     co_await refuse(failure->code, failure->reason, deadline);
-    co_return std::nullopt;
+    co_return nullptr;
   }
   co_await ctx_.signing.acquire();
   if (ending_) {
     failed("none", ending_->reason);
-    co_return std::nullopt;
+    co_return nullptr;
   }
   HandshakeStep step = hs.on_frame(frame);
   if (!step.send.empty() && !co_await write_all(step.send, deadline)) {
     failed(name_of(StatusCode::bad_message), "connection closed");
-    co_return std::nullopt;
+    co_return nullptr;
   }
   if (step.failure) {
     failed(name_of(step.failure->code), step.failure->reason);
-    co_return std::nullopt;
+    co_return nullptr;
   }
 
   // After the ServerHello no Error frame is sent: a timeout just closes.
   switch (co_await read_frame(deadline, frame)) {
     case Read::timeout:
       failed(name_of(StatusCode::timeout), "handshake timeout");
-      co_return std::nullopt;
+      co_return nullptr;
     case Read::closed:
       failed(name_of(StatusCode::bad_message), "connection closed");
-      co_return std::nullopt;
+      co_return nullptr;
     case Read::ended:
       failed("none", ending_->reason);
-      co_return std::nullopt;
+      co_return nullptr;
     case Read::frame:
       break;
   }
@@ -154,12 +154,12 @@ awaitable<std::optional<Established>> Session::handshake() {
     } else {
       failed(name_of(step.failure->code), step.failure->reason);
     }
-    co_return std::nullopt;
+    co_return nullptr;
   }
   ctx_.log.handshake_ok(id_, peer_, step.established->sealer.suite().name,
                         step.established->client_fingerprint,
                         ms_between(started_, steady_clock::now()));
-  co_return std::move(step.established);
+  co_return std::make_unique<Established>(std::move(*step.established));
 }
 
 awaitable<void> Session::refuse(StatusCode code, std::string_view reason,
@@ -182,7 +182,7 @@ void Session::attach(Established keys) {
       Live{std::move(keys), Outbox(limits.outbox_bytes),
            Liveness(std::chrono::seconds(limits.idle_interval_s),
                     std::chrono::seconds(limits.idle_timeout_s), now),
-           IdleTrim(kTrimAfter, now),
+           IdleTrim(kTrimAfter, now, counters_.records_out),
            RateGuard(limits.rate, static_cast<double>(limits.burst), limits.flood_strikes, now),
            ctx_.generation()});
   phase_ = Phase::established;
@@ -193,11 +193,11 @@ void Session::attach(Established keys) {
                    std::string(live_->keys.sealer.suite().name), limits.rate, limits.burst}));
 }
 
-awaitable<Ending> Session::serve() {
+awaitable<void> Session::serve() {
   for (;;) {
     // One clock reading per batch: its records arrived together.
     const bool more = handle_records(steady_clock::now());
-    if (ending_) co_return *ending_;
+    if (ending_) co_return;
     if (more) {
       // A bounded batch per turn: a long burst already in our buffer must not fill other
       // sessions' outboxes before the FlushQueue has had a turn to write them.
@@ -231,7 +231,6 @@ bool Session::handle_records(steady_clock::time_point now) {
     }
     ++counters_.records_in;
     live_->liveness.heard(now);
-    live_->trim.heard(now);
     auto opened = live_->keys.opener.open(*frame);
     if (const auto* error = std::get_if<RecordError>(&opened)) {
       // Nothing more is read or sent after a bad record (PROTOCOL.md 3.2a).
@@ -240,6 +239,8 @@ bool Session::handle_records(steady_clock::time_point now) {
     }
     const auto& record = std::get<OpenedRecord>(opened);
     on_record(record.type, record.data, now);
+    // After the record: what it made the server seal (replies) does not keep the sealer busy.
+    live_->trim.heard(now, counters_.records_out);
   }
   return true;
 }
@@ -455,6 +456,7 @@ void Session::contained(Step step) noexcept {
 void Session::deliver(std::string_view json) {
   if (phase_ != Phase::established || ending_) return;
   contained([&] {
+    const bool was_keyed = live_->keys.sealer.holds_cipher();
     if (!live_->outbox.push(live_->keys.sealer, ContentType::app, as_bytes(json))) {
       ctx_.log.slow_consumer(id_, peer_, ctx_.hub.nick_of(id_).value_or(""),
                              live_->outbox.unsent_bytes(), std::nullopt);
@@ -462,6 +464,12 @@ void Session::deliver(std::string_view json) {
       return;
     }
     ++counters_.records_out;
+    if (!was_keyed) {
+      // The sealer had been given back; without a look ahead an idle member would keep the
+      // new cipher for as long as it stays silent.
+      live_->trim.rekeyed(steady_clock::now(), counters_.records_out);
+      read_deadline_.bring_forward(live_->trim.deadline());
+    }
     schedule_flush();
   });
 }

@@ -68,10 +68,12 @@ class Session final : public Member,
     std::uint64_t generation;  // of the configuration the policies above follow
   };
 
-  // The phases of run(), in order.
-  boost::asio::awaitable<std::optional<Established>> handshake();
+  // The phases of run(), in order. What a phase hands on lives on the heap or in the session, not
+  // in run()'s frame, which an idle session keeps for its whole life.
+  boost::asio::awaitable<std::unique_ptr<Established>> handshake();
   void attach(Established keys);
-  boost::asio::awaitable<Ending> serve();
+  // Returns once ending_ is decided.
+  boost::asio::awaitable<void> serve();
   boost::asio::awaitable<void> close(const Ending& ending);
   // Leaves the hub and logs the close (once, whatever the path).
   void leave(const Ending& ending);

@@ -155,6 +155,20 @@ std::variant<OpenedRecord, RecordError> RecordOpener::open(ByteView body) {
   return OpenedRecord{type, data};
 }
 
+std::optional<RecordError> RecordOpener::skip() {
+  if (failed_) return RecordError::after_failure;
+  if (seq_ >= suite_->seq_limit) {
+    failed_ = true;
+    return RecordError::seq_exhausted;
+  }
+  if (seq_ == 0 && epoch_ == 0) {
+    failed_ = true;  // record #0 is the finished: it must be read
+    return RecordError::expected_finished;
+  }
+  ++seq_;
+  return std::nullopt;
+}
+
 Bytes encode_close(StatusCode code, std::string_view reason) {
   Bytes out;
   Writer w(out);

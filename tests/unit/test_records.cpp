@@ -61,6 +61,31 @@ TEST_P(RecordsPerSuite, RoundTripManySizes) {
   }
 }
 
+// The load generator counts records unread: skip() moves the expected seq on, and a skip that
+// was wrong (the record was a key_update) shows at the next open().
+TEST_P(RecordsPerSuite, SkippedRecordsAreCountedAndAWrongSkipIsFound) {
+  auto [sealer, opener] = established_pair();
+  Bytes frames;
+  for (std::uint8_t i = 0; i < 3; ++i)
+    sealer.seal(ContentType::app, Bytes(10, i), frames);
+  auto parts = split(frames);
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_FALSE(opener.skip().has_value());
+  EXPECT_FALSE(opener.skip().has_value());
+  auto third = opener.open(body_of(parts[2]));
+  ASSERT_TRUE(std::holds_alternative<OpenedRecord>(third));
+  EXPECT_EQ(std::get<OpenedRecord>(third).data[0], 2);
+
+  Bytes update, after;
+  sealer.update_keys(update);
+  sealer.seal(ContentType::app, Bytes(10, 9), after);
+  EXPECT_FALSE(opener.skip().has_value());  // the key_update, taken for an app record
+  EXPECT_TRUE(std::holds_alternative<RecordError>(opener.open(body_of(after))));
+
+  RecordOpener fresh(Direction::client_to_server, suite(), secret(7));
+  EXPECT_EQ(fresh.skip(), RecordError::expected_finished) << "record #0 must be read";
+}
+
 TEST_P(RecordsPerSuite, KeyUpdateEachWay) {
   auto [sealer, opener] = established_pair();
   Bytes out;

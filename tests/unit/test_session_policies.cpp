@@ -84,28 +84,44 @@ TEST(RateGuard, ReconfigureCutsTheSavedTokensToTheNewBurst) {
   EXPECT_EQ(g.take(t0), RateGuard::Verdict::first_strike);
 }
 
-TEST(IdleTrim, InputAfterTheQuietTimeOutputOnceNothingWasSealedSinceTheLastLook) {
-  IdleTrim t(2s, t0);
+TEST(IdleTrim, EverythingGoesAtTheFirstLookWhenNothingWasSealedSinceTheLastRequest) {
+  IdleTrim t(2s, t0, 0);
+  t.heard(t0, 3);  // a request and its replies: 3 records sealed so far
   EXPECT_EQ(t.deadline(), t0 + 2s);
-  auto early = t.on_deadline(t0 + 1s, 5, true, true);
-  EXPECT_FALSE(early.input || early.output);
-  auto first = t.on_deadline(t0 + 2s, 5, true, true);
-  EXPECT_TRUE(first.input);
-  EXPECT_FALSE(first.output) << "the first look has nothing to compare with";
-  EXPECT_EQ(t.deadline(), t0 + 4s);
-  auto second = t.on_deadline(t0 + 4s, 5, true, true);
-  EXPECT_TRUE(second.input && second.output);
+  auto early = t.on_deadline(t0 + 1s, 3, true, true);
+  EXPECT_FALSE(early.input || early.output) << "called early: nothing";
+  auto first = t.on_deadline(t0 + 2s, 3, true, true);
+  EXPECT_TRUE(first.input && first.output);
   EXPECT_EQ(t.deadline(), Clock::time_point::max()) << "nothing left to give back";
-  t.heard(t0 + 10s);
+  t.heard(t0 + 10s, 4);
   EXPECT_EQ(t.deadline(), t0 + 12s);
 }
 
 TEST(IdleTrim, ABusyOrBackedUpSealerIsKept) {
-  IdleTrim t(2s, t0);
-  (void)t.on_deadline(t0 + 2s, 5, true, true);
-  EXPECT_FALSE(t.on_deadline(t0 + 4s, 6, true, true).output) << "sealed since the last look";
-  EXPECT_FALSE(t.on_deadline(t0 + 6s, 6, false, true).output) << "output still unsent";
-  EXPECT_TRUE(t.on_deadline(t0 + 8s, 6, true, true).output);
+  IdleTrim t(2s, t0, 0);
+  t.heard(t0, 5);
+  auto first = t.on_deadline(t0 + 2s, 9, true, true);  // deliveries sealed meanwhile
+  EXPECT_TRUE(first.input);
+  EXPECT_FALSE(first.output) << "sealed since the last request";
+  EXPECT_EQ(t.deadline(), t0 + 4s) << "looked at again";
+  EXPECT_FALSE(t.on_deadline(t0 + 4s, 10, true, true).output) << "sealed since the last look";
+  EXPECT_FALSE(t.on_deadline(t0 + 6s, 10, false, true).output) << "output still unsent";
+  EXPECT_TRUE(t.on_deadline(t0 + 8s, 10, true, true).output);
+}
+
+TEST(IdleTrim, AReleasedSealerKeyedAgainIsLookedAtAgain) {
+  IdleTrim t(2s, t0, 0);
+  t.heard(t0, 1);
+  auto first = t.on_deadline(t0 + 2s, 1, true, false);  // the sealer holds no cipher already
+  EXPECT_TRUE(first.input);
+  EXPECT_FALSE(first.output);
+  EXPECT_EQ(t.deadline(), Clock::time_point::max());
+  t.rekeyed(t0 + 5s, 2);  // a delivery to the silent member
+  EXPECT_EQ(t.deadline(), t0 + 7s);
+  t.rekeyed(t0 + 6s, 3);  // already looked at: no change
+  EXPECT_EQ(t.deadline(), t0 + 7s);
+  EXPECT_FALSE(t.on_deadline(t0 + 7s, 3, true, true).output) << "sealed since it was keyed";
+  EXPECT_TRUE(t.on_deadline(t0 + 9s, 3, true, true).output);
 }
 
 TEST(Ending, WhoSendsTheCloseRecord) {
@@ -157,6 +173,24 @@ TEST(Deadline, EndsTheBoundOperationOnlyOnceTheTimeHasPassed) {
   EXPECT_TRUE(done);
   EXPECT_TRUE(deadline.passed());
   EXPECT_GE(Clock::now() - started, 55ms);
+}
+
+TEST(Deadline, BringingItForwardEndsThePendingOperationEarlier) {
+  boost::asio::io_context io;
+  auto owner = std::make_shared<int>(0);
+  Deadline deadline(io.get_executor());
+  deadline.set_owner(owner);
+  boost::asio::steady_timer never(io);
+  never.expires_at(Clock::time_point::max());
+  bool done = false;
+  deadline.arm(Clock::now() + 10s);
+  never.async_wait(boost::asio::bind_cancellation_slot(
+      deadline.slot(), [&](const boost::system::error_code&) { done = true; }));
+  deadline.bring_forward(Clock::now() + 30ms);
+  deadline.bring_forward(Clock::now() + 5s);  // later: ignored
+  io.run_for(3s);
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(deadline.passed());
 }
 
 TEST(Deadline, CancelNowEndsTheOperationWithoutPassing) {

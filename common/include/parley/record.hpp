@@ -97,6 +97,11 @@ class RecordOpener {
   const SuiteInfo& suite() const { return *suite_; }
   std::uint64_t seq() const { return seq_; }
   std::uint32_t epoch() const { return epoch_; }
+  // Counts the next record as received without opening it: for a receiver that reads only a
+  // sample of a stream whose records it can tell apart by size (the load generator). Nothing
+  // is authenticated; the next open() expects the record after it, so skipping a record that
+  // was not what the caller thought (a key_update) makes every later open() fail.
+  std::optional<RecordError> skip();
   // Gives the plaintext buffer's and the keyed cipher's memory back (idle sessions); the next
   // open() re-derives the cipher from the traffic secret.
   void shrink() {
