@@ -71,9 +71,7 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
   if (!notifier.error().empty()) std::fprintf(stderr, "parleyd: %s\n", notifier.error().c_str());
   std::unique_ptr<EventLog> log;
   try {
-    log = std::make_unique<EventLog>(
-        LogOptions{cfg.log.format == config::LogFormat::json ? LogFormat::json : LogFormat::text,
-                   cfg.log.level, cfg.log.file});
+    log = std::make_unique<EventLog>(LogOptions{cfg.log.format, cfg.log.level, cfg.log.file});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "parleyd: log: %s\n", e.what());
     notifier.status(std::string("failed to start: log: ") + e.what());

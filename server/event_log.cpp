@@ -64,29 +64,16 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<spdlog::details
 
 namespace {
 
-struct LevelName {
-  std::string_view name;
-  spdlog::level::level_enum spd;
-};
-
-// Our own names, not spdlog's: spdlog prints "warning", the config and the logs say "warn".
-constexpr std::array<LevelName, 7> kLevels{{
-    {"trace", spdlog::level::trace},
-    {"debug", spdlog::level::debug},
-    {"info", spdlog::level::info},
-    {"warn", spdlog::level::warn},
-    {"error", spdlog::level::err},
-    {"critical", spdlog::level::critical},
-    {"off", spdlog::level::off},
-}};
-
+// The config's names (config::kLogLevels, in spdlog's order), not spdlog's: spdlog prints
+// "warning", the config and the logs say "warn".
 spdlog::level::level_enum parse_level(const std::string& level) {
-  for (const auto& l : kLevels) {
-    if (l.name == level) return l.spd;
+  for (std::size_t i = 0; i < config::kLogLevels.size(); ++i) {
+    if (config::kLogLevels[i] == level) return static_cast<spdlog::level::level_enum>(i);
   }
   throw std::runtime_error("unknown log level '" + level +
                            "' (expected trace, debug, info, warn, error, critical or off)");
 }
+static_assert(spdlog::level::trace == 0 && spdlog::level::warn == 3 && spdlog::level::off == 6);
 
 std::string dump(const ordered_json& j) {
   // replace, not strict: a peer-supplied byte sequence that is not UTF-8 must never turn a log
@@ -195,20 +182,20 @@ void EventLog::flush() {
 }
 
 bool EventLog::enabled(Level level) const {
-  return logger_->should_log(kLevels[static_cast<std::size_t>(level)].spd);
+  return logger_->should_log(static_cast<spdlog::level::level_enum>(level));
 }
 
 ordered_json EventLog::head(Level level, std::string_view event) const {
   ordered_json j;
   j["ts"] = parley::format_timestamp(std::chrono::system_clock::now());
-  j["level"] = kLevels[static_cast<std::size_t>(level)].name;
+  j["level"] = config::kLogLevels[static_cast<std::size_t>(level)];
   j["event"] = event;
   return j;
 }
 
 void EventLog::emit(Level level, const ordered_json& event) {
   const std::string line = format_ == LogFormat::json ? dump(event) : render_text(event);
-  logger_->log(kLevels[static_cast<std::size_t>(level)].spd, spdlog::string_view_t(line));
+  logger_->log(static_cast<spdlog::level::level_enum>(level), spdlog::string_view_t(line));
 }
 
 void EventLog::listening(std::string_view address, std::uint16_t port,

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "parley/config.hpp"
+
 namespace spdlog {
 class logger;
 }
@@ -22,7 +24,7 @@ namespace parley::server {
 
 class ReopenableFileSink;
 
-enum class LogFormat { json, text };
+using LogFormat = config::LogFormat;
 
 struct LogOptions {
   LogFormat format = LogFormat::json;

@@ -134,7 +134,7 @@ std::string Server::status_text() const {
 awaitable<void> Server::watchdog_loop(std::chrono::microseconds interval) {
   // Half the interval, as sd_watchdog_enabled(3) advises: one late turn is not yet a restart.
   const auto period = interval / 2;
-  while (!ctx_.shutting_down) {
+  while (!shutting_down_) {
     notifier_.watchdog_ping();
     watchdog_timer_.expires_after(period);
     auto [ec] = co_await watchdog_timer_.async_wait(use_tuple);
@@ -144,10 +144,10 @@ awaitable<void> Server::watchdog_loop(std::chrono::microseconds interval) {
 
 awaitable<void> Server::status_loop() {
   std::string sent = status_text();
-  while (!ctx_.shutting_down) {
+  while (!shutting_down_) {
     status_timer_.expires_after(kStatusPeriod);
     auto [ec] = co_await status_timer_.async_wait(use_tuple);
-    if (ec || ctx_.shutting_down) co_return;
+    if (ec || shutting_down_) co_return;
     std::string now = status_text();
     if (now == sent) continue;
     notifier_.status(now);
@@ -160,7 +160,7 @@ awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
   asio::steady_timer pause(io_);
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-    if (ctx_.shutting_down || ec == asio::error::operation_aborted) co_return;
+    if (shutting_down_ || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       const bool exhausted = is_resource_error(ec);
       ctx_.log.accept_error(ec.message(),
@@ -181,7 +181,7 @@ awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
     switch (ctx_.admission.admit(peer.address(), steady_clock::now())) {
       case Admission::Verdict::admitted: {
         AdmissionSlot slot(ctx_.admission);
-        const std::uint64_t id = ++ctx_.next_session_id;
+        const std::uint64_t id = ++next_session_id_;
         auto session = std::make_shared<Session>(ctx_, make_transport_(std::move(socket)),
                                                  std::move(slot), id, peer_text);
         ctx_.sessions.emplace(id, session);
@@ -254,7 +254,7 @@ std::optional<std::string> Server::try_reload() {
 }
 
 void Server::begin_shutdown(std::string_view signal_name) {
-  ctx_.shutting_down = true;
+  shutting_down_ = true;
   ctx_.log.shutdown(signal_name, ctx_.sessions.size());
   notifier_.stopping("shutting down on " + std::string(signal_name) + ", closing " +
                      std::to_string(ctx_.sessions.size()) + " sessions");
@@ -291,10 +291,10 @@ awaitable<void> Server::stats_loop() {
   auto last = steady_clock::now();
   Counters before = ctx_.counters;
   std::uint64_t relayed_before = ctx_.hub.stats().messages_relayed;
-  while (!ctx_.shutting_down) {
+  while (!shutting_down_) {
     stats_timer_.expires_after(std::chrono::seconds(ctx_.config().log.stats_interval_s));
     auto [ec] = co_await stats_timer_.async_wait(use_tuple);
-    if (ec || ctx_.shutting_down) co_return;
+    if (ec || shutting_down_) co_return;
     const auto now = steady_clock::now();
     const double secs = std::chrono::duration<double>(now - last).count();
     const HubStats hub = ctx_.hub.stats();

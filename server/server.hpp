@@ -66,6 +66,8 @@ class Server {
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer status_timer_;
   bool last_reload_failed_ = false;
+  bool shutting_down_ = false;
+  std::uint64_t next_session_id_ = 0;
   TransportFactory make_transport_;
 };
 

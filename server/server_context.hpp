@@ -55,10 +55,10 @@ struct ServerContext {
   SigningBudget signing;
   FlushQueue flushes;
   Counters counters;
+  // Written by the server (a new connection) and by the session (forget()); read by the server.
   std::unordered_map<std::uint64_t, std::shared_ptr<Session>> sessions;
+  // Written by the session (attach, leave); read by the handshake policy and the server.
   std::size_t established = 0;
-  std::uint64_t next_session_id = 0;
-  bool shutting_down = false;
 
  private:
   std::shared_ptr<const config::Config> config_;

@@ -1,5 +1,7 @@
 #include "parley/record_cipher.hpp"
 
+#include "parley/frame.hpp"
+
 #include <botan/aead.h>
 #include <botan/exceptn.h>
 #include <botan/mac.h>
@@ -22,8 +24,8 @@ class AeadCipher final : public RecordCipher {
   }
 
   void seal(std::uint64_t seq, Bytes& buf, std::size_t frame_offset) override {
-    start(seq, {buf.data() + frame_offset, kHeader});
-    const std::size_t pt = frame_offset + kHeader;
+    start(seq, {buf.data() + frame_offset, kFrameHeaderSize});
+    const std::size_t pt = frame_offset + kFrameHeaderSize;
     // Encrypt the bulk in place; only the sub-granularity tail goes through
     // Botan's secure_vector finish(), which also appends the tag.
     const std::size_t n = buf.size() - pt;
@@ -55,8 +57,6 @@ class AeadCipher final : public RecordCipher {
   }
 
  private:
-  static constexpr std::size_t kHeader = 4;
-
   void start(std::uint64_t seq, ByteView header) {
     std::array<std::uint8_t, 12> nonce = iv_;
     std::array<std::uint8_t, 8> s;
@@ -84,11 +84,12 @@ class IdeaHmacCipher final : public RecordCipher {
   }
 
   void seal(std::uint64_t seq, Bytes& buf, std::size_t frame_offset) override {
-    const std::size_t pt = frame_offset + kHeader;
+    const std::size_t pt = frame_offset + kFrameHeaderSize;
     set_counter(seq);
     ctr_->cipher1(buf.data() + pt, buf.size() - pt);
     std::array<std::uint8_t, kTag> tag;
-    mac(seq, {buf.data() + frame_offset, kHeader}, {buf.data() + pt, buf.size() - pt}, tag);
+    mac(seq, {buf.data() + frame_offset, kFrameHeaderSize}, {buf.data() + pt, buf.size() - pt},
+        tag);
     buf.insert(buf.end(), tag.begin(), tag.end());
   }
 
@@ -105,7 +106,6 @@ class IdeaHmacCipher final : public RecordCipher {
   }
 
  private:
-  static constexpr std::size_t kHeader = 4;
   static constexpr std::size_t kTag = 32;
 
   void set_counter(std::uint64_t seq) {

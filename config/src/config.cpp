@@ -68,8 +68,6 @@ constexpr std::array<std::string_view, 4> kLogKeys = {"format", "level", "file",
                                                       "stats_interval_s"};
 constexpr std::array<std::string_view, 2> kAuthModes = {"open", "keys"};
 constexpr std::array<std::string_view, 2> kLogFormats = {"json", "text"};
-constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
-                                                        "error", "critical", "off"};
 
 std::string describe(const json& v) {
   switch (v.type()) {

@@ -193,7 +193,7 @@ TEST(SlowConsumers, ShutdownGraceCutsOffAStalledPeer) {
   EXPECT_TRUE(status.clean()) << status;
   EXPECT_GE(took, 4500ms) << "the stalled session was not given its linger";
   EXPECT_LE(took, 6500ms * kSlowdown);
-  auto line = log_for(server, "session_close", stalled.nick(), 0ms);
+  auto line = log_for(server, "session_close", stalled.nick(), kDefaultTimeout);
   ASSERT_TRUE(line) << "the stalled session's end was not logged before the exit";
   EXPECT_EQ(line->value("reason", ""), "server shutting down");
 }

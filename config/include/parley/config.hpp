@@ -3,6 +3,7 @@
 // SIGHUP reload can parse, diff and then swap in the new value without partial states.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -54,6 +55,11 @@ struct Auth {
 };
 
 enum class LogFormat { json, text };
+
+// The log levels, least severe first (the order spdlog numbers them in): the config's and the
+// event log's one list.
+inline constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
+                                                               "error", "critical", "off"};
 
 struct Log {
   LogFormat format = LogFormat::json;
