@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, then builds and runs the
-# whole suite twice, as a normal build and under ASan + UBSan.
+# whole suite twice, as a normal build and under ASan + UBSan. Each stage prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/install-deps.sh
+started=$SECONDS
+stage() {  # stage NAME COMMAND...: runs it and says how long it took
+  local name=$1 t0=$SECONDS
+  shift
+  echo "=== $name"
+  "$@"
+  echo "=== $name: $((SECONDS - t0)) s (total $((SECONDS - started)) s)"
+}
 
+stage "install dependencies" ./scripts/install-deps.sh
 for preset in default asan; do
-  echo "=== $preset: configure and build"
-  cmake --preset "$preset"
-  cmake --build --preset "$preset"
-  echo "=== $preset: test"
-  ctest --preset "$preset" -j "$(nproc)"
+  stage "$preset: configure" cmake --preset "$preset"
+  stage "$preset: build" cmake --build --preset "$preset"
+  stage "$preset: test" ctest --preset "$preset" -j "$(nproc)"
 done
