@@ -98,20 +98,7 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
   };
 
   ByteView frame;
-  switch (co_await read_frame(deadline, frame)) {
-    case Read::timeout:
-      co_await refuse(StatusCode::timeout, "handshake timeout", deadline);
-      co_return nullptr;
-    case Read::closed:
-      failed(name_of(StatusCode::bad_message),
-             decoder_.error() != FrameError::none ? "bad frame length" : "connection closed");
-      co_return nullptr;
-    case Read::ended:
-      failed("none", ending_->reason);
-      co_return nullptr;
-    case Read::frame:
-      break;
-  }
+  if (!co_await handshake_frame(deadline, frame, false)) co_return nullptr;
   // Refuse junk before queueing for a signature.
   if (const auto failure = hs.precheck(frame)) {
     co_await refuse(failure->code, failure->reason, deadline);
@@ -132,20 +119,7 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
     co_return nullptr;
   }
 
-  // After the ServerHello no Error frame is sent: a timeout just closes.
-  switch (co_await read_frame(deadline, frame)) {
-    case Read::timeout:
-      failed(name_of(StatusCode::timeout), "handshake timeout");
-      co_return nullptr;
-    case Read::closed:
-      failed(name_of(StatusCode::bad_message), "connection closed");
-      co_return nullptr;
-    case Read::ended:
-      failed("none", ending_->reason);
-      co_return nullptr;
-    case Read::frame:
-      break;
-  }
+  if (!co_await handshake_frame(deadline, frame, true)) co_return nullptr;
   step = hs.on_frame(frame);
   if (!step.send.empty()) co_await write_all(step.send, deadline);
   if (step.failure) {
@@ -160,6 +134,32 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
                         step.established->client_fingerprint,
                         ms_between(started_, steady_clock::now()));
   co_return std::make_unique<Established>(std::move(*step.established));
+}
+
+awaitable<bool> Session::handshake_frame(steady_clock::time_point deadline, ByteView& frame,
+                                         bool server_hello_sent) {
+  const Read read = co_await read_frame(deadline, frame);
+  switch (read) {
+    case Read::frame:
+      co_return true;
+    case Read::timeout:
+      // After the ServerHello no Error frame is sent: a timeout just closes.
+      if (!server_hello_sent) {
+        co_await refuse(StatusCode::timeout, "handshake timeout", deadline);
+        co_return false;
+      }
+      ctx_.log.handshake_failed(id_, peer_, name_of(StatusCode::timeout), "handshake timeout");
+      co_return false;
+    case Read::closed:
+      ctx_.log.handshake_failed(
+          id_, peer_, name_of(StatusCode::bad_message),
+          decoder_.error() != FrameError::none ? "bad frame length" : "connection closed");
+      co_return false;
+    case Read::ended:
+      ctx_.log.handshake_failed(id_, peer_, "none", ending_->reason);
+      co_return false;
+  }
+  co_return false;
 }
 
 awaitable<void> Session::refuse(StatusCode code, std::string_view reason,

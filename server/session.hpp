@@ -91,6 +91,10 @@ class Session final : public Member,
                                           ByteView& frame);
   boost::asio::awaitable<bool> write_all(ByteView bytes,
                                          std::chrono::steady_clock::time_point deadline);
+  // The next handshake frame; otherwise logs why the handshake ended (before the ServerHello, a
+  // timeout is also told in an Error frame) and returns false.
+  boost::asio::awaitable<bool> handshake_frame(std::chrono::steady_clock::time_point deadline,
+                                               ByteView& frame, bool server_hello_sent);
   // Handshake refusals before the ServerHello: an Error frame, then the end.
   boost::asio::awaitable<void> refuse(StatusCode code, std::string_view reason,
                                       std::chrono::steady_clock::time_point deadline);
