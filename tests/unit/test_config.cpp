@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -487,6 +488,44 @@ TEST(AuthorizedKeys, Duplicates) {
       (std::vector<std::string>{"line 3: nick \"aLiCe\" is already owned by the key on line 1"}));
   // Every bad line is reported.
   EXPECT_EQ(keys_errors("x\n" + fp('a') + "\ny\n" + fp('a')).size(), 3u);
+}
+
+// The file is read by config/, with the config file's size cap, and every error names it.
+TEST(AuthorizedKeys, FileReadWithTheConfigFilesCapAndNamedInErrors) {
+  const std::string dir = ::testing::TempDir();
+  const std::string good = dir + "/parley_authorized_keys_good";
+  std::ofstream(good) << fp('a') << " alice\n";
+  auto loaded = load_authorized_keys_file(good);
+  ASSERT_TRUE(std::holds_alternative<AuthorizedKeys>(loaded));
+  EXPECT_EQ(std::get<AuthorizedKeys>(loaded).nick_of(fp('a')), "alice");
+
+  const std::string bad = dir + "/parley_authorized_keys_bad";
+  std::ofstream(bad) << "junk\n";
+  loaded = load_authorized_keys_file(bad);
+  ASSERT_TRUE(std::holds_alternative<std::vector<std::string>>(loaded));
+  EXPECT_EQ(
+      std::get<std::vector<std::string>>(loaded),
+      (std::vector<std::string>{"authorized_keys " + bad + ": line 1: not a SHA256: fingerprint"}));
+
+  const std::string huge = dir + "/parley_authorized_keys_huge";
+  {
+    std::ofstream out(huge);
+    const std::string comment = "# " + std::string(1000, 'x') + "\n";
+    for (int i = 0; i < 1100; ++i)
+      out << comment;  // 1.1 MB of comments: valid lines, but over the cap
+  }
+  loaded = load_authorized_keys_file(huge);
+  ASSERT_TRUE(std::holds_alternative<std::vector<std::string>>(loaded));
+  EXPECT_EQ(std::get<std::vector<std::string>>(loaded),
+            (std::vector<std::string>{"cannot read " + huge + ": larger than 1 MiB"}));
+
+  loaded = load_authorized_keys_file(dir + "/parley_no_such_file");
+  ASSERT_TRUE(std::holds_alternative<std::vector<std::string>>(loaded));
+  EXPECT_NE(std::get<std::vector<std::string>>(loaded).at(0).find("parley_no_such_file"),
+            std::string::npos);
+  std::remove(good.c_str());
+  std::remove(bad.c_str());
+  std::remove(huge.c_str());
 }
 
 }  // namespace
