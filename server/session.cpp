@@ -25,6 +25,10 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // How long a closing session may take to flush its last records.
 constexpr std::chrono::seconds kLinger{5};
+// After its close record, how long and how much a session reads (and drops) while the peer
+// closes its side.
+constexpr std::chrono::seconds kDrainTime{1};
+constexpr std::size_t kDrainBytes = 256 * 1024;
 // Records handled from one read before other sessions get a turn. Several per turn let a
 // publisher's burst reach each recipient's outbox together, and leave in one write.
 constexpr unsigned kRecordsPerTurn = 32;
@@ -253,8 +257,12 @@ void Session::on_record(ContentType type, ByteView data, steady_clock::time_poin
     case ContentType::close:
       end(Ending::by_peer(parse_close(data)));
       return;
-    case ContentType::key_update:  // the opener has already moved to the new keys
-    case ContentType::finished:    // refused by the opener after record #0
+    case ContentType::key_update:
+      // The opener has already moved to the new keys. A key update costs the server a key
+      // derivation: it counts against the rate like a request, without a reply.
+      take_rate(now, std::nullopt);
+      return;
+    case ContentType::finished:  // refused by the opener after record #0
       return;
   }
 }
@@ -263,23 +271,10 @@ void Session::on_app(std::string_view json, steady_clock::time_point now) {
   follow_reload(now);
   const auto& limits = ctx_.config().limits;
   auto parsed = req::parse(json, req::Limits{limits.max_message_bytes});
-  switch (live_->rate.take(now)) {
-    case RateGuard::Verdict::allowed:
-      break;
-    case RateGuard::Verdict::flooding:
-      end(Ending::by_server(StatusCode::policy, "flooding", "flooding"));
-      return;
-    case RateGuard::Verdict::first_strike:
-      ctx_.log.rate_limited(id_, ctx_.hub.nick_of(id_).value_or(""));
-      [[fallthrough]];
-    case RateGuard::Verdict::refused: {
-      const RequestId rid = std::holds_alternative<req::Request>(parsed)
-                                ? std::get<req::Request>(parsed).id
-                                : std::get<req::Rejection>(parsed).id;
-      deliver(evt::serialize(evt::Error{ErrorCode::rate_limited, "too many requests", rid}));
-      return;
-    }
-  }
+  const RequestId rid = std::holds_alternative<req::Request>(parsed)
+                            ? std::get<req::Request>(parsed).id
+                            : std::get<req::Rejection>(parsed).id;
+  if (!take_rate(now, rid)) return;
   if (const auto* rejection = std::get_if<req::Rejection>(&parsed)) {
     ctx_.hub.reject(id_, *rejection);
     return;
@@ -291,6 +286,24 @@ void Session::on_app(std::string_view json, steady_clock::time_point now) {
     end(Ending::by_server(StatusCode::normal, "bye",
                           quit && quit->reason ? *quit->reason : "quit"));
   }
+}
+
+bool Session::take_rate(steady_clock::time_point now, const std::optional<RequestId>& rid) {
+  switch (live_->rate.take(now)) {
+    case RateGuard::Verdict::allowed:
+      return true;
+    case RateGuard::Verdict::flooding:
+      end(Ending::by_server(StatusCode::policy, "flooding", "flooding"));
+      return false;
+    case RateGuard::Verdict::first_strike:
+      ctx_.log.rate_limited(id_, ctx_.hub.nick_of(id_).value_or(""));
+      [[fallthrough]];
+    case RateGuard::Verdict::refused:
+      if (rid)
+        deliver(evt::serialize(evt::Error{ErrorCode::rate_limited, "too many requests", *rid}));
+      return false;
+  }
+  return false;
 }
 
 void Session::on_idle_deadline(steady_clock::time_point now) {
@@ -359,10 +372,31 @@ awaitable<void> Session::close(const Ending& ending) {
         asio::bind_cancellation_slot(read_deadline_.slot(), use_tuple));
     if (read_deadline_.passed()) {
       transport_->close();
-      break;
+      leave(ending);
+      co_return;
     }
   }
   leave(ending);
+  if (ending.server_sends_close()) co_await drain_input();
+}
+
+// A peer may still be sending when the server closes (a flood, a burst). Closing with unread
+// input makes the kernel answer with a reset, which can destroy the close record still in
+// flight; so the write side is shut (the close record, then a FIN) and what still arrives is
+// read and dropped until the peer closes too, for a short while.
+awaitable<void> Session::drain_input() {
+  transport_->shutdown_send();
+  read_deadline_.arm(steady_clock::now() + kDrainTime);
+  for (std::size_t dropped = 0; dropped < kDrainBytes;) {
+    decoder_ = FrameDecoder(kHandshakeMaxFrame);  // what was read is dropped, errors included
+    auto [ec] = co_await transport_->async_wait_input(
+        decoder_, asio::bind_cancellation_slot(read_deadline_.slot(), use_tuple));
+    if (ec || read_deadline_.passed()) co_return;
+    boost::system::error_code read_ec;
+    transport_->read_now(decoder_, read_ec);
+    dropped += decoder_.buffered();
+    if (read_ec && !would_block(read_ec)) co_return;  // the peer's EOF: both sides are closed
+  }
 }
 
 void Session::leave(const Ending& ending) {

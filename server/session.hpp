@@ -75,6 +75,8 @@ class Session final : public Member,
   // Returns once ending_ is decided.
   boost::asio::awaitable<void> serve();
   boost::asio::awaitable<void> close(const Ending& ending);
+  // After a close record: the write side shut, what still arrives read and dropped, briefly.
+  boost::asio::awaitable<void> drain_input();
   // Leaves the hub and logs the close (once, whatever the path).
   void leave(const Ending& ending);
   // Leaves the session table with the transport closed (the last step, whatever the path).
@@ -104,6 +106,9 @@ class Session final : public Member,
   bool handle_records(std::chrono::steady_clock::time_point now);
   void on_record(ContentType type, ByteView data, std::chrono::steady_clock::time_point now);
   void on_app(std::string_view json, std::chrono::steady_clock::time_point now);
+  // Every record counts against the session's rate. False when refused: a request (with `rid`)
+  // gets a rate_limited error, and the flood strikes may end the session.
+  bool take_rate(std::chrono::steady_clock::time_point now, const std::optional<RequestId>& rid);
   // The idle deadline: trims, pings, or gives up on a silent client.
   void on_idle_deadline(std::chrono::steady_clock::time_point now);
   // After a reload the policies follow the new configuration.

@@ -65,6 +65,11 @@ class StreamTransport final : public Transport {
         boost::asio::socket_base::send_buffer_size(static_cast<int>(bytes)), ec);
   }
 
+  void shutdown_send() override {
+    boost::system::error_code ec;
+    state_->stream.lowest_layer().shutdown(boost::asio::socket_base::shutdown_send, ec);
+  }
+
   void close() override {
     boost::system::error_code ec;
     state_->stream.lowest_layer().close(ec);

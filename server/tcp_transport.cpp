@@ -42,6 +42,11 @@ class TcpTransport final : public Transport {
     socket_.set_option(asio::socket_base::send_buffer_size(static_cast<int>(bytes)), ec);
   }
 
+  void shutdown_send() override {
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+  }
+
   void close() override {
     boost::system::error_code ec;
     socket_.close(ec);

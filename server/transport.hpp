@@ -65,6 +65,9 @@ class Transport {
   // that stops reading can pin.
   virtual void limit_send_buffer(std::size_t bytes) = 0;
 
+  // No more bytes will be written (TCP: a FIN after what is queued); reading goes on.
+  virtual void shutdown_send() = 0;
+
   // Closes at once; pending operations end with an error.
   virtual void close() = 0;
 

@@ -65,6 +65,7 @@ class FaultyTransport final : public Transport {
     return inner_->write_now(bytes, ec);
   }
   void limit_send_buffer(std::size_t bytes) override { inner_->limit_send_buffer(bytes); }
+  void shutdown_send() override { inner_->shutdown_send(); }
   void close() override { inner_->close(); }
 
  protected:

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -109,6 +110,47 @@ TEST_F(Endings, ReplayedRecordEndsTheSessionWithoutAWord) {
   expect_quit("connection lost");
   EXPECT_EQ(witness.skipped(), 0u) << "the replayed message was relayed";
   EXPECT_EQ(close_line().value("code", ""), "none");
+}
+
+// A flood still unread when the server closes, from a client that is not reading either: its
+// replies fill the client's window, so the close record waits in the server's send queue. A
+// close with unread input would answer with a reset and drop that queue; the client must still
+// get code 10.
+TEST_F(Endings, FloodWithUnreadInputStillGetsItsCloseRecord) {
+  auto cfg = server.default_config();
+  cfg["limits"]["rate"] = 5;
+  cfg["limits"]["burst"] = 5;
+  cfg["limits"]["flood_strikes"] = 300;  // 300 rate_limited errors: about 30 KB of replies
+  ASSERT_TRUE(server.start(cfg));
+  TestClient flooder;
+  ASSERT_TRUE(flooder.open(server.port(), {}, ConnectOptions{4096}));
+  std::vector<req::Request> flood;
+  for (std::int64_t id = 1; id <= 1000; ++id)  // about 60 KB: far more than the server reads
+    flood.push_back(request(req::Ping{}, id));
+  ASSERT_TRUE(flooder.send_burst(flood));
+  ASSERT_TRUE(server.wait_for_log([](const nlohmann::json& j) {
+    return j.value("event", "") == "session_close" && j.value("reason", "") == "flooding";
+  }));
+  std::this_thread::sleep_for(200ms);  // the server's close (or reset) is on its way
+  auto closed = flooder.wait_closed();
+  EXPECT_TRUE(closed.close_record) << "the close record was lost: " << closed;
+  EXPECT_EQ(closed.code, StatusCode::policy) << closed;
+  EXPECT_EQ(closed.reason, "flooding");
+}
+
+// Key updates cost the server a key derivation each: they count against the rate like requests.
+TEST_F(Endings, KeyUpdatesCountAgainstTheRate) {
+  auto cfg = server.default_config();
+  cfg["limits"]["rate"] = 1;
+  cfg["limits"]["burst"] = 3;
+  cfg["limits"]["flood_strikes"] = 5;
+  start(cfg);
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(subject.send_key_update());
+  auto closed = subject.wait_closed();
+  EXPECT_TRUE(closed.close_record && closed.code == StatusCode::policy) << closed;
+  EXPECT_EQ(closed.reason, "flooding");
+  EXPECT_EQ(close_line().value("reason", ""), "flooding");
 }
 
 TEST_F(Endings, PeerResetIsConnectionLost) {
