@@ -3,9 +3,9 @@
 # A VM's speed drifts by several percent over minutes, so only neighbouring runs compare; the
 # summary takes each side's median over the rounds.
 #
-#   bench/before_after.sh BEFORE_PARLEYD AFTER_PARLEYD [--rounds N] [--out DIR]
+#   bench/before_after.sh BEFORE_PARLEYD AFTER_PARLEYD [--rounds N] [--hs-rounds N] [--out DIR]
 #
-# Each run (compare.sh, Parley only): the sign rate and handshakes (one round), the closed-loop
+# Each run (compare.sh, Parley only): the sign rate and handshakes (--hs-rounds, default 2), the closed-loop
 # fan-out phase for every suite in the chat and bigrooms shapes, 10,000 idle sessions.
 # DIR/summary.md and DIR/summary.json: the figures of every run, each side's median, after/before.
 set -euo pipefail
@@ -14,10 +14,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ $# -ge 2 ] || { sed -n '2,11p' "$0"; exit 2; }
 before=$(realpath "$1") after=$(realpath "$2"); shift 2
 rounds=3
+hs_rounds=2
 out=$here/results/$(date +%Y%m%d-%H%M%S)-before-after
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift ;;
+    --hs-rounds) hs_rounds=$2; shift ;;
     --out) out=$2; shift ;;
     *) echo "before_after.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -33,7 +35,7 @@ for round in $(seq "$rounds"); do
     [ "$side" = after ] && binary=$after
     echo "[before_after] round $round: $side ($binary)" >&2
     "$here/compare.sh" --parleyd "$binary" --systems "parley-aes parley-chacha parley-idea" \
-      --shapes "chat bigrooms" --no-sweep --hs-rounds 1 --out "$out/$side-$round" >&2
+      --shapes "chat bigrooms" --no-sweep --hs-rounds "$hs_rounds" --out "$out/$side-$round" >&2
   done
 done
 

@@ -183,12 +183,12 @@ void Session::attach(Established keys) {
   decoder_.set_max_frame(limits.max_frame);
   transport_->limit_send_buffer(limits.send_buffer_bytes);
   live_.emplace(
-      Live{std::move(keys), Outbox(limits.outbox_bytes),
+      Live{Outbox(limits.outbox_bytes), std::move(keys),
            Liveness(std::chrono::seconds(limits.idle_interval_s),
                     std::chrono::seconds(limits.idle_timeout_s), now),
            IdleTrim(kTrimAfter, now, counters_.records_out),
            RateGuard(limits.rate, static_cast<double>(limits.burst), limits.flood_strikes, now),
-           ctx_.generation()});
+           ctx_.generation(), limits.max_message_bytes});
   phase_ = Phase::established;
   ++ctx_.established;
   const std::string nick = ctx_.hub.attach(id_, *this, live_->keys.client_fingerprint);
@@ -269,8 +269,7 @@ void Session::on_record(ContentType type, ByteView data, steady_clock::time_poin
 
 void Session::on_app(std::string_view json, steady_clock::time_point now) {
   follow_reload(now);
-  const auto& limits = ctx_.config().limits;
-  auto parsed = req::parse(json, req::Limits{limits.max_message_bytes});
+  auto parsed = req::parse(json, req::Limits{live_->max_message_bytes});
   const RequestId rid = std::holds_alternative<req::Request>(parsed)
                             ? std::get<req::Request>(parsed).id
                             : std::get<req::Rejection>(parsed).id;
@@ -347,6 +346,7 @@ void Session::follow_reload(steady_clock::time_point now) {
 void Session::end(Ending ending) {
   if (ending_) return;
   ending_ = std::move(ending);
+  if (phase_ == Phase::established) phase_ = Phase::ending;
   read_deadline_.cancel_now();
 }
 
@@ -400,7 +400,7 @@ awaitable<void> Session::drain_input() {
 }
 
 void Session::leave(const Ending& ending) {
-  if (phase_ != Phase::established && phase_ != Phase::closing) return;
+  if (phase_ == Phase::handshake || phase_ == Phase::closed) return;
   phase_ = Phase::closed;
   const std::string nick = ctx_.hub.nick_of(id_).value_or("");
   ctx_.hub.detach(id_, ending.quit);
@@ -482,13 +482,12 @@ void Session::contained(Step step) noexcept {
     step();
   } catch (const std::exception& e) {
     ctx_.log.internal_error(id_, e.what());
-    if (live_) live_->outbox.discard();
-    end(Ending::lost("internal error"));
+    abandon_output(Ending::lost("internal error"));
   }
 }
 
 void Session::deliver(std::string_view json) {
-  if (phase_ != Phase::established || ending_) return;
+  if (phase_ != Phase::established) return;
   contained([&] {
     const bool was_keyed = live_->keys.sealer.holds_cipher();
     if (!live_->outbox.push(live_->keys.sealer, ContentType::app, as_bytes(json))) {
@@ -533,7 +532,9 @@ void Session::flush_output() {
         break;
     }
   });
-  if (!writer_running_) output_drained_.cancel();
+  // Only close() waits for the output to drain; other sessions do not touch the timer (a cache
+  // miss per flush on the hot path).
+  if (phase_ == Phase::closing && !writer_running_) output_drained_.cancel();
 }
 
 Session::Flush Session::write_pending() {
@@ -555,7 +556,7 @@ void Session::wrote(std::size_t n) {
 }
 
 void Session::abandon_output(Ending ending) {
-  live_->outbox.discard();
+  if (live_) live_->outbox.discard();
   end(std::move(ending));
 }
 

@@ -54,18 +54,22 @@ class Session final : public Member,
   std::uint64_t id() const { return id_; }
 
  private:
-  enum class Phase { handshake, established, closing, closed };
+  // ending: established, and how it ends is decided (output is no longer queued); closing:
+  // close() runs.
+  enum class Phase { handshake, established, ending, closing, closed };
   enum class Wait { input, deadline, ended, closed };
   enum class Read { frame, timeout, ended, closed };
   enum class Flush { done, blocked, failed };
-  // What only an established session has.
+  // What only an established session has. The outbox and the sealer at the start of `keys` are
+  // next to each other: every delivery touches both.
   struct Live {
-    Established keys;
     Outbox outbox;
+    Established keys;
     Liveness liveness;
     IdleTrim trim;
     RateGuard rate;
-    std::uint64_t generation;  // of the configuration the policies above follow
+    std::uint64_t generation;         // of the configuration the policies above follow
+    std::uint64_t max_message_bytes;  // as the welcome announced: a reload does not change it
   };
 
   // The phases of run(), in order. What a phase hands on lives on the heap or in the session, not
@@ -133,7 +137,6 @@ class Session final : public Member,
   std::uint64_t id_;
   std::string peer_;
   std::chrono::steady_clock::time_point started_;
-  Phase phase_ = Phase::handshake;
   std::optional<Ending> ending_;
   Deadline read_deadline_;   // the pending input wait (or, closing, the linger)
   Deadline write_deadline_;  // the writer's wait: a stalled peer is a slow consumer
@@ -141,6 +144,8 @@ class Session final : public Member,
   FrameDecoder decoder_;
   std::optional<Live> live_;
   EventLog::SessionCounters counters_{};
+  // Together, after the rest: every delivery and flush reads these (one cache line).
+  Phase phase_ = Phase::handshake;
   bool flush_enrolled_ = false;
   bool writer_running_ = false;
 };

@@ -571,6 +571,31 @@ TEST(Signals, ReloadChangesLimitsAndKeysAndAFailedOneKeepsThem) {
   keyed.expect_alive();
 }
 
+// What a welcome announced stays true for that session: a reload that lowers max_message_bytes
+// applies to sessions that connect after it.
+TEST(Signals, ReloadKeepsTheMessageSizeAWelcomeAnnounced) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["max_message_bytes"] = 4096;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient before;
+  ASSERT_TRUE(before.open(server.port()));
+  join(before, "room", RequestId{1});
+  cfg["limits"]["max_message_bytes"] = 100;
+  server.write_config(cfg);
+  EXPECT_EQ(reload(server).value("ok", false), true);
+  TestClient after;
+  ASSERT_TRUE(after.open(server.port()));
+  EXPECT_EQ(after.welcome().max_message_bytes, 100u);
+
+  const std::string text(200, 't');
+  ASSERT_TRUE(before.send(req::Say{"room", text}, RequestId{2}));
+  auto ack = before.wait_for<evt::Ack>();
+  EXPECT_TRUE(ack && ack->id == RequestId{2}) << "the session's announced 4096 bytes were cut";
+  ASSERT_TRUE(after.send(req::Say{"room", text}, RequestId{3}));
+  after.expect_error(ErrorCode::too_long, RequestId{3});
+}
+
 // Lowering the idle limits never closes a healthy session: each gets its ping and the whole new
 // timeout to answer. One that does not answer is still closed.
 TEST(Signals, ReloadLoweringIdleLimitsKeepsHealthySessions) {

@@ -70,6 +70,12 @@ TEST(EventLog, TextFormatAndBadUtf8) {
   EXPECT_NE(line.find(" info handshake_failed "), std::string::npos) << line;
   EXPECT_NE(line.find("session=9"), std::string::npos) << line;
   EXPECT_NE(line.find("code=bad_key"), std::string::npos) << line;
+  // The bytes that are not UTF-8 come out as U+FFFD each, inside the quoted value: the line
+  // stays valid UTF-8 and the field stays one field.
+  EXPECT_NE(line.find("reason=\"transport key \xEF\xBF\xBD\xEF\xBF\xBD too short\""),
+            std::string::npos)
+      << line;
+  EXPECT_EQ(line.find('\xff'), std::string::npos) << line;
 }
 
 TEST(EventLog, FileSinkReopensForLogrotate) {

@@ -40,6 +40,8 @@ struct Outcome {
   std::optional<HandshakeFailure> client_failure;
   std::optional<HandshakeFailure> server_failure;
   std::size_t frames_to_client = 0;
+  // Frames the client sent after the ServerHello while the server's key was not trusted.
+  std::size_t sent_untrusted = 0;
 };
 
 // Runs the handshake to its end. The test's transport key is the vector's
@@ -70,7 +72,10 @@ Outcome run(const ServerPolicy& policy, ClientOptions options, bool trust = true
     for (const auto& body : to_client) {
       auto step = client.on_frame(body);
       if (client.awaiting_trust()) {
-        if (!trust) return out;
+        if (!trust) {
+          out.sent_untrusted = bodies(step.send).size();
+          return out;
+        }
         step = client.trust_server();
       }
       for (auto& b : bodies(step.send))
@@ -249,6 +254,8 @@ TEST(Handshake, PinnedMismatchAbortsBeforeSendingAnything) {
 
 TEST(Handshake, UntrustedServerGetsNoFinished) {
   Outcome o = run(all_suites_policy(), ClientOptions{}, /*trust=*/false);
+  EXPECT_EQ(o.frames_to_client, 1u) << "the ServerHello reached the client";
+  EXPECT_EQ(o.sent_untrusted, 0u) << "the client sent its finished to an untrusted server";
   EXPECT_FALSE(o.client || o.server || o.client_failure || o.server_failure);
 }
 

@@ -82,10 +82,15 @@ TEST(Vectors, ClientHelloEncodesExactly) {
   EXPECT_EQ(sha256(h.transport_key), h.transport_key_sha256);
 }
 
+// Every suite of PROTOCOL.md has its vectors: a section that came out empty must not pass.
+constexpr std::size_t kSuites = 3;
+
 TEST(Vectors, KeyScheduleForEverySuite) {
   const Bytes ch_body = hex(hs()["client_hello"]["body"]);
+  std::size_t suites = 0;
   for (const auto& [id, v] : hs()["suites"].items()) {
     SCOPED_TRACE(id);
+    ++suites;
     const SuiteInfo& suite = suite_of(v);
     EXPECT_EQ(suite.name, v["name"].get<std::string>());
     const Bytes sh_body = hex(v["server_hello"]["body"]);
@@ -107,6 +112,7 @@ TEST(Vectors, KeyScheduleForEverySuite) {
       EXPECT_EQ(to_hex(keys.mac), v[dir].value("mac", "")) << dir;
     }
   }
+  EXPECT_EQ(suites, kSuites);
 }
 
 TEST(Vectors, ServerHelloSignatureAndWrappedSecret) {
@@ -115,8 +121,10 @@ TEST(Vectors, ServerHelloSignatureAndWrappedSecret) {
   ASSERT_TRUE(server_key);
   auto transport = test::vector_key("transport");
   test::ScriptedRng rng;
+  std::size_t suites = 0;
   for (const auto& [id, v] : hs()["suites"].items()) {
     SCOPED_TRACE(id);
+    ++suites;
     const auto& sh = v["server_hello"];
     auto parsed = parse_server_hello(hex(sh["body"]));
     ASSERT_TRUE(parsed);
@@ -135,6 +143,7 @@ TEST(Vectors, ServerHelloSignatureAndWrappedSecret) {
     Botan::PK_Decryptor_EME dec(*transport, rng, kOaepPadding);
     EXPECT_EQ(to_hex(dec.decrypt(hex(sh["wrapped_secret"]))), hs()["secret"].get<std::string>());
   }
+  EXPECT_EQ(suites, kSuites);
 }
 
 // A client in the state of handshake.json: it sent exactly the vector ClientHello.
@@ -214,8 +223,10 @@ TEST(Vectors, ClientAuthFinished) {
 }
 
 TEST(Vectors, RecordsSealAndOpenExactly) {
+  std::size_t suites = 0;
   for (const auto& [id, s] : vectors("records.json")["suites"].items()) {
     const SuiteInfo& suite = suite_of(s);
+    ++suites;
     for (const char* dir : {"c2s", "s2c"}) {
       SCOPED_TRACE(id + "/" + dir);
       const auto& d = s[dir];
@@ -232,6 +243,7 @@ TEST(Vectors, RecordsSealAndOpenExactly) {
       RecordOpener opener(
           std::string(dir) == "c2s" ? Direction::client_to_server : Direction::server_to_client,
           suite, secret_of(d["epochs"][0]["ts"]));
+      ASSERT_FALSE(d["records"].empty()) << "no records for this direction";
       for (const auto& r : d["records"]) {
         const auto type = static_cast<ContentType>(r["content_type"].get<int>());
         ASSERT_EQ(sealer.epoch(), r["epoch"].get<std::uint32_t>());
@@ -252,6 +264,7 @@ TEST(Vectors, RecordsSealAndOpenExactly) {
       }
     }
   }
+  EXPECT_EQ(suites, kSuites);
 }
 
 // Every app record in the vectors is a message our layer parses and writes back byte for byte.
