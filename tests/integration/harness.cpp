@@ -652,6 +652,13 @@ milliseconds TestClient::remaining(Clock::time_point deadline) {
     socket_.set_option(boost::asio::socket_base::receive_buffer_size(*options.receive_buffer), ec);
     if (ec) return ::testing::AssertionFailure() << "SO_RCVBUF: " << ec.message();
   }
+  if (options.source_address) {
+    const auto source = boost::asio::ip::make_address_v4(*options.source_address, ec);
+    if (!ec) socket_.bind(boost::asio::ip::tcp::endpoint(source, 0), ec);
+    if (ec)
+      return ::testing::AssertionFailure()
+             << "bind " << *options.source_address << ": " << ec.message();
+  }
   // Small records are the norm here; Nagle would only add latency between test steps.
   socket_.set_option(boost::asio::ip::tcp::no_delay(true), ec);
   socket_.non_blocking(true, ec);

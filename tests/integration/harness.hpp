@@ -274,6 +274,8 @@ std::ostream& operator<<(std::ostream& out, const CloseOutcome& close);
 struct ConnectOptions {
   // SO_RCVBUF set before connect (so the window is small from the SYN on): a slow consumer.
   std::optional<int> receive_buffer;
+  // The source address to bind (127.0.0.2, 127.0.0.3, ...): several peers from one machine.
+  std::optional<std::string> source_address = std::nullopt;
 };
 
 // A protocol client with blocking, deadline-bounded calls. Built on a non-blocking socket and

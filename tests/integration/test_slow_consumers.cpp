@@ -119,6 +119,57 @@ TEST(SlowConsumers, StalledMemberIsClosedWithinTheWriteDeadline) {
     EXPECT_EQ(tallies[i].quits[stalled.nick()], "slow consumer") << "member " << members[i]->nick();
 }
 
+// Just under the write deadline: members that read only once per half deadline (what arrived
+// meanwhile), from several source addresses, are slow but never stalled, and stay; the one that
+// reads nothing at all is closed.
+TEST(SlowConsumers, SteadyReadersJustUnderTheDeadlineStay) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  const milliseconds deadline{2000 * kSlowdown};
+  cfg["limits"]["write_deadline_ms"] = deadline.count();
+  ASSERT_TRUE(server.start(cfg));
+  std::vector<std::unique_ptr<TestClient>> steady;
+  for (const char* source : {"127.0.0.2", "127.0.0.3", "127.0.0.4"}) {
+    auto c = std::make_unique<TestClient>();
+    ConnectOptions options{4096, source};
+    ASSERT_TRUE(c->open(server.port(), {}, options));
+    join(*c, "drip", 1);
+    steady.push_back(std::move(c));
+  }
+  TestClient stalled, sender;
+  ASSERT_TRUE(stalled.open(server.port(), {}, ConnectOptions{4096, "127.0.0.5"}));
+  join(stalled, "drip", 1);
+  ASSERT_TRUE(sender.open(server.port()));
+  join(sender, "drip", 1);
+
+  // Each round: the sender says 3,000 bytes eight times (more than the silent member's buffers
+  // hold after a few rounds); each steady member then reads what has arrived, and nothing more
+  // until the next round, half a deadline later.
+  const std::string text(3000, 'd');
+  std::vector<Tally> tallies(steady.size());
+  std::uint64_t sent = 0;
+  const auto until = Clock::now() + deadline * 3;
+  while (Clock::now() < until) {
+    for (int i = 0; i < 8; ++i)
+      ASSERT_TRUE(sender.send(req::Say{"drip", text}));
+    sent += 8;
+    for (std::size_t i = 0; i < steady.size(); ++i) {
+      tallies[i].drain(*steady[i]);
+      ASSERT_FALSE(steady[i]->eof() || steady[i]->close_record()) << "a steady reader was closed";
+    }
+    std::this_thread::sleep_for(deadline / 2);  // the reading pace is the test's subject
+  }
+  EXPECT_TRUE(log_for(server, "session_close", stalled.nick(), 5s).has_value())
+      << "the member that read nothing was not closed";
+  for (std::size_t i = 0; i < steady.size(); ++i) {
+    EXPECT_FALSE(log_for(server, "slow_consumer", steady[i]->nick(), 0ms).has_value())
+        << "steady reader " << i << " was taken for a slow consumer";
+    tallies[i].drain(*steady[i], 2s);
+    EXPECT_EQ(tallies[i].total, sent) << "steady reader " << i << " lost messages";
+    steady[i]->expect_alive();
+  }
+}
+
 // The outbox's byte budget: a member whose backlog passes outbox_bytes is closed with code 10,
 // and learns why once it reads.
 TEST(SlowConsumers, FullOutboxIsClosedWithCode10) {
