@@ -264,6 +264,18 @@ void EventLog::admission_refused(std::string_view peer, std::string_view reason)
   emit(level, j);
 }
 
+void EventLog::admission_refused_more(std::string_view source, std::string_view reason,
+                                      std::uint64_t count, std::uint64_t interval_s) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "admission_refused_more");
+  j["source"] = source;
+  j["reason"] = reason;
+  j["count"] = count;
+  j["interval_s"] = interval_s;
+  emit(level, j);
+}
+
 void EventLog::nick(std::uint64_t session, std::string_view old_nick, std::string_view new_nick) {
   constexpr Level level = Level::debug;
   if (!enabled(level)) return;

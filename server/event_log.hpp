@@ -58,7 +58,11 @@ class EventLog {
   // fingerprint "" = unknown, field omitted.
   void auth_failed(std::uint64_t session, std::string_view peer, std::string_view fingerprint,
                    std::string_view reason);
+  // The first refusal of a source for a reason in an interval; the rest are counted and logged
+  // as one admission_refused_more line at its end.
   void admission_refused(std::string_view peer, std::string_view reason);
+  void admission_refused_more(std::string_view source, std::string_view reason, std::uint64_t count,
+                              std::uint64_t interval_s);
   void nick(std::uint64_t session, std::string_view old_nick, std::string_view new_nick);
   void join(std::uint64_t session, std::string_view nick, std::string_view room);
   void part(std::uint64_t session, std::string_view nick, std::string_view room);

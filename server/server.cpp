@@ -30,6 +30,8 @@ constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};
 // STATUS= is a convenience for `systemctl status`; once a second is plenty and bounds the
 // datagrams under a connection storm.
 constexpr std::chrono::seconds kStatusPeriod{1};
+// Admission refusals beyond the first of a source are logged as one count per this interval.
+constexpr std::chrono::seconds kRefusalInterval{10};
 
 std::string endpoint_text(const tcp::endpoint& e) {
   const auto a = e.address();
@@ -50,6 +52,20 @@ awaitable<void> refuse_busy(tcp::socket socket) {
 bool is_resource_error(const boost::system::error_code& ec) {
   return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
          ec == asio::error::no_memory || ec.value() == ENFILE;
+}
+
+std::string_view refusal_reason(Admission::Verdict verdict) {
+  switch (verdict) {
+    case Admission::Verdict::source_rate:
+      return "handshake rate from this source";
+    case Admission::Verdict::source_pending:
+      return "too many handshakes in progress from this source";
+    case Admission::Verdict::too_many_pending:
+      return "too many handshakes in progress";
+    case Admission::Verdict::admitted:
+      break;
+  }
+  return "admitted";
 }
 
 std::string join(const std::vector<std::string>& parts) {
@@ -81,6 +97,7 @@ Server::Server(asio::io_context& io, ServerContext& ctx, std::string config_path
       notifier_(notifier),
       watchdog_timer_(io),
       status_timer_(io),
+      refusal_timer_(io),
       make_transport_(std::move(make_transport)) {}
 
 void Server::listen() {
@@ -178,26 +195,49 @@ awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
     if (peer_ec) continue;  // gone already
     const std::string peer_text = endpoint_text(peer);
 
-    switch (ctx_.admission.admit(peer.address(), steady_clock::now())) {
-      case Admission::Verdict::admitted: {
-        AdmissionSlot slot(ctx_.admission);
-        const std::uint64_t id = ++next_session_id_;
-        auto session = std::make_shared<Session>(ctx_, make_transport_(std::move(socket)),
-                                                 std::move(slot), id, peer_text);
-        ctx_.sessions.emplace(id, session);
-        asio::co_spawn(io_, Session::run(std::move(session)), asio::detached);
-        continue;
-      }
-      case Admission::Verdict::source_rate:
-        ctx_.log.admission_refused(peer_text, "handshake rate from this source");
-        asio::co_spawn(io_, refuse_busy(std::move(socket)), asio::detached);
-        continue;
-      case Admission::Verdict::too_many_pending:
-        ctx_.log.admission_refused(peer_text, "too many handshakes in progress");
-        asio::co_spawn(io_, refuse_busy(std::move(socket)), asio::detached);
-        continue;
+    const std::uint64_t id = next_session_id_ + 1;
+    const auto decision = ctx_.admission.admit(id, peer.address(), steady_clock::now());
+    if (decision.verdict != Admission::Verdict::admitted) {
+      log_refusal(peer.address(), peer_text, refusal_reason(decision.verdict));
+      asio::co_spawn(io_, refuse_busy(std::move(socket)), asio::detached);
+      continue;
     }
+    if (decision.evicted) {
+      if (auto it = ctx_.sessions.find(*decision.evicted); it != ctx_.sessions.end())
+        it->second->evict();
+    }
+    next_session_id_ = id;
+    auto session = std::make_shared<Session>(ctx_, make_transport_(std::move(socket)),
+                                             AdmissionSlot(ctx_.admission, id), id, peer_text,
+                                             source_key(peer.address()));
+    ctx_.sessions.emplace(id, session);
+    asio::co_spawn(io_, Session::run(std::move(session)), asio::detached);
   }
+}
+
+void Server::log_refusal(const asio::ip::address& address, const std::string& peer,
+                         std::string_view reason) {
+  if (refusals_.note(source_key(address), reason)) ctx_.log.admission_refused(peer, reason);
+  if (refusal_intervals_running_) return;
+  refusal_intervals_running_ = true;
+  asio::co_spawn(io_, refusal_intervals(), asio::detached);
+}
+
+awaitable<void> Server::refusal_intervals() {
+  // Ends after an interval without refusals, so an untroubled server has no timer for it.
+  for (bool active = true; active;) {
+    refusal_timer_.expires_after(kRefusalInterval);
+    auto [ec] = co_await refusal_timer_.async_wait(use_tuple);
+    active = !ec && !refusals_.empty();
+    log_refusal_counts();
+  }
+  refusal_intervals_running_ = false;
+}
+
+void Server::log_refusal_counts() {
+  const auto interval_s = static_cast<std::uint64_t>(kRefusalInterval.count());
+  for (const auto& c : refusals_.end_interval())
+    ctx_.log.admission_refused_more(c.source, c.reason, c.count, interval_s);
 }
 
 awaitable<void> Server::handle_signals() {
@@ -266,6 +306,7 @@ void Server::begin_shutdown(std::string_view signal_name) {
   // the drain instead.
   watchdog_timer_.cancel();
   status_timer_.cancel();
+  refusal_timer_.cancel();  // drain_and_stop() logs the counts so far
   // Copy first: a session may leave the table while we walk it.
   std::vector<std::shared_ptr<Session>> all;
   for (auto& [id, s] : ctx_.sessions)
@@ -283,6 +324,7 @@ awaitable<void> Server::drain_and_stop() {
     tick.expires_after(std::chrono::milliseconds(10));
     co_await tick.async_wait(use_tuple);
   }
+  log_refusal_counts();
   ctx_.log.flush();
   io_.stop();
 }

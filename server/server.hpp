@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "refusal_log.hpp"
 #include "sd_notify.hpp"
 #include "server_context.hpp"
 #include "transport.hpp"
@@ -41,6 +42,12 @@ class Server {
 
  private:
   boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+  // Logs a refusal, or counts it for the line that ends its interval (RefusalLog).
+  void log_refusal(const boost::asio::ip::address& address, const std::string& peer,
+                   std::string_view reason);
+  // While refusals keep coming: one line per source and reason at the end of each interval.
+  boost::asio::awaitable<void> refusal_intervals();
+  void log_refusal_counts();
   boost::asio::awaitable<void> handle_signals();
   boost::asio::awaitable<void> stats_loop();
   boost::asio::awaitable<void> drain_and_stop();
@@ -65,6 +72,9 @@ class Server {
   Notifier& notifier_;
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer status_timer_;
+  RefusalLog refusals_;
+  boost::asio::steady_timer refusal_timer_;
+  bool refusal_intervals_running_ = false;
   bool last_reload_failed_ = false;
   bool shutting_down_ = false;
   std::uint64_t next_session_id_ = 0;

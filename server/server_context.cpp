@@ -6,8 +6,16 @@ namespace parley::server {
 namespace {
 
 AdmissionLimits admission_limits(const config::Limits& l) {
-  return {static_cast<double>(l.handshakes_per_source_per_s),
-          static_cast<double>(l.handshake_burst_per_source), l.max_pending_handshakes};
+  AdmissionLimits a;
+  a.per_source_rate = static_cast<double>(l.handshakes_per_source_per_s);
+  a.per_source_burst = static_cast<double>(l.handshake_burst_per_source);
+  a.max_pending = l.max_pending_handshakes;
+  a.max_pending_per_source = l.max_pending_per_source;
+  return a;
+}
+
+OccupancyLimits occupancy_limits(const config::Limits& l) {
+  return {l.max_clients, l.max_sessions_per_source};
 }
 
 std::uint16_t guest_suffix(Botan::RandomNumberGenerator& rng) {
@@ -28,6 +36,7 @@ ServerContext::ServerContext(boost::asio::any_io_executor exec, config::Config i
       hub_log(event_log),
       hub([&random] { return guest_suffix(random); }),
       admission(admission_limits(initial.limits)),
+      occupancy(occupancy_limits(initial.limits)),
       signing(exec, initial.limits.signatures_per_turn),
       flushes(exec) {
   hub.set_observer(&hub_log);
@@ -41,7 +50,7 @@ void ServerContext::apply(config::Config next, std::shared_ptr<const config::Aut
   auto policy = std::make_shared<ServerPolicy>();
   policy->suites = c.suites;
   policy->min_client_rsa_bits = c.limits.min_client_rsa_bits;
-  policy->has_room = [this] { return established < config_->limits.max_clients; };
+  policy->has_room = [this] { return occupancy.has_room(); };
   if (c.auth.mode == config::AuthMode::keys) {
     // The handshake keeps the policy alive, and the policy keeps these keys alive.
     policy->authorize = [keys](std::string_view fingerprint) {
@@ -57,6 +66,7 @@ void ServerContext::apply(config::Config next, std::shared_ptr<const config::Aut
   }
   hub.set_reserved_nicks(std::move(owned));
   admission.reconfigure(admission_limits(c.limits));
+  occupancy.reconfigure(occupancy_limits(c.limits));
   signing.set_per_turn(c.limits.signatures_per_turn);
   ++generation_;
 }

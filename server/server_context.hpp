@@ -15,6 +15,7 @@
 #include "flush_queue.hpp"
 #include "hub.hpp"
 #include "hub_log.hpp"
+#include "occupancy.hpp"
 #include "parley/authorized_keys.hpp"
 #include "parley/config.hpp"
 #include "parley/server_handshake.hpp"
@@ -52,12 +53,14 @@ struct ServerContext {
   HubLog hub_log;
   Hub hub;
   Admission admission;
+  Occupancy occupancy;
   SigningBudget signing;
   FlushQueue flushes;
   Counters counters;
   // Written by the server (a new connection) and by the session (forget()); read by the server.
   std::unordered_map<std::uint64_t, std::shared_ptr<Session>> sessions;
-  // Written by the session (attach, leave); read by the handshake policy and the server.
+  // Written by the session (attach, leave); read by the server (stats, status). The seats, which
+  // include handshakes past their ServerHello, are counted by `occupancy`.
   std::size_t established = 0;
 
  private:

@@ -54,12 +54,13 @@ bool would_block(const boost::system::error_code& ec) {
 }  // namespace
 
 Session::Session(ServerContext& ctx, std::unique_ptr<Transport> transport, AdmissionSlot admission,
-                 std::uint64_t id, std::string peer)
+                 std::uint64_t id, std::string peer, std::string source)
     : ctx_(ctx),
       transport_(std::move(transport)),
       admission_(std::move(admission)),
       id_(id),
       peer_(std::move(peer)),
+      source_(std::move(source)),
       started_(steady_clock::now()),
       read_deadline_(transport_->get_executor()),
       write_deadline_(transport_->get_executor()),
@@ -92,20 +93,31 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
 awaitable<std::unique_ptr<Established>> Session::handshake() {
   // Given back when the handshake ends, however it ends.
   const AdmissionSlot slot = std::move(admission_);
-  const auto deadline =
-      started_ + std::chrono::milliseconds(ctx_.config().limits.handshake_timeout_ms);
+  const auto& limits = ctx_.config().limits;
+  const auto deadline = started_ + std::chrono::milliseconds(limits.handshake_timeout_ms);
+  // A short deadline of its own for the ClientHello: a trickle cannot hold a slot for long.
+  const auto hello_deadline =
+      std::min(deadline, started_ + std::chrono::milliseconds(limits.hello_timeout_ms));
   // The policy in force when the connection arrived; a reload does not change it mid-handshake.
   const std::shared_ptr<const ServerPolicy> policy = ctx_.policy();
   ServerHandshake hs(ctx_.identity, *policy, ctx_.rng);
   auto failed = [this](std::string_view code, std::string_view reason) {
     ctx_.log.handshake_failed(id_, peer_, code, reason);
   };
+  auto source_full = [this] { return !ctx_.occupancy.source_has_room(source_); };
+  constexpr std::string_view kSourceFull = "too many sessions from this address";
 
   ByteView frame;
-  if (!co_await handshake_frame(deadline, frame, false)) co_return nullptr;
-  // Refuse junk before queueing for a signature.
+  if (!co_await handshake_frame(hello_deadline, frame, false, "no ClientHello in time"))
+    co_return nullptr;
+  ctx_.admission.hello_received(id_);
+  // Refuse junk, and a source that holds all its seats, before queueing for a signature.
   if (const auto failure = hs.precheck(frame)) {
     co_await refuse(failure->code, failure->reason, deadline);
+    co_return nullptr;
+  }
+  if (source_full()) {
+    co_await refuse(StatusCode::server_full, kSourceFull, deadline);
     co_return nullptr;
   }
   co_await ctx_.signing.acquire();
@@ -113,7 +125,14 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
     failed("none", ending_->reason);
     co_return nullptr;
   }
+  // From here to the seat, one turn: the room checks (this one, and on_frame's "server full")
+  // and the seat they allow cannot be split by another handshake.
+  if (source_full()) {
+    co_await refuse(StatusCode::server_full, kSourceFull, deadline);
+    co_return nullptr;
+  }
   HandshakeStep step = hs.on_frame(frame);
+  if (!step.failure) seat_ = ctx_.occupancy.take(source_);  // the ServerHello goes out
   if (!step.send.empty() && !co_await write_all(step.send, deadline)) {
     failed(name_of(StatusCode::bad_message), "connection closed");
     co_return nullptr;
@@ -123,7 +142,7 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
     co_return nullptr;
   }
 
-  if (!co_await handshake_frame(deadline, frame, true)) co_return nullptr;
+  if (!co_await handshake_frame(deadline, frame, true, "handshake timeout")) co_return nullptr;
   step = hs.on_frame(frame);
   if (!step.send.empty()) co_await write_all(step.send, deadline);
   if (step.failure) {
@@ -141,7 +160,7 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
 }
 
 awaitable<bool> Session::handshake_frame(steady_clock::time_point deadline, ByteView& frame,
-                                         bool server_hello_sent) {
+                                         bool server_hello_sent, std::string_view timeout_reason) {
   const Read read = co_await read_frame(deadline, frame);
   switch (read) {
     case Read::frame:
@@ -149,10 +168,10 @@ awaitable<bool> Session::handshake_frame(steady_clock::time_point deadline, Byte
     case Read::timeout:
       // After the ServerHello no Error frame is sent: a timeout just closes.
       if (!server_hello_sent) {
-        co_await refuse(StatusCode::timeout, "handshake timeout", deadline);
+        co_await refuse(StatusCode::timeout, timeout_reason, deadline);
         co_return false;
       }
-      ctx_.log.handshake_failed(id_, peer_, name_of(StatusCode::timeout), "handshake timeout");
+      ctx_.log.handshake_failed(id_, peer_, name_of(StatusCode::timeout), timeout_reason);
       co_return false;
     case Read::closed:
       ctx_.log.handshake_failed(
@@ -160,6 +179,11 @@ awaitable<bool> Session::handshake_frame(steady_clock::time_point deadline, Byte
           decoder_.error() != FrameError::none ? "bad frame length" : "connection closed");
       co_return false;
     case Read::ended:
+      // Evicted before its ClientHello: told why, as an admission refusal would be.
+      if (!server_hello_sent && ending_->code == StatusCode::server_full) {
+        co_await refuse(StatusCode::server_full, ending_->reason, deadline);
+        co_return false;
+      }
       ctx_.log.handshake_failed(id_, peer_, "none", ending_->reason);
       co_return false;
   }
@@ -354,6 +378,12 @@ void Session::shut_down() {
   end(Ending::by_server(StatusCode::normal, "server shutting down", "server shutting down"));
 }
 
+void Session::evict() {
+  if (phase_ == Phase::handshake)
+    end(Ending::by_server(StatusCode::server_full, "busy, retry later (evicted: sent too little)",
+                          ""));
+}
+
 awaitable<void> Session::close(const Ending& ending) {
   phase_ = Phase::closing;
   if (ending.server_sends_close()) {
@@ -405,6 +435,7 @@ void Session::leave(const Ending& ending) {
   const std::string nick = ctx_.hub.nick_of(id_).value_or("");
   ctx_.hub.detach(id_, ending.quit);
   --ctx_.established;
+  seat_.release();
   counters_.duration_ms = ms_between(started_, steady_clock::now());
   ctx_.log.session_close(id_, peer_, nick, ending.code ? name_of(*ending.code) : "none",
                          ending.reason, counters_);
@@ -412,6 +443,7 @@ void Session::leave(const Ending& ending) {
 
 void Session::forget() {
   phase_ = Phase::closed;
+  seat_.release();
   transport_->close();
   read_deadline_.stop();
   write_deadline_.stop();
@@ -431,6 +463,7 @@ awaitable<Session::Wait> Session::wait_input(steady_clock::time_point deadline) 
   const std::size_t arrived = decoder_.buffered() - std::min(before, decoder_.buffered());
   counters_.bytes_in += arrived;
   ctx_.counters.bytes_in += arrived;
+  if (phase_ == Phase::handshake) ctx_.admission.received(id_, counters_.bytes_in);
   if (ending_) co_return Wait::ended;
   if (read_deadline_.passed()) co_return Wait::deadline;
   if (ec || (read_ec && !would_block(read_ec))) co_return Wait::closed;

@@ -22,6 +22,7 @@
 #include "hub.hpp"
 #include "idle_trim.hpp"
 #include "liveness.hpp"
+#include "occupancy.hpp"
 #include "outbox.hpp"
 #include "parley/frame.hpp"
 #include "parley/handshake.hpp"
@@ -36,8 +37,9 @@ class Session final : public Member,
                       public PendingOutput,
                       public std::enable_shared_from_this<Session> {
  public:
+  // `source`: the peer's source_key(), what the per-source limits count by.
   Session(ServerContext& ctx, std::unique_ptr<Transport> transport, AdmissionSlot admission,
-          std::uint64_t id, std::string peer);
+          std::uint64_t id, std::string peer, std::string source);
   ~Session() override;
 
   // The whole life of the connection. Takes the session by value so the coroutine frame owns
@@ -50,6 +52,8 @@ class Session final : public Member,
   void flush_output() override;
   // SIGTERM: the session closes with close(normal, "server shutting down").
   void shut_down();
+  // Admission made room for a newcomer at this handshake's expense (before its ClientHello).
+  void evict();
 
   std::uint64_t id() const { return id_; }
 
@@ -100,7 +104,8 @@ class Session final : public Member,
   // The next handshake frame; otherwise logs why the handshake ended (before the ServerHello, a
   // timeout is also told in an Error frame) and returns false.
   boost::asio::awaitable<bool> handshake_frame(std::chrono::steady_clock::time_point deadline,
-                                               ByteView& frame, bool server_hello_sent);
+                                               ByteView& frame, bool server_hello_sent,
+                                               std::string_view timeout_reason);
   // Handshake refusals before the ServerHello: an Error frame, then the end.
   boost::asio::awaitable<void> refuse(StatusCode code, std::string_view reason,
                                       std::chrono::steady_clock::time_point deadline);
@@ -136,6 +141,8 @@ class Session final : public Member,
   AdmissionSlot admission_;
   std::uint64_t id_;
   std::string peer_;
+  std::string source_;
+  Occupancy::Seat seat_;  // from the ServerHello on
   std::chrono::steady_clock::time_point started_;
   std::optional<Ending> ending_;
   Deadline read_deadline_;   // the pending input wait (or, closing, the linger)

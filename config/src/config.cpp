@@ -40,11 +40,12 @@ struct LimitField {
 };
 
 // One table drives parsing, to_json and diff, so the three cannot disagree on a field.
-constexpr std::array<LimitField, 17> kLimitFields = {{
+constexpr std::array<LimitField, 20> kLimitFields = {{
     {"max_clients", &Limits::max_clients, 1, 1000000},
     {"max_frame", &Limits::max_frame, 16384, 16777216},
     {"max_message_bytes", &Limits::max_message_bytes, 1, 1048576},
     {"handshake_timeout_ms", &Limits::handshake_timeout_ms, 100, 300000},
+    {"hello_timeout_ms", &Limits::hello_timeout_ms, 100, 300000},
     {"idle_interval_s", &Limits::idle_interval_s, 1, 86400},
     {"idle_timeout_s", &Limits::idle_timeout_s, 1, 3600},
     {"rate", nullptr, 0, 0},
@@ -56,6 +57,8 @@ constexpr std::array<LimitField, 17> kLimitFields = {{
     {"handshakes_per_source_per_s", &Limits::handshakes_per_source_per_s, 1, 100000},
     {"handshake_burst_per_source", &Limits::handshake_burst_per_source, 1, 100000},
     {"max_pending_handshakes", &Limits::max_pending_handshakes, 1, 100000},
+    {"max_pending_per_source", &Limits::max_pending_per_source, 1, 100000},
+    {"max_sessions_per_source", &Limits::max_sessions_per_source, 1, 1000000},
     {"signatures_per_turn", &Limits::signatures_per_turn, 1, 64},
     {"min_client_rsa_bits", &Limits::min_client_rsa_bits, 2048, 8192},
 }};

@@ -746,84 +746,120 @@ TestClient::ReadStatus TestClient::read_frame(Clock::time_point deadline, Bytes&
   }
 }
 
+HandshakeOutcome TestClient::transport_failure(StatusCode code, std::string what) {
+  HandshakeOutcome out;
+  out.failure = HandshakeFailure{code, what};
+  out.what = std::move(what);
+  return out;
+}
+
+std::optional<HandshakeOutcome> TestClient::read_handshake_frame(Clock::time_point deadline,
+                                                                 milliseconds timeout,
+                                                                 Bytes& body) {
+  switch (read_frame(deadline, body)) {
+    case ReadStatus::frame:
+      return std::nullopt;
+    case ReadStatus::eof:
+      return transport_failure(StatusCode::internal,
+                               "the server closed the connection during the handshake");
+    case ReadStatus::timeout:
+      return transport_failure(StatusCode::timeout,
+                               "no reply from the server during the handshake in " +
+                                   std::to_string(timeout.count()) + " ms");
+    case ReadStatus::error:
+      return transport_failure(StatusCode::bad_message, error_);
+  }
+  return std::nullopt;
+}
+
 HandshakeOutcome TestClient::handshake(const HandshakeOptions& options, milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  HandshakeOutcome out;
-  auto fail = [&](StatusCode code, std::string what) {
-    out.failure = HandshakeFailure{code, what};
-    out.what = std::move(what);
-    return out;
-  };
-  if (!socket_.is_open()) return fail(StatusCode::internal, "handshake before connect");
+  HandshakeOutcome out = handshake_until_finished(options, timeout);
+  if (out.failure) return out;
+  return finish_handshake(remaining(deadline));
+}
 
+namespace {
+// The outcome of a handshake that the protocol refused (either side).
+HandshakeOutcome handshake_failure(HandshakeFailure failure) {
+  HandshakeOutcome out;
+  out.what = "handshake failed with code " + std::to_string(static_cast<int>(failure.code)) + " (" +
+             std::string(name_of(failure.code)) + "): " + failure.reason;
+  out.failure = std::move(failure);
+  return out;
+}
+}  // namespace
+
+HandshakeOutcome TestClient::handshake_until_finished(const HandshakeOptions& options,
+                                                      milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  if (!socket_.is_open())
+    return transport_failure(StatusCode::internal, "handshake before connect");
   ClientOptions client_options;
   client_options.suites = options.suites;
   client_options.pinned_fingerprint = options.pinned;
   client_options.identity = options.identity;
-  ClientHandshake hs(test::vector_key("transport"), std::move(client_options), rng_);
+  hs_.emplace(test::vector_key("transport"), std::move(client_options), rng_);
+  if (auto sent = write_all(hs_->start(), deadline); !sent)
+    return transport_failure(StatusCode::internal, sent.message());
+  // The ServerHello, or the Error frame that refuses us.
+  Bytes body;
+  if (auto failure = read_handshake_frame(deadline, timeout, body)) return *failure;
+  HandshakeStep step = hs_->on_frame(body);
+  // Unpinned: trust on first use, as `parley --trust-new` does.
+  if (!step.failure && hs_->awaiting_trust()) step = hs_->trust_server();
+  if (step.failure) return handshake_failure(std::move(*step.failure));
+  held_finished_ = std::move(step.send);  // sent by finish_handshake()
+  return {};
+}
 
-  if (auto sent = write_all(hs.start(), deadline); !sent)
-    return fail(StatusCode::internal, sent.message());
-  for (;;) {
-    Bytes body;
-    switch (read_frame(deadline, body)) {
-      case ReadStatus::frame:
-        break;
-      case ReadStatus::eof:
-        return fail(StatusCode::internal, "the server closed the connection during the handshake");
-      case ReadStatus::timeout:
-        return fail(StatusCode::timeout, "no reply from the server during the handshake in " +
-                                             std::to_string(timeout.count()) + " ms");
-      case ReadStatus::error:
-        return fail(StatusCode::bad_message, error_);
-    }
-    HandshakeStep step = hs.on_frame(body);
-    // Unpinned: trust on first use, as `parley --trust-new` does.
-    if (!step.failure && hs.awaiting_trust()) step = hs.trust_server();
-    if (!step.send.empty()) {
-      if (auto sent = write_all(step.send, deadline); !sent)
-        return fail(StatusCode::internal, sent.message());
-    }
-    if (step.failure) {
-      out.failure = std::move(step.failure);
-      out.what = "handshake failed with code " +
-                 std::to_string(static_cast<int>(out.failure->code)) + " (" +
-                 std::string(name_of(out.failure->code)) + "): " + out.failure->reason;
-      return out;
-    }
-    if (step.established) {
-      sealer_.emplace(std::move(step.established->sealer));
-      opener_.emplace(std::move(step.established->opener));
-      break;
-    }
-  }
+HandshakeOutcome TestClient::finish_handshake(milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  if (!hs_)
+    return transport_failure(StatusCode::internal, "finish_handshake before the ServerHello");
+  if (auto sent = write_all(held_finished_, deadline); !sent)
+    return transport_failure(StatusCode::internal, sent.message());
+  held_finished_.clear();
+  // The server's finished.
+  Bytes frame;
+  if (auto failure = read_handshake_frame(deadline, timeout, frame)) return *failure;
+  HandshakeStep step = hs_->on_frame(frame);
+  if (step.failure) return handshake_failure(std::move(*step.failure));
+  if (!step.established)
+    return transport_failure(StatusCode::bad_message, "no session after the server's finished");
+  sealer_.emplace(std::move(step.established->sealer));
+  opener_.emplace(std::move(step.established->opener));
+  hs_.reset();
 
   // s2c record #1 is always the welcome (PROTOCOL.md 3.2a).
   Bytes body;
   const ReadStatus status = read_frame(deadline, body);
   if (status != ReadStatus::frame)
-    return fail(StatusCode::internal, status == ReadStatus::timeout ? "no welcome in time"
-                                      : status == ReadStatus::eof   ? "EOF instead of the welcome"
-                                                                    : error_);
+    return transport_failure(StatusCode::internal,
+                             status == ReadStatus::timeout ? "no welcome in time"
+                             : status == ReadStatus::eof   ? "EOF instead of the welcome"
+                                                           : error_);
   auto opened = opener_->open(body);
   if (auto* error = std::get_if<RecordError>(&opened))
-    return fail(StatusCode::bad_message, "welcome record: " + std::string(describe(*error)));
+    return transport_failure(StatusCode::bad_message,
+                             "welcome record: " + std::string(describe(*error)));
   const auto& record = std::get<OpenedRecord>(opened);
   if (record.type == ContentType::close) {
     auto close = parse_close(record.data);
     close_ = close ? *close : CloseRecord{StatusCode::internal, "unparseable close"};
-    return fail(close_->code, "closed instead of the welcome: " + close_->reason);
+    return transport_failure(close_->code, "closed instead of the welcome: " + close_->reason);
   }
   if (record.type != ContentType::app)
-    return fail(StatusCode::bad_message, "s2c record #1 is not an app record");
+    return transport_failure(StatusCode::bad_message, "s2c record #1 is not an app record");
   auto event = evt::parse(as_chars(record.data));
   auto* welcome = std::get_if<evt::Event>(&event);
   if (!welcome || !std::holds_alternative<evt::Welcome>(*welcome))
-    return fail(StatusCode::bad_message,
-                "s2c record #1 is not a welcome: " + std::string(as_chars(record.data)));
+    return transport_failure(StatusCode::bad_message, "s2c record #1 is not a welcome: " +
+                                                          std::string(as_chars(record.data)));
   welcome_ = std::get<evt::Welcome>(*welcome);
   // From here on frames may be as large as the server announced, in both directions.
   decoder_.set_max_frame(welcome_.max_frame);
+  HandshakeOutcome out;
   out.established = true;
   return out;
 }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "parley/bytes.hpp"
+#include "parley/client_handshake.hpp"
 #include "parley/event.hpp"
 #include "parley/frame.hpp"
 #include "parley/handshake.hpp"
@@ -273,7 +274,7 @@ std::ostream& operator<<(std::ostream& out, const CloseOutcome& close);
 
 struct ConnectOptions {
   // SO_RCVBUF set before connect (so the window is small from the SYN on): a slow consumer.
-  std::optional<int> receive_buffer;
+  std::optional<int> receive_buffer = std::nullopt;
   // The source address to bind (127.0.0.2, 127.0.0.3, ...): several peers from one machine.
   std::optional<std::string> source_address = std::nullopt;
 };
@@ -294,6 +295,12 @@ class TestClient {
   // generation) and, once established, reads and keeps the welcome.
   HandshakeOutcome handshake(const HandshakeOptions& options = {},
                              milliseconds timeout = kDefaultTimeout);
+  // The handshake in two halves, for tests that hold clients between the ServerHello and their
+  // finished: the first sends the ClientHello and reads the ServerHello (or the refusal); the
+  // second sends the finished and reads the welcome.
+  HandshakeOutcome handshake_until_finished(const HandshakeOptions& options = {},
+                                            milliseconds timeout = kDefaultTimeout);
+  HandshakeOutcome finish_handshake(milliseconds timeout = kDefaultTimeout);
   // connect + handshake, for the common case.
   ::testing::AssertionResult open(std::uint16_t port, const HandshakeOptions& options = {},
                                   const ConnectOptions& connect_options = {});
@@ -392,6 +399,10 @@ class TestClient {
 
   static milliseconds remaining(Clock::time_point deadline);
   ReadStatus read_frame(Clock::time_point deadline, Bytes& body);
+  static HandshakeOutcome transport_failure(StatusCode code, std::string what);
+  // A handshake frame into `body`, or why none came.
+  std::optional<HandshakeOutcome> read_handshake_frame(Clock::time_point deadline,
+                                                       milliseconds timeout, Bytes& body);
   ::testing::AssertionResult write_all(ByteView bytes, Clock::time_point deadline);
   std::string describe_end() const;
   int fd() { return socket_.native_handle(); }
@@ -402,6 +413,8 @@ class TestClient {
   FrameDecoder decoder_{kHandshakeMaxFrame};
   std::optional<RecordSealer> sealer_;
   std::optional<RecordOpener> opener_;
+  std::optional<ClientHandshake> hs_;  // between the two halves of the handshake
+  Bytes held_finished_;
   evt::Welcome welcome_;
   bool auto_pong_ = false;
   bool eof_ = false;

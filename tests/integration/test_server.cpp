@@ -305,23 +305,37 @@ TEST(Limits, OversizedFrameAfterWelcomeCloses) {
 TEST(Limits, HandshakeTimeoutSilentOrPartialClient) {
   ServerProcess server;
   auto cfg = server.default_config();
-  cfg["limits"]["handshake_timeout_ms"] = 300 * kSlowdown;
+  // The ClientHello has a short deadline of its own; the full one covers the rest.
+  cfg["limits"]["hello_timeout_ms"] = 300 * kSlowdown;
+  cfg["limits"]["handshake_timeout_ms"] = 2000 * kSlowdown;
   ASSERT_TRUE(server.start(cfg));
-  TestClient silent, partial;
+  TestClient silent, partial, no_finished;
   ASSERT_TRUE(silent.connect(server.port()));
   ASSERT_TRUE(partial.connect(server.port()));
+  ASSERT_TRUE(no_finished.connect(server.port()));
+  const auto start = Clock::now();
   const Bytes hello = partial.client_hello_frame();
   ASSERT_TRUE(partial.send_raw(ByteView(hello).first(hello.size() / 2)));
+  ASSERT_FALSE(no_finished.handshake_until_finished().failure);
   for (TestClient* c : {&silent, &partial}) {
     auto error = c->read_error_frame(3s * kSlowdown);
-    ASSERT_TRUE(error.has_value()) << "no Error frame after the handshake timeout";
+    ASSERT_TRUE(error.has_value()) << "no Error frame after the ClientHello deadline";
     EXPECT_EQ(error->code, StatusCode::timeout) << error->reason;
+    EXPECT_EQ(error->reason, "no ClientHello in time");
     EXPECT_TRUE(c->wait_eof(2s));
   }
-  std::size_t failed = 0;  // the log reader may be a line behind: wait for both
+  EXPECT_LT(Clock::now() - start, milliseconds(1500 * kSlowdown))
+      << "the ClientHello deadline, not the handshake's, ended them";
+  // Past its ClientHello, a client has the whole handshake deadline; then it is closed without
+  // a word (an Error frame is plaintext, and the ServerHello has gone out).
+  EXPECT_TRUE(no_finished.wait_eof(5s * kSlowdown));
+  EXPECT_GE(Clock::now() - start, milliseconds(1900 * kSlowdown));
+  std::size_t failed = 0;  // the log reader may be a line behind: wait for all three
   EXPECT_TRUE(server.wait_for_log([&](const nlohmann::json& j) {
-    return j.value("event", "") == "handshake_failed" && ++failed == 2;
-  })) << "not both handshakes were logged as failed";
+    return j.value("event", "") == "handshake_failed" && ++failed == 3;
+  })) << "not every handshake was logged as failed";
+  EXPECT_EQ(server.events("session_open").size(), 3u);
+  EXPECT_TRUE(server.events("session_close").empty());
 }
 
 TEST(Limits, IdlePingThenTimeoutUnlessAnswered) {
@@ -770,15 +784,16 @@ TEST(Limits, PendingHandshakeCapRefusesBeforeTheHello) {
   cfg["limits"]["max_pending_handshakes"] = 1;
   ASSERT_TRUE(server.start(cfg));
   TestClient holder, late;
-  ASSERT_TRUE(holder.connect(server.port()));  // in its handshake, saying nothing yet
-  ASSERT_TRUE(server.wait_for_event("session_open", 2s).has_value());
+  // In its handshake, past the ClientHello (so it cannot be evicted to make room).
+  ASSERT_TRUE(holder.connect(server.port()));
+  ASSERT_FALSE(holder.handshake_until_finished().failure);
   ASSERT_TRUE(late.connect(server.port()));
   auto error = late.read_error_frame(3s);
   ASSERT_TRUE(error.has_value()) << "the second handshake was not refused";
   EXPECT_EQ(error->code, StatusCode::server_full);
   EXPECT_EQ(error->reason, "busy, retry later");
   // The slot comes back once the first handshake is over.
-  EXPECT_TRUE(holder.handshake().established);
+  EXPECT_TRUE(holder.finish_handshake().established);
   TestClient again;
   ASSERT_TRUE(again.connect(server.port()));
   EXPECT_TRUE(again.handshake().established);
@@ -846,7 +861,9 @@ TEST(Limits, OutOfDescriptorsBacksOffAndRecovers) {
   ServerProcess server;
   // Room for stdio, the event loop, the listener and a few sessions only.
   server.set_nofile_limit(32);
-  ASSERT_TRUE(server.start(server.default_config()));
+  auto cfg = server.default_config();
+  cfg["limits"]["max_pending_per_source"] = 100;  // every connection of the crowd is accepted
+  ASSERT_TRUE(server.start(cfg));
   auto limit = server.wait_for_event("nofile_limit", 2s);
   ASSERT_TRUE(limit.has_value());
   EXPECT_EQ((*limit)["sufficient"], false) << "max_clients 10000 cannot fit in 32 descriptors";

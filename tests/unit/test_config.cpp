@@ -120,6 +120,7 @@ INSTANTIATE_TEST_SUITE_P(
         IntBounds{"max_frame", 16384, 16777216, &Limits::max_frame},
         IntBounds{"max_message_bytes", 1, 1048576, &Limits::max_message_bytes},
         IntBounds{"handshake_timeout_ms", 100, 300000, &Limits::handshake_timeout_ms},
+        IntBounds{"hello_timeout_ms", 100, 300000, &Limits::hello_timeout_ms},
         IntBounds{"idle_interval_s", 1, 86400, &Limits::idle_interval_s},
         IntBounds{"idle_timeout_s", 1, 3600, &Limits::idle_timeout_s},
         IntBounds{"burst", 1, 100000, &Limits::burst},
@@ -130,6 +131,8 @@ INSTANTIATE_TEST_SUITE_P(
         IntBounds{"handshakes_per_source_per_s", 1, 100000, &Limits::handshakes_per_source_per_s},
         IntBounds{"handshake_burst_per_source", 1, 100000, &Limits::handshake_burst_per_source},
         IntBounds{"max_pending_handshakes", 1, 100000, &Limits::max_pending_handshakes},
+        IntBounds{"max_pending_per_source", 1, 100000, &Limits::max_pending_per_source},
+        IntBounds{"max_sessions_per_source", 1, 1000000, &Limits::max_sessions_per_source},
         IntBounds{"signatures_per_turn", 1, 64, &Limits::signatures_per_turn},
         IntBounds{"min_client_rsa_bits", 2048, 8192, &Limits::min_client_rsa_bits}),
     [](const ::testing::TestParamInfo<IntBounds>& info) { return std::string(info.param.key); });

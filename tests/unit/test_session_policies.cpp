@@ -136,19 +136,22 @@ TEST(Ending, WhoSendsTheCloseRecord) {
   EXPECT_EQ(lost.quit, "connection lost");
 }
 
-TEST(AdmissionSlot, GivesThePendingHandshakeBackExactlyOnce) {
-  Admission admission(AdmissionLimits{100, 100, 2});
+TEST(AdmissionSlot, GivesItsPendingHandshakeBackExactlyOnce) {
+  Admission admission(AdmissionLimits{});
   const auto source = boost::asio::ip::make_address("192.0.2.1");
-  ASSERT_EQ(admission.admit(source, t0), Admission::Verdict::admitted);
+  ASSERT_EQ(admission.admit(1, source, t0).verdict, Admission::Verdict::admitted);
+  ASSERT_EQ(admission.admit(2, source, t0).verdict, Admission::Verdict::admitted);
+  const AdmissionSlot other(admission, 2);
   {
-    AdmissionSlot slot(admission);
+    AdmissionSlot slot(admission, 1);
     AdmissionSlot moved = std::move(slot);
-    EXPECT_EQ(admission.pending(), 1u);
+    EXPECT_EQ(admission.pending(), 2u);
     AdmissionSlot assigned;
     assigned = std::move(moved);
-    EXPECT_EQ(admission.pending(), 1u);
+    EXPECT_EQ(admission.pending(), 2u);
   }
-  EXPECT_EQ(admission.pending(), 0u);
+  EXPECT_EQ(admission.pending(), 1u) << "its own handshake only";
+  EXPECT_EQ(admission.pending_from(source), 1u);
 }
 
 // A Deadline and an "operation" bound to it: a wait that only the deadline ends. The wait's

@@ -27,6 +27,7 @@ struct Limits {
   std::uint64_t max_frame = 65536;
   std::uint64_t max_message_bytes = 4096;  // at most max_frame - kFrameOverheadReserve
   std::uint64_t handshake_timeout_ms = 10000;
+  std::uint64_t hello_timeout_ms = 5000;  // from accept to a whole ClientHello
   std::uint64_t idle_interval_s = 60;
   std::uint64_t idle_timeout_s = 30;
   double rate = 10.0;  // requests per second, refilled continuously
@@ -38,6 +39,8 @@ struct Limits {
   std::uint64_t handshakes_per_source_per_s = 20;
   std::uint64_t handshake_burst_per_source = 40;
   std::uint64_t max_pending_handshakes = 256;
+  std::uint64_t max_pending_per_source = 16;
+  std::uint64_t max_sessions_per_source = 64;  // established, per address (IPv6: per /64)
   std::uint64_t signatures_per_turn = 4;
   std::uint64_t min_client_rsa_bits = 2048;
   bool operator==(const Limits&) const = default;
