@@ -1,5 +1,7 @@
 #include "channel.hpp"
 
+#include "welcome_limits.hpp"
+
 namespace parley::client {
 
 ClientChannel::ClientChannel(Established established)
@@ -30,17 +32,22 @@ std::optional<Received> ClientChannel::on_frame(ByteView body) {
     case ContentType::app:
       break;
   }
-  std::string json(as_chars(record.data));
-  auto parsed = evt::parse(json);
+  auto parsed = evt::parse(as_chars(record.data));
   if (auto* failure = std::get_if<evt::ParseFailure>(&parsed))
     return violation("malformed event from the server: " + failure->what);
+  if (std::holds_alternative<evt::UnknownEvent>(parsed)) {
+    if (!welcome_) return violation("the server's first event is not a welcome");
+    // A later server's addition (PROTOCOL.md 6.0): nothing for us, and no reason to hang up.
+    return std::nullopt;
+  }
   auto& event = std::get<evt::Event>(parsed);
   if (!welcome_) {
     auto* welcome = std::get_if<evt::Welcome>(&event);
     if (!welcome) return violation("the server's first event is not a welcome");
+    if (auto problem = welcome_limits_problem(*welcome)) return violation(*std::move(problem));
     welcome_ = *welcome;
   }
-  return ReceivedEvent{std::move(event), std::move(json)};
+  return ReceivedEvent{std::move(event)};
 }
 
 void ClientChannel::seal(const req::Request& request, Bytes& out) {

@@ -16,7 +16,6 @@ namespace parley::client {
 
 struct ReceivedEvent {
   evt::Event event;
-  std::string json;  // exactly as the server sent it (for --listen)
 };
 struct SessionClosed {
   CloseRecord close;
@@ -35,8 +34,9 @@ class ClientChannel {
  public:
   explicit ClientChannel(Established established);
 
-  // One frame body from the server. nullopt for records with nothing for the caller
-  // (key_update, already applied). After a violation nothing more is accepted.
+  // One frame body from the server. nullopt for records with nothing for the caller: a
+  // key_update (already applied), or an event of a type we do not know (ignored, PROTOCOL.md
+  // 6.0). After a violation nothing more is accepted.
   std::optional<Received> on_frame(ByteView body);
 
   // The welcome, once it has arrived (it must be the first event).

@@ -131,10 +131,8 @@ awaitable<void> Connection::handshake(std::unique_ptr<Botan::RSA_PrivateKey> tra
     if (auto* closed = std::get_if<SessionClosed>(&*received))
       throw ClientError(Exit::handshake, describe_close(closed->close.code, closed->close.reason));
     if (auto* violation = std::get_if<ProtocolViolation>(&*received))
-      throw ClientError(Exit::handshake, violation->what);
-    // The channel only lets a welcome through first.
-    welcome_json_ = std::move(std::get<ReceivedEvent>(*received).json);
-    break;
+      throw ClientError(Exit::handshake, sanitize(violation->what));
+    break;  // the channel only lets a welcome through first
   }
   decoder_.set_max_frame(welcome().max_frame);
 }

@@ -49,8 +49,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   boost::asio::any_io_executor get_executor() { return socket_.get_executor(); }
   const evt::Welcome& welcome() const { return *channel_->welcome(); }
-  // The welcome exactly as it arrived (--listen prints it like every other message).
-  const std::string& welcome_json() const { return welcome_json_; }
   const std::string& server_fingerprint() const { return channel_->server_fingerprint(); }
 
   // The next thing the server says. Pings are answered here (and still returned).
@@ -74,7 +72,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::ip::tcp::socket socket_;
   FrameDecoder decoder_{kHandshakeMaxFrame};
   std::optional<ClientChannel> channel_;
-  std::string welcome_json_;
   Bytes pending_;  // sealed frames not yet handed to the socket
   bool writing_ = false;
   bool write_failed_ = false;

@@ -178,9 +178,9 @@ class InteractiveRun {
       if (auto* closed = std::get_if<SessionClosed>(&received))
         notice(describe_close(closed->close.code, closed->close.reason));
       else if (auto* violation = std::get_if<ProtocolViolation>(&received))
-        notice("protocol error: " + violation->what);
+        notice("protocol error: " + sanitize(violation->what));
       else
-        notice(std::get<ConnectionLost>(received).what);
+        notice(sanitize(std::get<ConnectionLost>(received).what));
       co_return Exit::closed;
     }
   }

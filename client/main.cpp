@@ -26,6 +26,7 @@
 #include "parley/names.hpp"
 #include "parley/rsa_key.hpp"
 #include "parley/suite.hpp"
+#include "sanitize.hpp"
 #include "scripted.hpp"
 
 namespace {
@@ -160,10 +161,12 @@ asio::awaitable<Exit> run_client(Args args, Mode mode, asio::thread_pool& key_po
   std::shared_ptr<Connection> connection =
       co_await open_session(options, trust, key_pool, progress);
   if (chatty) {
+    // The welcome's fields are whatever the server chose to write.
     const evt::Welcome& w = connection->welcome();
-    std::cerr << "parley: connected to " << known_hosts_name(options.address) << " (" << w.server
-              << ", " << w.suite << "), server key " << connection->server_fingerprint()
-              << "; you are " << w.nick << "\n";
+    std::cerr << "parley: connected to " << known_hosts_name(options.address) << " ("
+              << sanitize(w.server) << ", " << sanitize(w.suite) << "), server key "
+              << sanitize(connection->server_fingerprint()) << "; you are " << sanitize(w.nick)
+              << "\n";
   }
   switch (mode) {
     case Mode::interactive: {
@@ -258,13 +261,15 @@ int main(int argc, char** argv) {
     std::cerr << "parley: no server given\n" << kUsage << "Try 'parley --help'.\n";
     return to_int(Exit::usage);
   }
+  // Failures may quote the server (a close reason, a refused request's id), so the last word is
+  // sanitized like every other line that reaches the terminal.
   try {
     return run(args);
   } catch (const ClientError& e) {
-    std::cerr << "parley: " << e.what() << "\n";
+    std::cerr << "parley: " << sanitize(e.what()) << "\n";
     return to_int(e.code());
   } catch (const std::exception& e) {
-    std::cerr << "parley: " << e.what() << "\n";
+    std::cerr << "parley: " << sanitize(e.what()) << "\n";
     return to_int(Exit::failure);
   }
 }

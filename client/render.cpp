@@ -8,34 +8,6 @@
 namespace parley::client {
 namespace {
 
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-
-// Length of the UTF-8 sequence at s[i] and its code point; 0 when invalid.
-std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  const unsigned char b0 = byte(0);
-  std::size_t len = b0 < 0x80           ? 1
-                    : (b0 >> 5) == 0x6  ? 2
-                    : (b0 >> 4) == 0xE  ? 3
-                    : (b0 >> 3) == 0x1E ? 4
-                                        : 0;
-  if (len == 0 || i + len > s.size()) return 0;
-  cp = len == 1 ? b0 : len == 2 ? (b0 & 0x1F) : len == 3 ? (b0 & 0x0F) : (b0 & 0x07);
-  for (std::size_t k = 1; k < len; ++k) {
-    if ((byte(k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (byte(k) & 0x3F);
-  }
-  static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
-bool unsafe(char32_t cp) {
-  return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) ||  // C0, DEL, C1
-         (cp >= 0x202A && cp <= 0x202E) ||                         // bidi embeddings, overrides
-         (cp >= 0x2066 && cp <= 0x2069);                           // bidi isolates
-}
-
 std::string colour(std::string_view text, int code, bool on) {
   if (!on) return std::string(text);
   return "\x1b[" + std::to_string(code) + "m" + std::string(text) + "\x1b[0m";
@@ -72,28 +44,6 @@ std::string id_suffix(std::string_view room) {
 }
 
 }  // namespace
-
-std::string sanitize(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size();) {
-    char32_t cp = 0;
-    const std::size_t len = decode_utf8(text, i, cp);
-    if (len == 0) {
-      out += kReplacement;
-      ++i;
-      continue;
-    }
-    if (cp == '\t')
-      out += ' ';
-    else if (unsafe(cp))
-      out += kReplacement;
-    else
-      out.append(text.substr(i, len));
-    i += len;
-  }
-  return out;
-}
 
 std::string local_clock(std::string_view rfc3339) {
   std::tm utc{};
@@ -174,6 +124,13 @@ std::string render_own_msg(std::string_view to, std::string_view text, const Ren
 }
 
 std::string describe_error(const evt::Error& error, std::uint64_t max_message_bytes) {
+  if (error.unknown_code) {
+    // A code from a later server (PROTOCOL.md 6.0): all we know is that the request failed, so
+    // the server's own words are the best explanation there is.
+    std::string words = "the server refused the request";
+    if (!error.message.empty()) words += ": " + sanitize(error.message);
+    return words + " [" + sanitize(*error.unknown_code) + "]";
+  }
   std::string words;
   switch (error.code) {
     case ErrorCode::bad_request:
@@ -229,11 +186,21 @@ std::string describe_close(StatusCode code, std::string_view reason) {
     case StatusCode::internal:
       words = "the server failed internally";
       break;
-    default:
+    case StatusCode::bad_message:
+    case StatusCode::bad_version:
+    case StatusCode::key_digest_mismatch:
+    case StatusCode::bad_key:
+    case StatusCode::no_common_suite:
       words = "the server reported a protocol error";
       break;
   }
-  words += " [" + std::string(name_of(code)) + "]";
+  if (words.empty()) {
+    // A close code from a later server (PROTOCOL.md 6.0): a normal end, named by its number.
+    words =
+        "the server ended the session [code " + std::to_string(static_cast<unsigned>(code)) + "]";
+  } else {
+    words += " [" + std::string(name_of(code)) + "]";
+  }
   if (!reason.empty()) words += ": " + sanitize(reason);
   return words;
 }

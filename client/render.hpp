@@ -1,8 +1,7 @@
 // How the interactive client shows what happens: one line of text per event, with local
 // timestamps and, on a colour terminal, a stable colour per nick. Pure code.
 //
-// Everything a peer wrote passes through sanitize() first: a chat line must never be able to
-// move the cursor, retitle the terminal or reorder text with bidi overrides.
+// Everything a peer wrote passes through sanitize() (sanitize.hpp) first.
 #pragma once
 
 #include <ctime>
@@ -12,6 +11,7 @@
 
 #include "parley/event.hpp"
 #include "parley/status.hpp"
+#include "sanitize.hpp"
 
 namespace parley::client {
 
@@ -21,10 +21,6 @@ struct RenderContext {
   std::string clock;                    // HH:MM:SS for events that carry no timestamp
   std::uint64_t max_message_bytes = 0;  // from the welcome, for the too_long explanation
 };
-
-// Control characters (C0, DEL, C1) and bidi embedding/override/isolate characters become
-// U+FFFD; a tab becomes a space. Invalid UTF-8 bytes become U+FFFD too.
-std::string sanitize(std::string_view text);
 
 // "HH:MM:SS" in local time ("--:--:--" if the time cannot be converted).
 std::string clock_of(std::time_t when);

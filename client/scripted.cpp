@@ -14,6 +14,7 @@
 
 #include "guarded.hpp"
 #include "line_reader.hpp"
+#include "listen_line.hpp"
 #include "pacer.hpp"
 #include "render.hpp"
 
@@ -29,10 +30,11 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kLeaveTimeout{5};
 
-// How a request is named in an error message.
+// How a request is named in an error message. The id is the server's echo, so it is text from
+// the peer like any other.
 std::string what_was_refused(const RequestId& id) {
   if (const auto* n = std::get_if<std::int64_t>(&id)) return "line " + std::to_string(*n);
-  if (const auto* s = std::get_if<std::string>(&id)) return "--" + *s;
+  if (const auto* s = std::get_if<std::string>(&id)) return "--" + sanitize(*s);
   return "a request";
 }
 
@@ -40,8 +42,8 @@ std::string what_was_refused(const RequestId& id) {
   if (const auto* closed = std::get_if<SessionClosed>(&received))
     throw ClientError(Exit::closed, describe_close(closed->close.code, closed->close.reason));
   if (const auto* violation = std::get_if<ProtocolViolation>(&received))
-    throw ClientError(Exit::closed, "protocol error: " + violation->what);
-  throw ClientError(Exit::closed, std::get<ConnectionLost>(received).what);
+    throw ClientError(Exit::closed, "protocol error: " + sanitize(violation->what));
+  throw ClientError(Exit::closed, sanitize(std::get<ConnectionLost>(received).what));
 }
 
 // The requests both modes start with: --nick, then the room (not when only sending DMs).
@@ -155,12 +157,12 @@ class PipeRun {
 };
 
 awaitable<void> print_until_closed(std::shared_ptr<Connection> connection) {
-  std::cout << connection->welcome_json() << '\n' << std::flush;
+  std::cout << listen_line(connection->welcome()) << std::flush;
   for (;;) {
     Received received = co_await connection->receive();
     auto* event = std::get_if<ReceivedEvent>(&received);
     if (!event) session_ended(received);
-    std::cout << event->json << '\n' << std::flush;
+    std::cout << listen_line(event->event) << std::flush;
     if (!std::cout) co_return;  // stdout closed (| head): leave quietly
     if (auto* error = std::get_if<evt::Error>(&event->event);
         error && !std::holds_alternative<std::monostate>(error->id))

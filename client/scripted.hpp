@@ -1,6 +1,6 @@
 // The modes for scripts and bots: pipe mode (each input line is one `say`, or one `msg` with
 // --to, paced from the welcome; exit once every line is acknowledged) and listen mode (every
-// application message from the server on stdout, exactly as received, one JSON per line).
+// application message from the server on stdout, one JSON object per line: listen_line.hpp).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

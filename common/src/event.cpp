@@ -47,7 +47,11 @@ struct EventWriter {
   }
   void operator()(const Error& e) const {
     out["type"] = "error";
-    out["code"] = to_string(e.code);
+    if (e.unknown_code) {
+      out["code"] = *e.unknown_code;
+    } else {
+      out["code"] = to_string(e.code);
+    }
     out["message"] = e.message;
     put_id(out, e.id);
   }
@@ -265,8 +269,8 @@ std::optional<Event> read_event(std::string_view type, FieldReader& f) {
     Error error{ErrorCode::bad_request, f.string("message"), f.id(/*required=*/false)};
     if (auto code = error_code_from_string(code_name)) {
       error.code = *code;
-    } else if (!f.failure()) {
-      f.fail("unknown error code");
+    } else {
+      error.unknown_code = code_name;  // a later server's code: the request failed, no more
     }
     return error;
   }
@@ -288,13 +292,14 @@ std::optional<Event> read_event(std::string_view type, FieldReader& f) {
 
 }  // namespace
 
-std::string serialize(const Event& event) {
+std::string serialize(const Event& event, JsonText text) {
   OrderedJson out = OrderedJson::object();
   std::visit(EventWriter{out}, event);
-  return out.dump(-1, ' ', /*ensure_ascii=*/false, OrderedJson::error_handler_t::replace);
+  return out.dump(-1, ' ', /*ensure_ascii=*/text == JsonText::ascii,
+                  OrderedJson::error_handler_t::replace);
 }
 
-std::variant<Event, ParseFailure> parse(std::string_view json) {
+std::variant<Event, UnknownEvent, ParseFailure> parse(std::string_view json) {
   // As in req::parse: nlohmann would stop at a raw NUL and ignore the rest; no exceptions; and
   // the tree is never copied or dumped, the recursive operations on a deeply nested document.
   if (json.find('\0') != std::string_view::npos) return ParseFailure{"not valid JSON in UTF-8"};
@@ -308,7 +313,7 @@ std::variant<Event, ParseFailure> parse(std::string_view json) {
   const std::string& type_name = type->get_ref<const std::string&>();
   FieldReader fields(document, type_name);
   std::optional<Event> event = read_event(type_name, fields);
-  if (!event) return ParseFailure{"unknown type"};
+  if (!event) return UnknownEvent{type_name};
   if (fields.failure()) return ParseFailure{*fields.failure()};
   return *std::move(event);
 }

@@ -1,6 +1,7 @@
 #include "parley/config.hpp"
 
 #include "bounded_file.hpp"
+#include "parley/frame.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -42,7 +43,7 @@ struct LimitField {
 // One table drives parsing, to_json and diff, so the three cannot disagree on a field.
 constexpr std::array<LimitField, 20> kLimitFields = {{
     {"max_clients", &Limits::max_clients, 1, 1000000},
-    {"max_frame", &Limits::max_frame, 16384, 16777216},
+    {"max_frame", &Limits::max_frame, kHandshakeMaxFrame, kMaxConfigurableFrame},
     {"max_message_bytes", &Limits::max_message_bytes, 1, 1048576},
     {"handshake_timeout_ms", &Limits::handshake_timeout_ms, 100, 300000},
     {"hello_timeout_ms", &Limits::hello_timeout_ms, 100, 300000},

@@ -15,6 +15,7 @@
 #include "commands.hpp"
 #include "known_hosts.hpp"
 #include "line_reader.hpp"
+#include "listen_line.hpp"
 #include "pacer.hpp"
 #include "render.hpp"
 #include "trust.hpp"
@@ -197,6 +198,33 @@ TEST(Render, SanitizeDefusesTerminalControlAndBidi) {
   EXPECT_EQ(sanitize("\xED\xA0\x80"), fffd + fffd + fffd);  // encoded surrogate
 }
 
+// Characters a terminal does not act on, yet which hide or reorder what the user reads: a nick
+// "adm\u200Bin", or text that shows one thing and says another.
+TEST(Render, SanitizeDefusesInvisibleAndReorderingCharacters) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  for (char32_t cp : {0x00AD, 0x061C, 0x180E, 0x200B, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A,
+                      0x202B, 0x202C, 0x202D, 0x202E, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064,
+                      0x2066, 0x2067, 0x2068, 0x2069, 0x206A, 0x206F, 0xFEFF, 0xFFF9, 0xFFFB}) {
+    std::string encoded;
+    if (cp < 0x800) {
+      encoded = {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
+    } else {
+      encoded = {static_cast<char>(0xE0 | (cp >> 12)), static_cast<char>(0x80 | ((cp >> 6) & 0x3F)),
+                 static_cast<char>(0x80 | (cp & 0x3F))};
+    }
+    EXPECT_EQ(sanitize("a" + encoded + "b"), "a" + fffd + "b")
+        << "U+" << std::hex << static_cast<std::uint32_t>(cp);
+  }
+  // Joiners stay: scripts and emoji need them (a family: man ZWJ woman ZWJ girl).
+  const std::string family = "\xF0\x9F\x91\xA8\u200D\xF0\x9F\x91\xA9\u200D\xF0\x9F\x91\xA7";
+  EXPECT_EQ(sanitize(family), family);
+  EXPECT_EQ(sanitize("\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645"),
+            "\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645");
+  // Neighbours of the replaced ranges are ordinary text.
+  EXPECT_EQ(sanitize("\u00AC\u00AE\u2027\u2030\u2065\u2070\uFEFE\uFFFC"),
+            "\u00AC\u00AE\u2027\u2030\u2065\u2070\uFEFE\uFFFC");
+}
+
 TEST(Render, EventsReadLikeAChat) {
   ::setenv("TZ", "UTC", 1);
   ::tzset();
@@ -224,6 +252,54 @@ TEST(Render, EventsReadLikeAChat) {
             paint_nick("amy", true).replace(paint_nick("amy", true).find("amy"), 3, "Amy"));
   EXPECT_EQ(describe_close(StatusCode::policy, "slow consumer"),
             "the server closed the session for breaking its limits [policy]: slow consumer");
+}
+
+// PROTOCOL.md 6.0: a code from a later server is a generic failure of the request, in the
+// server's own (sanitized) words, and an unknown close code a normal end.
+TEST(Render, UnknownErrorAndCloseCodesReadAsGenericEnds) {
+  evt::Error error{ErrorCode::bad_request, "try later\x1b]0;x\x07", std::int64_t{2}};
+  error.unknown_code = "unavailable";
+  EXPECT_EQ(describe_error(error, 4096),
+            "the server refused the request: try later\xEF\xBF\xBD]0;x\xEF\xBF\xBD [unavailable]");
+  EXPECT_EQ(describe_close(static_cast<StatusCode>(11), "replaced"),
+            "the server ended the session [code 11]: replaced");
+  EXPECT_EQ(describe_close(StatusCode::bad_key, ""),
+            "the server reported a protocol error [bad_key]");
+}
+
+// --listen: every event one line of JSON that a script can parse, whatever bytes the server used.
+TEST(ListenLine, OneLineOfPrintableAsciiJsonThatReadsBackAsTheEvent) {
+  // JSON allows CR/LF between tokens, and DEL, C1 and bidi characters raw inside strings.
+  const std::string from_server =
+      "{\"type\":\"message\",\r\n\"room\":\"lobby\",\n\"from\":\"bob\",\"text\":"
+      "\"a\x7F b\xC2\x9B"
+      "31m c\xE2\x80\xAE d\u2028 \xC3\xA9 \\u001b[2J\",\"ts\":\"t\",\"seq\":7}";
+  const auto parsed = evt::parse(from_server);
+  ASSERT_TRUE(std::holds_alternative<evt::Event>(parsed));
+  const evt::Event& event = std::get<evt::Event>(parsed);
+
+  const std::string line = listen_line(event);
+  ASSERT_TRUE(line.ends_with('\n'));
+  const std::string json = line.substr(0, line.size() - 1);
+  for (char c : json)
+    EXPECT_TRUE(c >= 0x20 && c < 0x7F)
+        << "byte 0x" << std::hex << (static_cast<int>(c) & 0xFF) << " in " << json;
+  EXPECT_EQ(json, R"({"type":"message","room":"lobby","from":"bob","text":"a\u007f b\u009b31m )"
+                  R"(c\u202e d\u2028 \u00e9 \u001b[2J","ts":"t","seq":7})");
+  const auto again = evt::parse(json);
+  ASSERT_TRUE(std::holds_alternative<evt::Event>(again)) << json;
+  EXPECT_EQ(std::get<evt::Event>(again), event);
+}
+
+TEST(ListenLine, EveryEventTypeIsOneLine) {
+  for (const evt::Event& event :
+       std::vector<evt::Event>{evt::Welcome{"s", "n\n", "srv\r\n", 65536, 4096, "AES", 10, 20},
+                               evt::Quit{"a", "line one\nline two"}, evt::Who{"r", {"a\n"}, {}},
+                               evt::Rooms{{{"r\r", 1}}, "id\n"}}) {
+    const std::string line = listen_line(event);
+    EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
+    EXPECT_EQ(line.find('\r'), std::string::npos) << line;
+  }
 }
 
 TEST(Pacer, StaysUnderTheServersBucket) {

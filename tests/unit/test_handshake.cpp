@@ -40,8 +40,9 @@ struct Outcome {
   std::optional<HandshakeFailure> client_failure;
   std::optional<HandshakeFailure> server_failure;
   std::size_t frames_to_client = 0;
-  // Frames the client sent after the ServerHello while the server's key was not trusted.
-  std::size_t sent_untrusted = 0;
+  // Set once the client asks about the server's key (run() with trust = false then stops): the
+  // bytes it handed back with the question, which must be none.
+  std::optional<Bytes> sent_untrusted;
 };
 
 // Runs the handshake to its end. The test's transport key is the vector's
@@ -73,7 +74,7 @@ Outcome run(const ServerPolicy& policy, ClientOptions options, bool trust = true
       auto step = client.on_frame(body);
       if (client.awaiting_trust()) {
         if (!trust) {
-          out.sent_untrusted = bodies(step.send).size();
+          out.sent_untrusted = step.send;
           return out;
         }
         step = client.trust_server();
@@ -255,7 +256,8 @@ TEST(Handshake, PinnedMismatchAbortsBeforeSendingAnything) {
 TEST(Handshake, UntrustedServerGetsNoFinished) {
   Outcome o = run(all_suites_policy(), ClientOptions{}, /*trust=*/false);
   EXPECT_EQ(o.frames_to_client, 1u) << "the ServerHello reached the client";
-  EXPECT_EQ(o.sent_untrusted, 0u) << "the client sent its finished to an untrusted server";
+  ASSERT_TRUE(o.sent_untrusted) << "the client never asked about the server's key";
+  EXPECT_EQ(to_hex(*o.sent_untrusted), "") << "the client sent bytes to an untrusted server";
   EXPECT_FALSE(o.client || o.server || o.client_failure || o.server_failure);
 }
 

@@ -354,7 +354,10 @@ TEST(BadVectors, ServerRefusesEveryBadClientHello) {
   EXPECT_GE(cases, 39u);
 }
 
+// Each loop below counts its cases as the first one does: an empty or missing section of bad.json
+// would otherwise pass without checking anything.
 TEST(BadVectors, ClientAbortsOnEveryBadServerHello) {
+  std::size_t cases = 0;
   for (const auto& c : vectors("bad.json")["client"]) {
     SCOPED_TRACE(c["name"].get<std::string>());
     test::ScriptedRng rng;
@@ -367,7 +370,10 @@ TEST(BadVectors, ClientAbortsOnEveryBadServerHello) {
     ASSERT_TRUE(step.failure);
     EXPECT_TRUE(step.send.empty()) << "nothing is sent after a bad ServerHello";
     EXPECT_FALSE(step.established);
+    ++cases;
   }
+  EXPECT_EQ(cases, vectors("bad.json")["client"].size());
+  EXPECT_GE(cases, 14u);
 }
 
 RecordOpener receiver_for(const json& c) {
@@ -379,6 +385,7 @@ RecordOpener receiver_for(const json& c) {
 }
 
 TEST(BadVectors, RecordsAreRefusedAndNothingAfter) {
+  std::size_t cases = 0;
   for (const auto& c : vectors("bad.json")["records"]) {
     SCOPED_TRACE(c["name"].get<std::string>());
     ASSERT_EQ(c["expect"], "close");
@@ -389,10 +396,14 @@ TEST(BadVectors, RecordsAreRefusedAndNothingAfter) {
     ASSERT_TRUE(frame);
     EXPECT_TRUE(std::holds_alternative<RecordError>(opener.open(*frame)));
     EXPECT_EQ(std::get<RecordError>(opener.open(*frame)), RecordError::after_failure);
+    ++cases;
   }
+  EXPECT_EQ(cases, vectors("bad.json")["records"].size());
+  EXPECT_GE(cases, 39u);
 }
 
 TEST(BadVectors, FinishedRecordsAreRefused) {
+  std::size_t cases = 0;
   for (const auto& c : vectors("bad.json")["finished"]) {
     SCOPED_TRACE(c["name"].get<std::string>());
     RecordOpener opener = receiver_for(c);
@@ -408,7 +419,10 @@ TEST(BadVectors, FinishedRecordsAreRefused) {
       EXPECT_EQ(c["expect"], "abort");
       EXPECT_TRUE(check_server_finished(opener, body_of(frame), th));
     }
+    ++cases;
   }
+  EXPECT_EQ(cases, vectors("bad.json")["finished"].size());
+  EXPECT_GE(cases, 24u);
 }
 
 }  // namespace

@@ -36,6 +36,9 @@ struct Error {
   ErrorCode code = ErrorCode::bad_request;
   std::string message;
   RequestId id;
+  // A code this side does not know, as the server spelled it (PROTOCOL.md 6.0: a generic failure
+  // of the request; `code` then means nothing). Unset for a known code; our server never sets it.
+  std::optional<std::string> unknown_code = std::nullopt;
   bool operator==(const Error&) const = default;
 };
 struct Message {
@@ -100,21 +103,38 @@ struct Ping {
 using Event = std::variant<Welcome, Ack, Error, Message, Direct, Joined, Parted, Quit, NickChanged,
                            Who, Rooms, Pong, Ping>;
 
-// Compact JSON, "type" first, then the fields in the order of the PROTOCOL.md table; an absent
-// id or reason is omitted. A whole `rate` is written as an integer ("rate":10, not 10.0).
-// Invalid UTF-8 in a string is replaced by U+FFFD rather than thrown over: the server must
-// not lose a session to a serializer exception.
-std::string serialize(const Event& event);
+// How serialize() writes characters outside ASCII.
+enum class JsonText {
+  utf8,   // as they are: the wire form
+  ascii,  // DEL and everything above it as \uXXXX escapes, so the text holds no DEL, C1 or bidi
+          // control for a terminal to act on (the client's --listen output)
+};
+
+// Compact JSON on one line (control characters in strings are always escaped), "type" first,
+// then the fields in the order of the PROTOCOL.md table; an absent id or reason is omitted. A
+// whole `rate` is written as an integer ("rate":10, not 10.0). Invalid UTF-8 in a string is
+// replaced by U+FFFD rather than thrown over: the server must not lose a session to a
+// serializer exception.
+std::string serialize(const Event& event, JsonText text = JsonText::utf8);
 
 struct ParseFailure {
   std::string what;
   bool operator==(const ParseFailure&) const = default;
 };
 
-// The client's parser. Strict: a missing field, a field of the wrong JSON type (including a
-// negative or fractional integer field, an id that is neither integer nor string, an unknown
-// error code) or an unknown type is a failure. Unknown fields are ignored. Total on any input:
+// A well-formed event of a type this side does not know: a later server's addition, which a
+// client ignores (PROTOCOL.md 6.0) instead of ending the session over it.
+struct UnknownEvent {
+  std::string type;  // as the server sent it: peer-supplied, sanitize before showing it
+  bool operator==(const UnknownEvent&) const = default;
+};
+
+// The client's parser. Strict about the types it knows: a missing field or a field of the wrong
+// JSON type (including a negative or fractional integer field, an id that is neither integer
+// nor string) is a failure, and so is a document without a string `type`. Forward compatible
+// about the rest (PROTOCOL.md 6.0): unknown fields are ignored, an unknown type is an
+// UnknownEvent, and an unknown error code is kept in Error::unknown_code. Total on any input:
 // no exception other than std::bad_alloc, no recursion on nesting depth.
-std::variant<Event, ParseFailure> parse(std::string_view json);
+std::variant<Event, UnknownEvent, ParseFailure> parse(std::string_view json);
 
 }  // namespace parley::evt

@@ -12,6 +12,10 @@ namespace parley {
 inline constexpr std::size_t kFrameHeaderSize = 4;
 // max_frame for every frame up to and including the welcome.
 inline constexpr std::size_t kHandshakeMaxFrame = 16384;
+// The largest max_frame a server may be configured with, and so announce in its welcome. The
+// server's config refuses more, and the client refuses a welcome that announces more: it
+// buffers a whole frame, and a hostile server could otherwise announce (and send) 4 GiB ones.
+inline constexpr std::size_t kMaxConfigurableFrame = 16 * 1024 * 1024;
 
 // Appends header and body to out. Throws std::length_error for an empty body
 // or one longer than a u32 can say: both would be protocol errors of our own.

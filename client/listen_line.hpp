@@ -1,0 +1,18 @@
+// What --listen prints for one event. Not the server's bytes: JSON allows CR and LF between
+// tokens (one event would span lines, none of them valid JSON) and raw DEL, C1 and bidi
+// characters inside strings (which a terminal or a log viewer acts on). So each event is written
+// anew from what we parsed. Pure code.
+#pragma once
+
+#include <string>
+
+#include "parley/event.hpp"
+
+namespace parley::client {
+
+// One compact JSON object in printable ASCII (anything else as \uXXXX escapes), then "\n":
+// exactly one line, which any JSON parser reads back as the event. Fields this client does not
+// know are not kept: it writes the event as it understood it.
+std::string listen_line(const evt::Event& event);
+
+}  // namespace parley::client
