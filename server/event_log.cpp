@@ -76,9 +76,22 @@ spdlog::level::level_enum parse_level(const std::string& level) {
 static_assert(spdlog::level::trace == 0 && spdlog::level::warn == 3 && spdlog::level::off == 6);
 
 std::string dump(const ordered_json& j) {
-  // replace, not strict: a peer-supplied byte sequence that is not UTF-8 must never turn a log
-  // call into an exception.
-  return j.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+  // ASCII only: every byte a peer chose that a terminal or a log viewer could act on (DEL, C1
+  // controls such as U+009B CSI, line separators, bidi overrides) comes out as a \u escape, and
+  // jq reads it back as it was. replace, not strict: a byte sequence that is not UTF-8 must never
+  // turn a log call into an exception.
+  return j.dump(-1, ' ', true, ordered_json::error_handler_t::replace);
+}
+
+// Text a peer chose (a close reason) or may have shaped (an exception's message), cut to a
+// length a log line can afford, at a UTF-8 boundary.
+std::string bounded(std::string_view text) {
+  constexpr std::size_t kMax = 200;
+  if (text.size() <= kMax) return std::string(text);
+  std::size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+    --cut;
+  return std::string(text.substr(0, cut)) + "...(" + std::to_string(text.size()) + " bytes)";
 }
 
 // Bare only when the value cannot be misread by a key=value splitter or smuggle a line break;
@@ -239,7 +252,7 @@ void EventLog::handshake_failed(std::uint64_t session, std::string_view peer, st
   j["session"] = session;
   j["peer"] = peer;
   j["code"] = code;
-  j["reason"] = reason;
+  j["reason"] = bounded(reason);
   emit(level, j);
 }
 
@@ -251,7 +264,7 @@ void EventLog::auth_failed(std::uint64_t session, std::string_view peer,
   j["session"] = session;
   j["peer"] = peer;
   if (!fingerprint.empty()) j["fingerprint"] = fingerprint;
-  j["reason"] = reason;
+  j["reason"] = bounded(reason);
   emit(level, j);
 }
 
@@ -338,7 +351,7 @@ void EventLog::session_close(std::uint64_t session, std::string_view peer, std::
   j["peer"] = peer;
   j["nick"] = nick;
   j["code"] = code;
-  j["reason"] = reason;
+  j["reason"] = bounded(reason);
   j["bytes_in"] = c.bytes_in;
   j["bytes_out"] = c.bytes_out;
   j["records_in"] = c.records_in;
@@ -408,7 +421,7 @@ void EventLog::internal_error(std::optional<std::uint64_t> session, std::string_
   if (!enabled(level)) return;
   auto j = head(level, "internal_error");
   if (session) j["session"] = *session;
-  j["what"] = what;
+  j["what"] = bounded(what);
   emit(level, j);
 }
 

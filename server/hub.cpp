@@ -19,10 +19,12 @@ bool has_id(const RequestId& id) {
   return !std::holds_alternative<std::monostate>(id);
 }
 
+constexpr std::string_view kGuestPrefix = "guest-";
+
 std::string guest_name(std::uint16_t bits) {
   static constexpr std::array<char, 16> kHex = {'0', '1', '2', '3', '4', '5', '6', '7',
                                                 '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
-  std::string name = "guest-";
+  std::string name(kGuestPrefix);
   for (int shift = 12; shift >= 0; shift -= 4)
     name += kHex[(bits >> shift) & 0xF];
   return name;
@@ -76,7 +78,7 @@ std::string Hub::fresh_guest_nick() {
   // Terminates: at most sessions + reservations names are unavailable, and the counter only
   // grows, so some counter value is free within that many steps.
   for (;;) {
-    std::string name = "guest-n" + std::to_string(++guest_counter_);
+    std::string name = std::string(kGuestPrefix) + "n" + std::to_string(++guest_counter_);
     if (claimable(fold_name(name))) return name;
   }
 }
@@ -176,6 +178,9 @@ void Hub::on_nick(SessionId id, Session& session, const RequestId& rid, const st
   const std::string old_folded = fold_name(session.nick);
   // Already holding it (any case): a case change, which no reservation can forbid.
   if (folded != old_folded) {
+    // The server names its guests: nobody may pass for one, or take a name it may hand out.
+    if (folded.starts_with(kGuestPrefix))
+      return fail(session, ErrorCode::nick_reserved, "guest- names are the server's", rid);
     if (nicks_.contains(folded)) return fail(session, ErrorCode::nick_taken, "nick taken", rid);
     if (reserved_against(folded, session.fingerprint)) {
       return fail(session, ErrorCode::nick_reserved, "nick reserved", rid);

@@ -147,7 +147,7 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
   if (!step.send.empty()) co_await write_all(step.send, deadline);
   if (step.failure) {
     if (step.failure->code == StatusCode::auth_failed) {
-      ctx_.log.auth_failed(id_, peer_, "", step.failure->reason);
+      ctx_.log.auth_failed(id_, peer_, hs.presented_fingerprint(), step.failure->reason);
     } else {
       failed(name_of(step.failure->code), step.failure->reason);
     }

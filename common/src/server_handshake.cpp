@@ -179,19 +179,22 @@ ClientFinishedVerdict check_client_finished(RecordOpener& opener, ByteView body,
     if (policy.authorize) return refuse("client identity required");
     return v;
   }
+  v.fingerprint = fingerprint_of(finished->identity);
+  // The list first: an unlisted key costs a hash, not a signature check (the key size, and so
+  // the cost of verifying, is the client's choice).
+  if (policy.authorize && !policy.authorize(v.fingerprint))
+    return refuse("client key not authorized");
   auto client_key = parse_rsa_spki(finished->identity, 2048);
   if (!client_key) return refuse("client identity is not an acceptable RSA key");
   if (!verify_transcript(*client_key, kClientSignatureLabel, th, finished->signature))
     return refuse("client signature invalid");
   v.identity.assign(finished->identity.begin(), finished->identity.end());
-  v.fingerprint = fingerprint_of(v.identity);
-  if (policy.authorize && !policy.authorize(v.fingerprint))
-    return refuse("client key not authorized");
   return v;
 }
 
 HandshakeStep ServerHandshake::on_client_finished(ByteView body) {
   ClientFinishedVerdict v = check_client_finished(*opener_, body, th_, policy_);
+  presented_fingerprint_ = v.fingerprint;
   if (v.failure) {
     Bytes send;
     if (v.reply_close)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "parley/rsa_key.hpp"
 #include "test_support.hpp"
 
 namespace parley::it {
@@ -488,6 +489,22 @@ TEST(Auth, KeysModeRequiresAListedIdentity) {
   EXPECT_EQ(refused.failure->code, StatusCode::auth_failed) << refused.what;
   EXPECT_TRUE(anonymous.wait_eof(2s));
   EXPECT_TRUE(server.wait_for_event("auth_failed", 1s).has_value());
+
+  // An unlisted key is refused before its signature is checked, and the line names it.
+  TestClient stranger;
+  HandshakeOptions stranger_key;
+  stranger_key.identity = std::shared_ptr<const Botan::RSA_PrivateKey>(
+      test::vector_key("transport"));  // valid, unlisted
+  ASSERT_TRUE(stranger.connect(server.port()));
+  refused = stranger.handshake(stranger_key);
+  ASSERT_TRUE(refused.failure.has_value());
+  EXPECT_EQ(refused.failure->code, StatusCode::auth_failed) << refused.what;
+  auto line = server.wait_for_log([](const nlohmann::json& j) {
+    return j.value("event", "") == "auth_failed" && !j.value("fingerprint", "").empty();
+  });
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ((*line)["fingerprint"], fingerprint_of(spki_of(*test::vector_key("transport"))));
+  EXPECT_EQ((*line)["reason"], "client key not authorized");
 
   TestClient alice;
   HandshakeOptions with_key;

@@ -70,12 +70,45 @@ TEST(EventLog, TextFormatAndBadUtf8) {
   EXPECT_NE(line.find(" info handshake_failed "), std::string::npos) << line;
   EXPECT_NE(line.find("session=9"), std::string::npos) << line;
   EXPECT_NE(line.find("code=bad_key"), std::string::npos) << line;
-  // The bytes that are not UTF-8 come out as U+FFFD each, inside the quoted value: the line
-  // stays valid UTF-8 and the field stays one field.
-  EXPECT_NE(line.find("reason=\"transport key \xEF\xBF\xBD\xEF\xBF\xBD too short\""),
-            std::string::npos)
+  // The bytes that are not UTF-8 come out as U+FFFD each, escaped, inside the quoted value: the
+  // line stays ASCII and the field stays one field.
+  EXPECT_NE(line.find("reason=\"transport key \\ufffd\\ufffd too short\""), std::string::npos)
       << line;
   EXPECT_EQ(line.find('\xff'), std::string::npos) << line;
+}
+
+// What a peer chooses (here a close record's reason) reaches neither format raw: DEL, a C1
+// control (U+009B, CSI), a line separator, a bidi override, an escape sequence. Each comes out
+// as a \u escape that jq turns back into what was sent; and the length is bounded.
+TEST(EventLog, PeerTextIsEscapedAndBounded) {
+  const std::string hostile =
+      "a\x7f b\xC2\x9B"
+      "31m c\xE2\x80\xA8 d\xE2\x80\xAE e\x1b]0;owned\x07 f\r\n";
+  for (const auto format : {LogFormat::json, LogFormat::text}) {
+    std::ostringstream sink;
+    EventLog log(LogOptions{format, "info", std::nullopt}, sink);
+    EventLog::SessionCounters counters{};
+    log.session_close(1, "127.0.0.1:1", "alice", "normal", hostile, counters);
+    log.session_close(2, "127.0.0.1:2", "bob", "normal", std::string(5000, 'x'), counters);
+    log.flush();
+    std::vector<std::string> lines;
+    std::istringstream in(sink.str());
+    for (std::string line; std::getline(in, line);)
+      lines.push_back(line);
+    ASSERT_EQ(lines.size(), 2u) << sink.str();
+    for (const auto& line : lines)
+      for (const unsigned char c : line)
+        ASSERT_TRUE(c >= 0x20 && c < 0x7f) << "byte " << int(c) << " in " << line;
+    if (format == LogFormat::json) {
+      const auto j = nlohmann::json::parse(lines[0]);
+      EXPECT_EQ(j["reason"], hostile) << "the escapes read back as what the peer sent";
+      const auto long_reason = nlohmann::json::parse(lines[1])["reason"].get<std::string>();
+      EXPECT_EQ(long_reason, std::string(200, 'x') + "...(5000 bytes)");
+    } else {
+      EXPECT_NE(lines[0].find("\\u007f"), std::string::npos) << lines[0];
+      EXPECT_NE(lines[0].find("\\u202e"), std::string::npos) << lines[0];
+    }
+  }
 }
 
 TEST(EventLog, FileSinkReopensForLogrotate) {

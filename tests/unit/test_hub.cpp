@@ -132,10 +132,12 @@ TEST(Hub, GuestNickCollisionRetries) {
 }
 
 TEST(Hub, GuestNickCollisionIsCaseInsensitive) {
-  Hub hub(suffixes({0x0001, 0xabcd, 0xabcd, 0x0002}));
+  // A nick held under another case (here an owner's, from authorized_keys: users cannot pick
+  // guest- names themselves) is never handed out again.
+  Hub hub(suffixes({0xabcd, 0xabcd, 0x0002}));
+  hub.set_reserved_nicks({{"fp-x", "Guest-AbCd"}});
   FakeMember a, b;
-  EXPECT_EQ(hub.attach(1, a, ""), "guest-0001");
-  hub.handle(1, req::Request{{}, req::Nick{"Guest-AbCd"}}, kNow);
+  EXPECT_EQ(hub.attach(1, a, "fp-x"), "Guest-AbCd");
   EXPECT_EQ(hub.attach(2, b, ""), "guest-0002");
 }
 
@@ -403,6 +405,24 @@ TEST_F(HubTest, NickEventOncePerSharerAndOnlyToSharers) {
   // And the new one is taken.
   send(2, req::Nick{"Alicia"});
   EXPECT_EQ(b_.all<evt::Error>().at(0).code, ErrorCode::nick_taken);
+}
+
+TEST(Hub, GuestNamesAreTheServers) {
+  Hub hub(suffixes({0x0001, 0x0002}));
+  FakeMember a, b;
+  EXPECT_EQ(hub.attach(1, a, ""), "guest-0001");
+  EXPECT_EQ(hub.attach(2, b, ""), "guest-0002");
+  for (const char* nick : {"guest-0003", "Guest-x", "GUEST-0001"}) {
+    b.clear();
+    hub.handle(2, req::Request{std::int64_t{7}, req::Nick{nick}}, kNow);
+    EXPECT_EQ(b.only<evt::Error>().code, ErrorCode::nick_reserved) << nick;
+  }
+  EXPECT_EQ(hub.nick_of(2), "guest-0002");
+  // A guest may change the case of the name it was given, and leave it.
+  hub.handle(1, req::Request{{}, req::Nick{"GUEST-0001"}}, kNow);
+  EXPECT_EQ(hub.nick_of(1), "GUEST-0001");
+  hub.handle(1, req::Request{{}, req::Nick{"guests"}}, kNow);
+  EXPECT_EQ(hub.nick_of(1), "guests") << "only the prefix with its dash is reserved";
 }
 
 TEST(Hub, ReservedNicks) {

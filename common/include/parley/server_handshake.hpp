@@ -58,6 +58,7 @@ struct ClientFinishedVerdict {
   // close(auth_failed) record rather than silence.
   bool reply_close = false;
   Bytes identity;  // DER SPKI of an authenticated client, else empty
+  // The presented identity's fingerprint, also when it was refused (for the log).
   std::string fingerprint;
 };
 ClientFinishedVerdict check_client_finished(RecordOpener& opener, ByteView body, const Digest& th,
@@ -81,6 +82,10 @@ class ServerHandshake {
   // transport key costs Botan a constant-time division, not worth paying twice.
   std::optional<HandshakeFailure> precheck(ByteView client_hello);
 
+  // The fingerprint of the identity the client presented in its finished, accepted or not
+  // (empty before, or for an anonymous client): what an auth_failed log line names.
+  const std::string& presented_fingerprint() const { return presented_fingerprint_; }
+
  private:
   enum class State { client_hello, client_finished, done };
 
@@ -102,6 +107,7 @@ class ServerHandshake {
   const ServerPolicy& policy_;
   Botan::RandomNumberGenerator& rng_;
   State state_ = State::client_hello;
+  std::string presented_fingerprint_;
   Digest th_{};
   std::optional<RecordSealer> sealer_;
   std::optional<RecordOpener> opener_;
