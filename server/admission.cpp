@@ -100,6 +100,18 @@ void Admission::hello_received(std::uint64_t id) {
   if (auto it = pending_.find(id); it != pending_.end()) it->second.hello = true;
 }
 
+bool Admission::charge(std::uint64_t id, std::size_t units, Clock::time_point now) {
+  if (units <= 1) return true;
+  const auto it = pending_.find(id);
+  if (it == pending_.end()) return true;
+  // The bucket may have been forgotten (it was full): a full one is what it would be.
+  auto bucket =
+      buckets_
+          .try_emplace(it->second.source, limits_.per_source_rate, limits_.per_source_burst, now)
+          .first;
+  return bucket->second.try_take(now, static_cast<double>(units - 1));
+}
+
 void Admission::handshake_finished(std::uint64_t id) {
   if (auto it = pending_.find(id); it != pending_.end()) remove(it);
 }

@@ -50,6 +50,10 @@ class Admission {
   void received(std::uint64_t id, std::uint64_t bytes);
   // The ClientHello is in: from now on the handshake waits for the server, and is not evicted.
   void hello_received(std::uint64_t id);
+  // A ClientHello that will cost `units` ordinary handshakes (a large key) takes the units
+  // beyond the one its connection took from its source's rate; false when the source has not
+  // that many left (the handshake is then refused as over the source's rate).
+  bool charge(std::uint64_t id, std::size_t units, Clock::time_point now);
   void handshake_finished(std::uint64_t id);
 
   std::size_t pending() const { return pending_.size(); }

@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "parley/event.hpp"
+#include "parley/hello.hpp"
 #include "parley/request.hpp"
 #include "server_context.hpp"
 
@@ -45,6 +46,27 @@ std::string session_label(std::uint64_t id) {
 std::uint64_t ms_between(steady_clock::time_point from, steady_clock::time_point to) {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count());
+}
+
+// The modulus size a ClientHello's transport key claims, from the length of its DER (strict: the
+// handshake refuses a key whose DER is not minimal), without parsing the key; 0 when the hello
+// does not parse (the handshake refuses it).
+std::size_t claimed_key_bits(ByteView client_hello) {
+  const auto parsed = parse_client_hello(client_hello);
+  const auto* hello = std::get_if<ClientHello>(&parsed);
+  if (hello == nullptr) return 0;
+  constexpr std::size_t kSpkiOverhead = 38;  // SPKI of a 2048-bit key with e = 65537: 294 bytes
+  const std::size_t size = hello->transport_key.size();
+  return size > kSpkiOverhead ? (size - kSpkiOverhead) * 8 : 0;
+}
+
+// The RSA work of a client finished of this size: none without an identity; with one, a key
+// and a signature of about a quarter of the record's size in bits each.
+std::size_t finished_identity_units(std::size_t finished_size) {
+  constexpr std::size_t kAnonymousFinishedMax = 200;  // th, empty fields, type and tag: ~60 bytes
+  constexpr std::size_t kFinishedOverhead = 100;
+  if (finished_size <= kAnonymousFinishedMax) return 0;
+  return rsa_work_units((finished_size - kFinishedOverhead) * 4);
 }
 
 bool would_block(const boost::system::error_code& ec) {
@@ -111,22 +133,30 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
   if (!co_await handshake_frame(hello_deadline, frame, false, "no ClientHello in time"))
     co_return nullptr;
   ctx_.admission.hello_received(id_);
-  // Refuse junk, and a source that holds all its seats, before queueing for a signature.
-  if (const auto failure = hs.precheck(frame)) {
-    co_await refuse(failure->code, failure->reason, deadline);
+  // A large key costs in proportion (rsa_work_units), from its source's rate and from the
+  // turn's budget.
+  const std::size_t units = rsa_work_units(claimed_key_bits(frame));
+  if (!ctx_.admission.charge(id_, units, steady_clock::now())) {
+    co_await refuse(StatusCode::server_full, "busy, retry later (handshake rate from this source)",
+                    deadline);
     co_return nullptr;
   }
-  if (source_full()) {
+  if (source_full()) {  // before queueing for the budget
     co_await refuse(StatusCode::server_full, kSourceFull, deadline);
     co_return nullptr;
   }
-  co_await ctx_.signing.acquire();
+  co_await ctx_.signing.acquire(units);
   if (ending_) {
     failed("none", ending_->reason);
     co_return nullptr;
   }
-  // From here to the seat, one turn: the room checks (this one, and on_frame's "server full")
-  // and the seat they allow cannot be split by another handshake.
+  // From here to the seat, one turn: parsing the key (part of the cost the budget counts), the
+  // room checks (this one, and on_frame's "server full") and the seat they allow cannot be split
+  // by another handshake.
+  if (const auto failure = hs.precheck(frame)) {
+    co_await refuse(failure->code, failure->reason, deadline);
+    co_return nullptr;
+  }
   if (source_full()) {
     co_await refuse(StatusCode::server_full, kSourceFull, deadline);
     co_return nullptr;
@@ -143,6 +173,14 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
   }
 
   if (!co_await handshake_frame(deadline, frame, true, "handshake timeout")) co_return nullptr;
+  // A client identity is a key to parse and a signature to check: from the turn's budget too.
+  if (const std::size_t identity_units = finished_identity_units(frame.size())) {
+    co_await ctx_.signing.acquire(identity_units);
+    if (ending_) {
+      failed("none", ending_->reason);
+      co_return nullptr;
+    }
+  }
   step = hs.on_frame(frame);
   if (!step.send.empty()) co_await write_all(step.send, deadline);
   if (step.failure) {

@@ -11,7 +11,13 @@
 #include <cerrno>
 #include <thread>
 
+#include <botan/auto_rng.h>
+#include <botan/bigint.h>
+#include <botan/rsa.h>
+#include <botan/x509_key.h>
+
 #include "harness.hpp"
+#include "parley/rsa_key.hpp"
 
 namespace parley::it {
 namespace {
@@ -346,6 +352,61 @@ TEST(Lockout, ConnectFloodIsLoggedAsCounts) {
     counted += j.value("count", std::uint64_t{0});
   }
   EXPECT_EQ(counted + 1, refused) << "every refusal is counted once";
+}
+
+// A ClientHello frame whose transport key has `bits` bits and e = 2^32 - 1: a random odd modulus,
+// as an attacker would send (it needs no private key to make the server work).
+Bytes costly_client_hello(std::size_t bits) {
+  Botan::AutoSeeded_RNG rng;
+  Botan::BigInt n;
+  n.randomize(rng, bits);
+  n.set_bit(bits - 1);
+  n.set_bit(0);
+  const Botan::RSA_PublicKey key(n, Botan::BigInt(4294967295u));
+  const auto der = Botan::X509::BER_encode(key);
+  ClientHello hello;
+  rng.randomize(hello.random.data(), hello.random.size());
+  hello.suites = {static_cast<std::uint16_t>(SuiteId::aes_256_gcm)};
+  hello.transport_key.assign(der.begin(), der.end());
+  hello.transport_key_sha256 = sha256(hello.transport_key);
+  return encode_frame(encode(hello));
+}
+
+TEST(Lockout, LargeKeyHellosCostTheirShareOfTheSourceRate) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  // Admission as shipped: 20 handshakes a second per source, 40 at once.
+  cfg["limits"].erase("handshakes_per_source_per_s");
+  cfg["limits"].erase("handshake_burst_per_source");
+  ASSERT_TRUE(server.start(cfg));
+  const Bytes hello = costly_client_hello(8192);  // 16 handshakes' worth of work
+
+  const auto start = Clock::now();
+  std::size_t served = 0, refused = 0;
+  for (int i = 0; i < 12; ++i) {
+    TestClient attacker;
+    ASSERT_TRUE(attacker.connect(server.port(), {.source_address = "127.0.0.2"}));
+    ASSERT_TRUE(attacker.send_raw(hello));
+    if (auto error = attacker.read_error_frame(3s * kSlowdown)) {
+      // At its hello ("handshake rate from this source") or, the bucket empty, at accept.
+      EXPECT_EQ(error->code, StatusCode::server_full) << error->reason;
+      ++refused;
+    } else {
+      ++served;  // a ServerHello (not an Error frame) came back
+    }
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  // 40 tokens at once and 20 a second, 16 per hello: 2 at once, then one every 0.8 s.
+  EXPECT_LE(static_cast<double>(served), 2 + seconds * 20 / 16 + 1)
+      << served << " served in " << seconds << " s";
+  EXPECT_GE(refused, 6u);
+  EXPECT_FALSE(peers_failed_with(server, "handshake rate from this source").empty())
+      << "no hello was charged for its key";
+
+  // A 2048-bit client from the same address pays one token: once the bucket has refilled a
+  // little, it gets in, and one from elsewhere at once.
+  TestClient other;
+  EXPECT_TRUE(other.open(server.port(), {}, {.source_address = "127.0.0.3"}));
 }
 
 }  // namespace
