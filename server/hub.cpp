@@ -210,11 +210,12 @@ void Hub::on_join(SessionId id, Session& session, const RequestId& rid, const st
   std::string key = fold_name(name);
   auto [it, created] = rooms_.try_emplace(key, Room{name, {}, 0});
   Room& room = it->second;
-  if (!created && contains(room.members, id)) return ack(session, rid);
+  if (!created && contains(room.members, id)) return ack(session, rid, room.last_seq);
 
   room.members.push_back(id);
   session.rooms.push_back(std::move(key));
-  ack(session, rid);
+  // The last seq the member will not be sent: every message after it, it will.
+  ack(session, rid, room.last_seq);
   if (observer_) observer_->on_join(id, session.nick, room.name);
   fan_out(room, id, evt::serialize(evt::Joined{room.name, session.nick}));
 }
@@ -229,7 +230,9 @@ void Hub::on_part(SessionId id, Session& session, const RequestId& rid, const st
   Room& room = it->second;
   erase_value(room.members, id);
   erase_value(session.rooms, key);
-  ack(session, rid);
+  // The last seq the member was sent (parleyd's addition to 6.1: a part's ack says where its
+  // stream of the room ends).
+  ack(session, rid, room.last_seq);
   if (observer_) observer_->on_part(id, session.nick, room.name);
   if (room.members.empty()) {
     rooms_.erase(it);
@@ -250,7 +253,7 @@ void Hub::on_say(SessionId id, Session& session, const RequestId& rid, const req
   Room& room = it->second;
   const std::string json = evt::serialize(
       evt::Message{room.name, session.nick, say.text, format_timestamp(now), ++room.last_seq});
-  ack(session, rid);
+  ack(session, rid, room.last_seq);
   fan_out(room, id, json);
   messages_relayed_ += room.members.size() - 1;
 }
@@ -293,8 +296,8 @@ void Hub::on_rooms(Session& session, const RequestId& rid) const {
   session.member->deliver(evt::serialize(reply));
 }
 
-void Hub::ack(Session& session, const RequestId& rid) {
-  if (has_id(rid)) session.member->deliver(evt::serialize(evt::Ack{rid}));
+void Hub::ack(Session& session, const RequestId& rid, std::optional<std::uint64_t> seq) {
+  if (has_id(rid)) session.member->deliver(evt::serialize(evt::Ack{rid, seq}));
 }
 
 void Hub::fail(Session& session, ErrorCode code, std::string_view message, const RequestId& rid) {

@@ -110,7 +110,8 @@ class Hub {
   void on_who(Session& session, const RequestId& rid, const std::string& room) const;
   void on_rooms(Session& session, const RequestId& rid) const;
 
-  static void ack(Session& session, const RequestId& rid);
+  static void ack(Session& session, const RequestId& rid,
+                  std::optional<std::uint64_t> seq = std::nullopt);
   static void fail(Session& session, ErrorCode code, std::string_view message,
                    const RequestId& rid);
   // Delivers `json` once to every member of `room` except `except`.

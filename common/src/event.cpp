@@ -40,10 +40,12 @@ struct EventWriter {
     out["suite"] = e.suite;
     if (e.rate) put_rate(out, *e.rate);
     if (e.burst) out["burst"] = *e.burst;
+    if (!e.features.empty()) out["features"] = e.features;
   }
   void operator()(const Ack& e) const {
     out["type"] = "ack";
     put_id(out, e.id);
+    if (e.seq) out["seq"] = *e.seq;
   }
   void operator()(const Error& e) const {
     out["type"] = "error";
@@ -163,8 +165,8 @@ class FieldReader {
   }
 
   // The caller walks the elements; nullptr when missing or not an array.
-  const Json* array(const char* name) {
-    const Json* value = find(name, /*required=*/true);
+  const Json* array(const char* name, bool required = true) {
+    const Json* value = find(name, required);
     if (value == nullptr) return nullptr;
     if (!value->is_array()) {
       wrong_type(name, "an array");
@@ -229,6 +231,21 @@ std::vector<std::string> read_nicks(FieldReader& fields) {
   return nicks;
 }
 
+// Optional (6.0): a server that implements none of section 6 may leave it out.
+std::vector<std::string> read_features(FieldReader& fields) {
+  std::vector<std::string> features;
+  const Json* array = fields.array("features", /*required=*/false);
+  if (array == nullptr) return features;
+  for (const Json& feature : *array) {
+    if (!feature.is_string()) {
+      fields.fail("every element of \"features\" must be a string");
+      return {};
+    }
+    features.push_back(feature.get<std::string>());
+  }
+  return features;
+}
+
 std::vector<RoomInfo> read_rooms(FieldReader& fields) {
   std::vector<RoomInfo> rooms;
   const Json* array = fields.array("rooms");
@@ -261,9 +278,10 @@ std::optional<Event> read_event(std::string_view type, FieldReader& f) {
                    *f.unsigned_integer("max_message_bytes"),
                    f.string("suite"),
                    f.number("rate", /*required=*/false),
-                   f.unsigned_integer("burst", /*required=*/false)};
+                   f.unsigned_integer("burst", /*required=*/false),
+                   read_features(f)};
   }
-  if (type == "ack") return Ack{f.id(/*required=*/true)};
+  if (type == "ack") return Ack{f.id(/*required=*/true), f.unsigned_integer("seq", false)};
   if (type == "error") {
     const std::string code_name = f.string("code");
     Error error{ErrorCode::bad_request, f.string("message"), f.id(/*required=*/false)};

@@ -407,6 +407,33 @@ TEST_F(HubTest, NickEventOncePerSharerAndOnlyToSharers) {
   EXPECT_EQ(b_.all<evt::Error>().at(0).code, ErrorCode::nick_taken);
 }
 
+// PROTOCOL.md 6.1: the acks say where each member's stream of a room starts and ends.
+TEST(Hub, AcksCarryTheRoomsSeq) {
+  Hub hub(suffixes({0x0001, 0x0002}));
+  FakeMember a, b;
+  hub.attach(1, a, "");
+  hub.attach(2, b, "");
+  auto request = [&](SessionId id, std::int64_t rid, req::Body body) {
+    hub.handle(id, req::Request{RequestId{rid}, std::move(body)}, kNow);
+  };
+  auto last_ack_seq = [](const FakeMember& m) { return m.all<evt::Ack>().back().seq; };
+  request(1, 1, req::Join{"room"});
+  EXPECT_EQ(last_ack_seq(a), 0u) << "a room that has had no message";
+  request(1, 2, req::Say{"room", "one"});
+  EXPECT_EQ(last_ack_seq(a), 1u);
+  request(1, 3, req::Say{"room", "two"});
+  EXPECT_EQ(last_ack_seq(a), 2u);
+  request(2, 4, req::Join{"room"});
+  EXPECT_EQ(last_ack_seq(b), 2u) << "b is sent what comes after 2";
+  request(1, 5, req::Say{"room", "three"});
+  request(2, 6, req::Part{"room"});
+  EXPECT_EQ(last_ack_seq(b), 3u) << "b was sent up to 3";
+  ASSERT_EQ(b.all<evt::Message>().size(), 1u);
+  EXPECT_EQ(b.all<evt::Message>().front().seq, 3u);
+  request(1, 7, req::Nick{"alice"});
+  EXPECT_FALSE(last_ack_seq(a).has_value()) << "other acks carry no seq";
+}
+
 TEST(Hub, GuestNamesAreTheServers) {
   Hub hub(suffixes({0x0001, 0x0002}));
   FakeMember a, b;

@@ -650,6 +650,24 @@ TEST(Event, ParseExactExamples) {
   EXPECT_EQ(parse_event_ok(R"({"type":"pong"})"), evt::Event{evt::Pong{}});
 }
 
+// PROTOCOL.md 6.0 and 6.1: the welcome's features and the ack's seq, both optional.
+TEST(Event, FeaturesAndAckSeqRoundTrip) {
+  const evt::Ack ack{std::int64_t{7}, 42};
+  EXPECT_EQ(evt::serialize(ack), R"({"type":"ack","id":7,"seq":42})");
+  EXPECT_EQ(parse_event_ok(R"({"type":"ack","id":7,"seq":42})"), evt::Event{ack});
+  evt::Welcome welcome = sample_welcome();
+  welcome.features = {"seq_ack", "paging"};
+  const std::string json = evt::serialize(welcome);
+  EXPECT_NE(json.find(R"("features":["seq_ack","paging"])"), std::string::npos) << json;
+  EXPECT_EQ(parse_event_ok(json), evt::Event{welcome});
+  EXPECT_EQ(std::get<evt::Welcome>(parse_event_ok(kWelcomeJson)).features.size(), 0u)
+      << "a welcome without features names none";
+  auto bad = evt::parse(R"({"type":"welcome","session":"s","nick":"n","server":"x",)"
+                        R"("max_frame":65536,"max_message_bytes":4096,"suite":"AES-256-GCM",)"
+                        R"("features":[1]})");
+  EXPECT_TRUE(std::holds_alternative<evt::ParseFailure>(bad));
+}
+
 TEST(Event, SerializeEveryTypeExactly) {
   EXPECT_EQ(evt::serialize(evt::Error{ErrorCode::nick_taken, "taken", "n-1"s}),
             R"({"type":"error","code":"nick_taken","message":"taken","id":"n-1"})");

@@ -26,10 +26,15 @@ struct Welcome {
   // treats them as optional and paces conservatively without them.
   std::optional<double> rate;
   std::optional<std::uint64_t> burst;
+  // The additions of PROTOCOL.md section 6 the server implements (6.0).
+  std::vector<std::string> features = {};
   bool operator==(const Welcome&) const = default;
 };
 struct Ack {
   RequestId id;  // required on the wire: an ack exists only to answer a request's id
+  // 6.1: a say's ack carries the seq its message got, a join's the room's last seq; parleyd's
+  // part ack carries the room's last seq too (the last message the member was sent).
+  std::optional<std::uint64_t> seq = std::nullopt;
   bool operator==(const Ack&) const = default;
 };
 struct Error {
