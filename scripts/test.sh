@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, then builds and runs the
-# whole suite twice, as a normal build and under ASan + UBSan; then builds everything with
-# clang and runs the unit tests. Each stage prints its time.
+# whole suite twice, as a normal build and under ASan + UBSan; builds everything with clang
+# and runs the unit tests; then runs every fuzz target for a fixed number of inputs
+# (scripts/fuzz.sh). Each stage prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,3 +26,4 @@ done
 stage "clang: configure" cmake --preset clang
 stage "clang: build" cmake --build --preset clang
 stage "clang: unit tests" ctest --preset clang -j "$(nproc)"
+stage "fuzz" ./scripts/fuzz.sh
