@@ -19,19 +19,19 @@ cd "$(dirname "$0")/.."
 # the seeds are whole record streams and handshakes, and libFuzzer's default of growing the
 # input length slowly would spend the run mutating their first few bytes only.
 table="
-frame_decoder                    500000  101
-client_hello                    6000000  102
-server_hello                    6000000  103
-error_frame                     4000000  104
-server_handshake                 160000  105  -len_control=0
-record_open_aes_256_gcm          300000  106  -len_control=0
-record_open_chacha20_poly1305    270000  107  -len_control=0
-record_open_idea_ctr_hmac_sha256 180000  108  -len_control=0
-app_request                      400000  109
-app_event                        900000  110
-config                           400000  111
-known_hosts                     1000000  112
-authorized_keys                  800000  113
+frame_decoder                    700000  101
+client_hello                    8000000  102
+server_hello                    8000000  103
+error_frame                     5000000  104
+server_handshake                 220000  105  -len_control=0
+record_open_aes_256_gcm          420000  106  -len_control=0
+record_open_chacha20_poly1305    400000  107  -len_control=0
+record_open_idea_ctr_hmac_sha256 270000  108  -len_control=0
+app_request                      600000  109
+app_event                       1200000  110
+config                           550000  111
+known_hosts                     1300000  112
+authorized_keys                 1100000  113
 "
 
 long=0
