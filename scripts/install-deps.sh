@@ -9,6 +9,8 @@ packages=(
   libboost1.81-dev libbotan-2-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libedit-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
+  # The second compiler and libFuzzer (scripts/fuzz.sh, the clang and fuzz presets).
+  clang-14 libclang-rt-14-dev
   tmux
   # Operations tests: the unit (systemd-analyze; /bin/kill from procps for ExecReload=; man
   # for Documentation=), the .deb (cpack needs dpkg-dev's dpkg-shlibdeps; lintian, file), and

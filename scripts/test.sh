@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, then builds and runs the
-# whole suite twice, as a normal build and under ASan + UBSan. Each stage prints its time.
+# whole suite twice, as a normal build and under ASan + UBSan; builds everything with clang
+# and runs the unit tests; then runs every fuzz target for a fixed number of inputs
+# (scripts/fuzz.sh). Each stage prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,3 +21,9 @@ for preset in default asan; do
   stage "$preset: build" cmake --build --preset "$preset"
   stage "$preset: test" ctest --preset "$preset" -j "$(nproc)"
 done
+# A second compiler over the whole code base, warnings as errors; its unit tests only (the
+# integration tests exercise the same code paths and already run twice above).
+stage "clang: configure" cmake --preset clang
+stage "clang: build" cmake --build --preset clang
+stage "clang: unit tests" ctest --preset clang -j "$(nproc)"
+stage "fuzz" ./scripts/fuzz.sh
