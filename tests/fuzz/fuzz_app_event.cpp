@@ -17,6 +17,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(!failure->what.empty());
     return 0;
   }
+  // A type this client does not know (PROTOCOL.md 6.0) is ignored: it must not be one it knows.
+  if (auto* unknown = std::get_if<parley::evt::UnknownEvent>(&parsed)) {
+    for (const std::string_view known : {"welcome", "ack", "error", "message", "direct", "joined",
+                                         "parted", "quit", "nick", "who", "rooms", "pong", "ping"})
+      FUZZ_CHECK(unknown->type != known);
+    return 0;
+  }
   const auto& event = std::get<parley::evt::Event>(parsed);
   const std::string again = parley::evt::serialize(event);
   auto reparsed = parley::evt::parse(again);
