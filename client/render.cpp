@@ -161,6 +161,11 @@ std::string describe_error(const evt::Error& error, std::uint64_t max_message_by
     case ErrorCode::rate_limited:
       words = "slow down: the server is rate limiting you";
       break;
+    case ErrorCode::unavailable:
+      // The server's words say what is unavailable (a room limit, a cluster cut off).
+      words = "the server cannot do that now";
+      if (!error.message.empty()) words += ": " + sanitize(error.message);
+      break;
   }
   return words + " [" + std::string(to_string(error.code)) + "]";
 }

@@ -21,6 +21,10 @@ bool has_id(const RequestId& id) {
 
 constexpr std::string_view kGuestPrefix = "guest-";
 
+// Every session can take an event this long (the smallest max_frame less a record's overhead),
+// so a shorter one needs no look at the recipients.
+constexpr std::size_t kSmallestEventLimit = 16384 - 64;
+
 std::string guest_name(std::uint16_t bits) {
   static constexpr std::array<char, 16> kHex = {'0', '1', '2', '3', '4', '5', '6', '7',
                                                 '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
@@ -39,12 +43,6 @@ void erase_value(std::vector<T>& values, const T& value) {
   values.erase(std::remove(values.begin(), values.end(), value), values.end());
 }
 
-// Case-insensitive order for listings, so "Bob" sorts next to "bob2" rather than before "alice".
-bool folded_less(const std::string& a, const std::string& b) {
-  const std::string fa = fold_name(a);
-  const std::string fb = fold_name(b);
-  return fa != fb ? fa < fb : a < b;
-}
 
 }  // namespace
 
@@ -115,7 +113,7 @@ void Hub::detach(SessionId id, std::string_view reason) {
     if (room == rooms_.end()) continue;
     erase_value(room->second.members, id);
     if (room->second.members.empty()) {
-      rooms_.erase(room);
+      erase_room(room);
     } else {
       recipients.insert(recipients.end(), room->second.members.begin(), room->second.members.end());
     }
@@ -159,9 +157,9 @@ AfterRequest Hub::handle(SessionId id, const req::Request& request,
   } else if (const auto* msg = std::get_if<req::Msg>(&request.body)) {
     on_msg(session, rid, *msg, now);
   } else if (const auto* who = std::get_if<req::Who>(&request.body)) {
-    on_who(session, rid, who->room);
-  } else if (std::holds_alternative<req::Rooms>(request.body)) {
-    on_rooms(session, rid);
+    on_who(session, rid, *who);
+  } else if (const auto* rooms = std::get_if<req::Rooms>(&request.body)) {
+    on_rooms(session, rid, *rooms);
   } else if (std::holds_alternative<req::Ping>(request.body)) {
     session.member->deliver(evt::serialize(evt::Pong{rid}));
   } else if (std::holds_alternative<req::Quit>(request.body)) {
@@ -208,9 +206,20 @@ void Hub::on_nick(SessionId id, Session& session, const RequestId& rid, const st
 void Hub::on_join(SessionId id, Session& session, const RequestId& rid, const std::string& name) {
   if (!is_valid_name(name)) return fail(session, ErrorCode::bad_name, "invalid room name", rid);
   std::string key = fold_name(name);
-  auto [it, created] = rooms_.try_emplace(key, Room{name, {}, 0});
-  Room& room = it->second;
-  if (!created && contains(room.members, id)) return ack(session, rid, room.last_seq);
+  auto existing = rooms_.find(key);
+  if (existing != rooms_.end() && contains(existing->second.members, id))
+    return ack(session, rid, existing->second.last_seq);
+  // Rooms cost memory and listing time: bounded per session and in all. Nothing in the
+  // protocol names these limits; `unavailable` (6.8) is the nearest: not now, perhaps later.
+  if (session.rooms.size() >= limits_.max_rooms_per_session)
+    return fail(session, ErrorCode::unavailable, "in too many rooms already: part one first", rid);
+  if (existing == rooms_.end() && rooms_.size() >= limits_.max_rooms)
+    return fail(session, ErrorCode::unavailable, "too many rooms on this server", rid);
+  if (existing == rooms_.end()) {
+    existing = rooms_.emplace(key, Room{name, {}, 0}).first;
+    room_order_.insert(key);
+  }
+  Room& room = existing->second;
 
   room.members.push_back(id);
   session.rooms.push_back(std::move(key));
@@ -235,7 +244,7 @@ void Hub::on_part(SessionId id, Session& session, const RequestId& rid, const st
   ack(session, rid, room.last_seq);
   if (observer_) observer_->on_part(id, session.nick, room.name);
   if (room.members.empty()) {
-    rooms_.erase(it);
+    erase_room(it);
     return;
   }
   fan_out(room, id, evt::serialize(evt::Parted{room.name, session.nick}));
@@ -252,7 +261,13 @@ void Hub::on_say(SessionId id, Session& session, const RequestId& rid, const req
   }
   Room& room = it->second;
   const std::string json = evt::serialize(
-      evt::Message{room.name, session.nick, say.text, format_timestamp(now), ++room.last_seq});
+      evt::Message{room.name, session.nick, say.text, format_timestamp(now), room.last_seq + 1});
+  // Escaping can make the event far longer than the text: it must still fit every recipient's
+  // announced max_frame (6.5). Checked before the seq is taken.
+  if (json.size() > kSmallestEventLimit && json.size() > smallest_event_limit(room, id))
+    return fail(session, ErrorCode::too_long, "too long for a member of the room once encoded",
+                rid);
+  ++room.last_seq;
   ack(session, rid, room.last_seq);
   fan_out(room, id, json);
   messages_relayed_ += room.members.size() - 1;
@@ -264,36 +279,126 @@ void Hub::on_msg(Session& session, const RequestId& rid, const req::Msg& msg,
   const auto target = nicks_.find(fold_name(msg.to));
   if (target == nicks_.end()) return fail(session, ErrorCode::no_such_nick, "no such nick", rid);
   Session& recipient = sessions_.at(target->second);
-  recipient.member->deliver(
-      evt::serialize(evt::Direct{session.nick, msg.text, format_timestamp(now)}));
+  const std::string json =
+      evt::serialize(evt::Direct{session.nick, msg.text, format_timestamp(now)});
+  if (json.size() > recipient.member->max_event_bytes())
+    return fail(session, ErrorCode::too_long, "too long for the recipient once encoded", rid);
+  recipient.member->deliver(json);
   ++messages_relayed_;
   ack(session, rid);
 }
 
-void Hub::on_who(Session& session, const RequestId& rid, const std::string& name) const {
-  if (!is_valid_name(name)) return fail(session, ErrorCode::bad_name, "invalid room name", rid);
-  evt::Who who{name, {}, rid};
-  const auto it = rooms_.find(fold_name(name));
+namespace {
+
+// The page size a listing request asks for, within the server's bounds.
+std::size_t page_size(const std::optional<std::uint64_t>& limit) {
+  return limit ? static_cast<std::size_t>(std::min<std::uint64_t>(*limit, kPageMax)) : kPageDefault;
+}
+
+// What one more entry adds to a listing's JSON: names are [A-Za-z0-9_.-] (nothing to escape),
+// quotes and a comma; a room entry adds its keys and its member count.
+std::size_t nick_entry_bytes(const std::string& nick) {
+  return nick.size() + 3;
+}
+std::size_t room_entry_bytes(const evt::RoomInfo& room) {
+  return room.name.size() + std::to_string(room.members).size() + 25;
+}
+
+// Fills a page while it fits `budget` bytes of JSON (the event's own fields come out of
+// it first); `next` is set when entries remain.
+template <typename Entry, typename Size>
+void fill_page(std::vector<Entry>& out, std::vector<Entry> candidates, std::size_t budget,
+               std::size_t limit, bool more_after, Size entry_bytes,
+               const std::function<std::string(const Entry&)>& name_of,
+               std::optional<std::string>& next) {
+  std::size_t used = 0;
+  for (auto& entry : candidates) {
+    const std::size_t bytes = entry_bytes(entry);
+    if (out.size() == limit || used + bytes > budget) {
+      next = name_of(out.back());
+      return;
+    }
+    used += bytes;
+    out.push_back(std::move(entry));
+  }
+  if (more_after && !out.empty()) next = name_of(out.back());
+}
+
+// Room for the envelope of a listing event: type, room, id (a string id up to what a request
+// may carry), next, and JSON punctuation.
+std::size_t listing_envelope(std::size_t event_limit, std::size_t id_bytes) {
+  const std::size_t envelope = 128 + 2 * kMaxNameBytes + id_bytes;
+  return event_limit > envelope ? event_limit - envelope : 0;
+}
+
+std::size_t id_bytes(const RequestId& rid) {
+  if (const auto* s = std::get_if<std::string>(&rid)) return s->size() * 6 + 2;  // escaped
+  return 24;
+}
+
+}  // namespace
+
+void Hub::on_who(Session& session, const RequestId& rid, const req::Who& request) const {
+  evt::Who who{request.room, {}, rid};
+  const auto it = rooms_.find(fold_name(request.room));
   if (it != rooms_.end()) {
     who.room = it->second.name;
-    who.nicks.reserve(it->second.members.size());
-    for (SessionId member : it->second.members)
-      who.nicks.push_back(sessions_.at(member).nick);
-    std::sort(who.nicks.begin(), who.nicks.end(), folded_less);
+    const std::string after = request.after ? fold_name(*request.after) : std::string();
+    const std::size_t limit = page_size(request.limit);
+    // The members after `after` in folded order (case-insensitive, so "Bob" sorts next to
+    // "bob2" rather than before "alice"), the smallest limit + 1 of them: a scan of the room,
+    // and a sort of what is returned.
+    std::vector<std::pair<std::string, const std::string*>> candidates;
+    for (SessionId member : it->second.members) {
+      const std::string& nick = sessions_.at(member).nick;
+      std::string folded = fold_name(nick);
+      if (folded > after) candidates.emplace_back(std::move(folded), &nick);
+    }
+    const std::size_t keep = std::min(candidates.size(), limit + 1);
+    std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(keep),
+                      candidates.end());
+    const bool more = candidates.size() > limit;
+    std::vector<std::string> page;
+    for (std::size_t i = 0; i < std::min(keep, limit); ++i)
+      page.push_back(*candidates[i].second);
+    fill_page<std::string>(
+        who.nicks, std::move(page),
+        listing_envelope(session.member->max_event_bytes(), id_bytes(rid)), limit, more,
+        nick_entry_bytes, [](const std::string& nick) { return nick; }, who.next);
   }
   session.member->deliver(evt::serialize(who));
 }
 
-void Hub::on_rooms(Session& session, const RequestId& rid) const {
+void Hub::on_rooms(Session& session, const RequestId& rid, const req::Rooms& request) const {
   evt::Rooms reply{{}, rid};
-  reply.rooms.reserve(rooms_.size());
-  for (const auto& [key, room] : rooms_) {
-    reply.rooms.push_back(evt::RoomInfo{room.name, room.members.size()});
+  const std::size_t limit = page_size(request.limit);
+  // The index is in folded order: the page costs what it returns, whatever the number of rooms.
+  auto it =
+      request.after ? room_order_.upper_bound(fold_name(*request.after)) : room_order_.begin();
+  std::vector<evt::RoomInfo> page;
+  for (; it != room_order_.end() && page.size() < limit; ++it) {
+    const Room& room = rooms_.at(*it);
+    page.push_back(evt::RoomInfo{room.name, room.members.size()});
   }
-  std::sort(
-      reply.rooms.begin(), reply.rooms.end(),
-      [](const evt::RoomInfo& a, const evt::RoomInfo& b) { return folded_less(a.name, b.name); });
+  fill_page<evt::RoomInfo>(
+      reply.rooms, std::move(page),
+      listing_envelope(session.member->max_event_bytes(), id_bytes(rid)), limit,
+      it != room_order_.end(), room_entry_bytes,
+      [](const evt::RoomInfo& room) { return room.name; }, reply.next);
   session.member->deliver(evt::serialize(reply));
+}
+
+void Hub::erase_room(std::unordered_map<std::string, Room>::iterator room) {
+  room_order_.erase(room->first);
+  rooms_.erase(room);
+}
+
+std::size_t Hub::smallest_event_limit(const Room& room, SessionId except) const {
+  std::size_t smallest = SIZE_MAX;
+  for (SessionId member : room.members)
+    if (member != except)
+      smallest = std::min(smallest, sessions_.at(member).member->max_event_bytes());
+  return smallest;
 }
 
 void Hub::ack(Session& session, const RequestId& rid, std::optional<std::uint64_t> seq) {

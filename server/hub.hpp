@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -29,7 +30,20 @@ class Member {
  public:
   virtual ~Member() = default;
   virtual void deliver(std::string_view json) = 0;
+  // The longest event this member can be sent: what fits a record within the max_frame its
+  // welcome announced (PROTOCOL.md 6.5). The hub never delivers a longer one.
+  virtual std::size_t max_event_bytes() const = 0;
 };
+
+struct HubLimits {
+  std::size_t max_rooms = 10000;
+  std::size_t max_rooms_per_session = 100;
+};
+
+// Listings (who, rooms) come in pages of at most this many entries (6.5), fewer when the page
+// would not fit the requester's max_event_bytes.
+inline constexpr std::size_t kPageDefault = 100;
+inline constexpr std::size_t kPageMax = 1000;
 
 // Told of membership changes, for the event log; never of message text.
 class HubObserver {
@@ -63,6 +77,8 @@ class Hub {
   // Replaces the nick reservations (at start and on SIGHUP reload). Map: fingerprint -> owned
   // nick. Sessions already holding a nick keep it: a reload restricts future claims only.
   void set_reserved_nicks(std::map<std::string, std::string> owned_by_fingerprint);
+  // At start and on reload; a lower limit refuses new rooms and joins, and closes nothing.
+  void set_limits(HubLimits limits) { limits_ = limits; }
 
   // A session that finished its handshake; `member` must outlive the attachment.
   // fingerprint: the client's identity ("" if anonymous). Returns the assigned nick: the key's
@@ -107,9 +123,12 @@ class Hub {
               std::chrono::system_clock::time_point now);
   void on_msg(Session& session, const RequestId& rid, const req::Msg& msg,
               std::chrono::system_clock::time_point now);
-  void on_who(Session& session, const RequestId& rid, const std::string& room) const;
-  void on_rooms(Session& session, const RequestId& rid) const;
+  void on_who(Session& session, const RequestId& rid, const req::Who& who) const;
+  void on_rooms(Session& session, const RequestId& rid, const req::Rooms& rooms) const;
 
+  void erase_room(std::unordered_map<std::string, Room>::iterator room);
+  // The smallest max_event_bytes among `room`'s members other than `except`.
+  std::size_t smallest_event_limit(const Room& room, SessionId except) const;
   static void ack(Session& session, const RequestId& rid,
                   std::optional<std::uint64_t> seq = std::nullopt);
   static void fail(Session& session, ErrorCode code, std::string_view message,
@@ -131,6 +150,8 @@ class Hub {
   std::unordered_map<SessionId, Session> sessions_;
   std::unordered_map<std::string, SessionId> nicks_;  // folded nick -> holder
   std::unordered_map<std::string, Room> rooms_;       // folded room name -> room
+  std::set<std::string, std::less<>> room_order_;     // the same keys, in listing order
+  HubLimits limits_;
   std::uint64_t messages_relayed_ = 0;
   HubObserver* observer_ = nullptr;
 };

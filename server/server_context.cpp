@@ -65,6 +65,7 @@ void ServerContext::apply(config::Config next, std::shared_ptr<const config::Aut
       if (k.nick) owned.emplace(k.fingerprint, *k.nick);
   }
   hub.set_reserved_nicks(std::move(owned));
+  hub.set_limits({c.limits.max_rooms, c.limits.max_rooms_per_session});
   admission.reconfigure(admission_limits(c.limits));
   occupancy.reconfigure(occupancy_limits(c.limits));
   signing.set_per_turn(c.limits.signatures_per_turn);

@@ -244,13 +244,15 @@ void Session::attach(Established keys) {
   const auto now = steady_clock::now();
   decoder_.set_max_frame(limits.max_frame);
   transport_->limit_send_buffer(limits.send_buffer_bytes);
+  // A record's body is the event plus what sealing adds (type byte, tag): max_frame bounds it.
+  const std::size_t overhead = keys.sealer.frame_size(0) - kFrameHeaderSize;
   live_.emplace(
       Live{Outbox(limits.outbox_bytes), std::move(keys),
            Liveness(std::chrono::seconds(limits.idle_interval_s),
                     std::chrono::seconds(limits.idle_timeout_s), now),
            IdleTrim(kTrimAfter, now, counters_.records_out),
            RateGuard(limits.rate, static_cast<double>(limits.burst), limits.flood_strikes, now),
-           ctx_.generation(), limits.max_message_bytes});
+           ctx_.generation(), limits.max_message_bytes, limits.max_frame - overhead});
   phase_ = Phase::established;
   ++ctx_.established;
   const std::string nick = ctx_.hub.attach(id_, *this, live_->keys.client_fingerprint);
@@ -262,7 +264,7 @@ void Session::attach(Established keys) {
                                       std::string(live_->keys.sealer.suite().name),
                                       limits.rate,
                                       limits.burst,
-                                      {"seq_ack"}}));
+                                      {"seq_ack", "paging"}}));
 }
 
 awaitable<void> Session::serve() {

@@ -48,6 +48,7 @@ class Session final : public Member,
 
   // Member: called by the hub while it fans out; only queues.
   void deliver(std::string_view json) override;
+  std::size_t max_event_bytes() const override { return live_->max_event_bytes; }
   // FlushQueue: one write, without waiting, of everything queued.
   void flush_output() override;
   // SIGTERM: the session closes with close(normal, "server shutting down").
@@ -74,6 +75,7 @@ class Session final : public Member,
     RateGuard rate;
     std::uint64_t generation;         // of the configuration the policies above follow
     std::uint64_t max_message_bytes;  // as the welcome announced: a reload does not change it
+    std::size_t max_event_bytes;      // the longest event a record within max_frame holds
   };
 
   // The phases of run(), in order. What a phase hands on lives on the heap or in the session, not

@@ -96,6 +96,7 @@ struct EventWriter {
     out["room"] = e.room;
     out["nicks"] = e.nicks;
     put_id(out, e.id);
+    if (e.next) out["next"] = *e.next;
   }
   void operator()(const Rooms& e) const {
     out["type"] = "rooms";
@@ -108,6 +109,7 @@ struct EventWriter {
     }
     out["rooms"] = std::move(rooms);
     put_id(out, e.id);
+    if (e.next) out["next"] = *e.next;
   }
   void operator()(const Pong& e) const {
     out["type"] = "pong";
@@ -301,8 +303,11 @@ std::optional<Event> read_event(std::string_view type, FieldReader& f) {
   if (type == "parted") return Parted{f.string("room"), f.string("nick")};
   if (type == "quit") return Quit{f.string("nick"), f.optional_string("reason")};
   if (type == "nick") return NickChanged{f.string("old"), f.string("new")};
-  if (type == "who") return Who{f.string("room"), read_nicks(f), f.id(/*required=*/false)};
-  if (type == "rooms") return Rooms{read_rooms(f), f.id(/*required=*/false)};
+  if (type == "who")
+    return Who{f.string("room"), read_nicks(f), f.id(/*required=*/false),
+               f.optional_string("next")};
+  if (type == "rooms")
+    return Rooms{read_rooms(f), f.id(/*required=*/false), f.optional_string("next")};
   if (type == "pong") return Pong{f.id(/*required=*/false)};
   if (type == "ping") return Ping{};
   return std::nullopt;

@@ -15,6 +15,7 @@ constexpr std::array kErrorCodes = {
     ErrorCode::bad_request,  ErrorCode::unknown_type,  ErrorCode::bad_name,
     ErrorCode::nick_taken,   ErrorCode::nick_reserved, ErrorCode::not_member,
     ErrorCode::no_such_nick, ErrorCode::too_long,      ErrorCode::rate_limited,
+    ErrorCode::unavailable,
 };
 
 }  // namespace
@@ -39,6 +40,8 @@ std::string_view to_string(ErrorCode code) {
       return "too_long";
     case ErrorCode::rate_limited:
       return "rate_limited";
+    case ErrorCode::unavailable:
+      return "unavailable";
   }
   // Only reachable through a cast of an out-of-range value; map it to something harmless.
   return "bad_request";
@@ -103,6 +106,17 @@ class FieldReader {
     return string_value(*it, name);
   }
 
+  // A positive integer, if present.
+  std::optional<std::uint64_t> optional_count(const char* name) {
+    const auto it = object_.find(name);
+    if (it == object_.end()) return std::nullopt;
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() == 0) {
+      fail(std::string("field \"") + name + "\" must be a positive integer");
+      return std::nullopt;
+    }
+    return it->get<std::uint64_t>();
+  }
+
   const std::optional<Failure>& failure() const { return failure_; }
 
  private:
@@ -138,7 +152,7 @@ std::optional<Failure> check_text(const std::string& text, const Limits& limits)
   return std::nullopt;
 }
 
-// The bodies whose only field is one name: nick, join, part, who.
+// The bodies whose only field is one name: nick, join, part.
 template <typename T>
 BodyOrFailure parse_named(const Json& object, const char* field) {
   FieldReader fields(object);
@@ -146,6 +160,30 @@ BodyOrFailure parse_named(const Json& object, const char* field) {
   if (fields.failure()) return *fields.failure();
   if (auto bad = check_name(value, field)) return *std::move(bad);
   return Body{T{std::move(value)}};
+}
+
+// 6.5: `after` is a name (bad_request otherwise, as 6.8 says), `limit` a positive integer.
+template <typename T>
+BodyOrFailure parse_page(FieldReader& fields, T listing) {
+  listing.after = fields.optional("after");
+  listing.limit = fields.optional_count("limit");
+  if (fields.failure()) return *fields.failure();
+  if (listing.after && !is_valid_name(*listing.after))
+    return Failure{ErrorCode::bad_request, "field \"after\" is not a name"};
+  return Body{std::move(listing)};
+}
+
+BodyOrFailure parse_who(const Json& object) {
+  FieldReader fields(object);
+  Who who{fields.required("room")};
+  if (fields.failure()) return *fields.failure();
+  if (auto bad = check_name(who.room, "room")) return *std::move(bad);
+  return parse_page(fields, std::move(who));
+}
+
+BodyOrFailure parse_rooms(const Json& object) {
+  FieldReader fields(object);
+  return parse_page(fields, Rooms{});
 }
 
 BodyOrFailure parse_say(const Json& object, const Limits& limits) {
@@ -183,8 +221,8 @@ std::optional<BodyOrFailure> parse_body(std::string_view type, const Json& objec
   if (type == "part") return parse_named<Part>(object, "room");
   if (type == "say") return parse_say(object, limits);
   if (type == "msg") return parse_msg(object, limits);
-  if (type == "who") return parse_named<Who>(object, "room");
-  if (type == "rooms") return Body{Rooms{}};
+  if (type == "who") return parse_who(object);
+  if (type == "rooms") return parse_rooms(object);
   if (type == "ping") return Body{Ping{}};
   if (type == "pong") return Body{Pong{}};
   if (type == "quit") return parse_quit(object);
@@ -200,8 +238,14 @@ struct BodyWriter {
   void operator()(const Part& b) const { put("part", {{"room", b.room}}); }
   void operator()(const Say& b) const { put("say", {{"room", b.room}, {"text", b.text}}); }
   void operator()(const Msg& b) const { put("msg", {{"to", b.to}, {"text", b.text}}); }
-  void operator()(const Who& b) const { put("who", {{"room", b.room}}); }
-  void operator()(const Rooms&) const { put("rooms", {}); }
+  void operator()(const Who& b) const {
+    put("who", {{"room", b.room}});
+    put_page(b);
+  }
+  void operator()(const Rooms& b) const {
+    put("rooms", {});
+    put_page(b);
+  }
   void operator()(const Ping&) const { put("ping", {}); }
   void operator()(const Pong&) const { put("pong", {}); }
   void operator()(const Quit& b) const {
@@ -213,6 +257,11 @@ struct BodyWriter {
   }
 
  private:
+  template <typename T>
+  void put_page(const T& listing) const {
+    if (listing.after) out["after"] = *listing.after;
+    if (listing.limit) out["limit"] = *listing.limit;
+  }
   void put(const char* type,
            std::initializer_list<std::pair<const char*, const std::string&>> fields) const {
     out["type"] = type;

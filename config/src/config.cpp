@@ -41,7 +41,7 @@ struct LimitField {
 };
 
 // One table drives parsing, to_json and diff, so the three cannot disagree on a field.
-constexpr std::array<LimitField, 20> kLimitFields = {{
+constexpr std::array<LimitField, 22> kLimitFields = {{
     {"max_clients", &Limits::max_clients, 1, 1000000},
     {"max_frame", &Limits::max_frame, kHandshakeMaxFrame, kMaxConfigurableFrame},
     {"max_message_bytes", &Limits::max_message_bytes, 1, 1048576},
@@ -60,6 +60,8 @@ constexpr std::array<LimitField, 20> kLimitFields = {{
     {"max_pending_handshakes", &Limits::max_pending_handshakes, 1, 100000},
     {"max_pending_per_source", &Limits::max_pending_per_source, 1, 100000},
     {"max_sessions_per_source", &Limits::max_sessions_per_source, 1, 1000000},
+    {"max_rooms", &Limits::max_rooms, 1, 1000000},
+    {"max_rooms_per_session", &Limits::max_rooms_per_session, 1, 100000},
     {"signatures_per_turn", &Limits::signatures_per_turn, 1, 64},
     {"min_client_rsa_bits", &Limits::min_client_rsa_bits, 2048, 8192},
 }};

@@ -411,3 +411,62 @@ TEST(Lockout, LargeKeyHellosCostTheirShareOfTheSourceRate) {
 
 }  // namespace
 }  // namespace parley::it
+
+namespace parley::it {
+namespace {
+
+// The attack on record: `rooms` with 1,500 rooms made an 84 KB frame against a max_frame of
+// 65,536, and the real client gave up. Now every reply fits, and the pages add up to the list.
+TEST(Listings, FifteenHundredRoomsComeInPagesThatFit) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["max_frame"] = 16384;
+  cfg["limits"]["max_message_bytes"] = 1024;
+  cfg["limits"]["rate"] = 100000;
+  cfg["limits"]["burst"] = 100000;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient a;
+  ASSERT_TRUE(a.open(server.port()));
+  const auto& features = a.welcome().features;
+  EXPECT_NE(std::find(features.begin(), features.end(), "paging"), features.end());
+  EXPECT_NE(std::find(features.begin(), features.end(), "seq_ack"), features.end());
+
+  // 15 members of 100 rooms each (the per-session limit), names as long as names go.
+  std::vector<std::unique_ptr<TestClient>> owners;
+  for (int o = 0; o < 15; ++o) {
+    owners.push_back(std::make_unique<TestClient>());
+    ASSERT_TRUE(owners.back()->open(server.port()));
+    std::vector<req::Request> joins;
+    for (int r = 0; r < 100; ++r)
+      joins.push_back(request(
+          req::Join{std::string(26, 'r') + std::to_string(100000 + o * 100 + r)}, std::int64_t{r}));
+    ASSERT_TRUE(owners.back()->send_burst(joins));
+    for (int r = 0; r < 100; ++r)
+      ASSERT_TRUE(owners.back()->wait_for<evt::Ack>());
+  }
+  TestClient latecomer;
+  ASSERT_TRUE(latecomer.open(server.port()));
+  ASSERT_TRUE(latecomer.send(req::Join{"one"}, std::int64_t{1}));
+  ASSERT_TRUE(latecomer.send(req::Join{"two"}, std::int64_t{2}));
+
+  std::set<std::string> listed;
+  std::optional<std::string> after;
+  int pages = 0;
+  for (; pages < 100; ++pages) {
+    req::Rooms ask;
+    ask.after = after;
+    ask.limit = 1000;
+    ASSERT_TRUE(a.send(ask, std::int64_t{pages}));
+    const auto page = a.expect<evt::Rooms>();
+    for (const auto& room : page.rooms)
+      EXPECT_TRUE(listed.insert(room.name).second) << room.name << " listed twice";
+    if (!page.next) break;
+    after = page.next;
+  }
+  EXPECT_GT(pages, 2) << "16 KiB frames cannot hold 1,500 rooms in one or two";
+  EXPECT_EQ(listed.size(), 1502u);  // and the two rooms of the latecomer
+  a.expect_alive();                 // every reply opened: none was over the announced max_frame
+}
+
+}  // namespace
+}  // namespace parley::it

@@ -133,6 +133,8 @@ INSTANTIATE_TEST_SUITE_P(
         IntBounds{"max_pending_handshakes", 1, 100000, &Limits::max_pending_handshakes},
         IntBounds{"max_pending_per_source", 1, 100000, &Limits::max_pending_per_source},
         IntBounds{"max_sessions_per_source", 1, 1000000, &Limits::max_sessions_per_source},
+        IntBounds{"max_rooms", 1, 1000000, &Limits::max_rooms},
+        IntBounds{"max_rooms_per_session", 1, 100000, &Limits::max_rooms_per_session},
         IntBounds{"signatures_per_turn", 1, 64, &Limits::signatures_per_turn},
         IntBounds{"min_client_rsa_bits", 2048, 8192, &Limits::min_client_rsa_bits}),
     [](const ::testing::TestParamInfo<IntBounds>& info) { return std::string(info.param.key); });

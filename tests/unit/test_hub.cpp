@@ -26,7 +26,10 @@ using namespace std::string_literals;
 
 struct FakeMember : Member {
   std::vector<std::string> delivered;
-  std::vector<const char*> data;  // addresses, to prove a fan-out shares one serialization
+  std::vector<const char*> data;         // addresses, to prove a fan-out shares one serialization
+  std::size_t event_limit = 65536 - 33;  // as a session with the default max_frame
+
+  std::size_t max_event_bytes() const override { return event_limit; }
 
   void deliver(std::string_view json) override {
     delivered.emplace_back(json);
@@ -644,6 +647,7 @@ TEST(HubObserverTest, SeesSuccessfulNickJoinPartOnly) {
   hub.set_observer(&observer);
   struct Sink : Member {
     void deliver(std::string_view) override {}
+    std::size_t max_event_bytes() const override { return 65536; }
   } sink;
   hub.attach(7, sink, "");
   const auto now = std::chrono::system_clock::now();
@@ -654,6 +658,148 @@ TEST(HubObserverTest, SeesSuccessfulNickJoinPartOnly) {
   hub.handle(7, req::Request{{}, req::Part{"lobby"}}, now);
   EXPECT_EQ(observer.seen, (std::vector<std::string>{"nick 7 guest-1234->alice",
                                                      "join 7 alice Lobby", "part 7 alice Lobby"}));
+}
+
+}  // namespace
+}  // namespace parley::server
+
+namespace parley::server {
+namespace {
+
+// PROTOCOL.md 6.5: listings in pages, each within the requester's max_frame, and cheap to ask.
+TEST(HubPaging, RoomsComeInPagesThatEndWithNext) {
+  std::uint16_t next_suffix = 0;
+  Hub hub([&] { return ++next_suffix; });
+  FakeMember m;
+  hub.attach(1, m, "");
+  hub.set_limits({100000, 100000});
+  for (int i = 0; i < 250; ++i)
+    hub.handle(1, req::Request{{}, req::Join{"r" + std::to_string(1000 + i)}}, kNow);
+  std::vector<std::string> seen;
+  std::optional<std::string> after;
+  for (int page = 0; page < 10; ++page) {
+    m.clear();
+    req::Rooms rooms;
+    rooms.after = after;
+    rooms.limit = 100;
+    hub.handle(1, req::Request{std::int64_t{page}, rooms}, kNow);
+    const auto reply = m.only<evt::Rooms>();
+    EXPECT_LE(reply.rooms.size(), 100u);
+    for (const auto& r : reply.rooms)
+      seen.push_back(r.name);
+    if (!reply.next) break;
+    EXPECT_EQ(*reply.next, reply.rooms.back().name);
+    after = reply.next;
+  }
+  ASSERT_EQ(seen.size(), 250u) << "every room once, across three pages";
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 250u);
+}
+
+TEST(HubPaging, APageFitsTheRequestersFrame) {
+  std::uint16_t next_suffix = 0;
+  Hub hub([&] { return ++next_suffix; });
+  FakeMember small, other;
+  small.event_limit = 2000;  // a member whose max_frame leaves room for little
+  hub.attach(1, small, "");
+  hub.attach(2, other, "");
+  hub.set_limits({100000, 100000});
+  const std::string long_name(32, 'x');
+  for (int i = 0; i < 300; ++i)
+    hub.handle(2, req::Request{{}, req::Join{long_name.substr(0, 28) + std::to_string(1000 + i)}},
+               kNow);
+  small.clear();
+  req::Rooms rooms;
+  rooms.limit = 1000;
+  hub.handle(1, req::Request{"a-long-request-id"s, rooms}, kNow);
+  ASSERT_EQ(small.delivered.size(), 1u);
+  EXPECT_LE(small.delivered[0].size(), 2000u);
+  const auto reply = small.only<evt::Rooms>();
+  EXPECT_GT(reply.rooms.size(), 10u);
+  EXPECT_LT(reply.rooms.size(), 300u);
+  EXPECT_EQ(reply.next, reply.rooms.back().name);
+
+  // who, likewise: 300 members, a frame for a few dozen.
+  std::vector<std::unique_ptr<FakeMember>> members;
+  for (SessionId id = 10; id < 310; ++id) {
+    members.push_back(std::make_unique<FakeMember>());
+    hub.attach(id, *members.back(), "");
+    hub.handle(id, req::Request{{}, req::Join{"big"}}, kNow);
+  }
+  small.clear();
+  hub.handle(1, req::Request{{}, req::Who{"big"}}, kNow);
+  ASSERT_EQ(small.delivered.size(), 1u);
+  EXPECT_LE(small.delivered[0].size(), 2000u);
+  const auto who = small.only<evt::Who>();
+  ASSERT_TRUE(who.next.has_value());
+  EXPECT_EQ(*who.next, who.nicks.back());
+  // The rest follows from `next`, and nobody is listed twice.
+  std::set<std::string> all(who.nicks.begin(), who.nicks.end());
+  std::optional<std::string> after = who.next;
+  for (int page = 0; page < 100 && after; ++page) {
+    small.clear();
+    req::Who more{"big"};
+    more.after = after;
+    hub.handle(1, req::Request{{}, more}, kNow);
+    const auto next_page = small.only<evt::Who>();
+    for (const auto& nick : next_page.nicks)
+      EXPECT_TRUE(all.insert(nick).second) << nick << " listed twice";
+    after = next_page.next;
+  }
+  EXPECT_EQ(all.size(), 300u);
+}
+
+TEST(HubLimits, RoomsArePerSessionAndInAllBounded) {
+  std::uint16_t next_suffix = 0;
+  Hub hub([&] { return ++next_suffix; });
+  FakeMember a, b;
+  hub.attach(1, a, "");
+  hub.attach(2, b, "");
+  hub.set_limits({3, 2});
+  hub.handle(1, req::Request{{}, req::Join{"one"}}, kNow);
+  hub.handle(1, req::Request{{}, req::Join{"two"}}, kNow);
+  a.clear();
+  hub.handle(1, req::Request{std::int64_t{1}, req::Join{"three"}}, kNow);
+  EXPECT_EQ(a.only<evt::Error>().code, ErrorCode::unavailable) << "two rooms per session";
+  hub.handle(2, req::Request{{}, req::Join{"three"}}, kNow);
+  b.clear();
+  hub.handle(2, req::Request{std::int64_t{2}, req::Join{"four"}}, kNow);
+  EXPECT_EQ(b.only<evt::Error>().code, ErrorCode::unavailable) << "three rooms in all";
+  b.clear();
+  hub.handle(2, req::Request{std::int64_t{3}, req::Join{"one"}}, kNow);
+  EXPECT_EQ(b.only<evt::Ack>().seq, 0u) << "an existing room is still open to join";
+  a.clear();
+  hub.handle(1, req::Request{std::int64_t{4}, req::Join{"one"}}, kNow);
+  EXPECT_TRUE(a.only<evt::Ack>().seq.has_value()) << "joining a room one is in: an ack";
+  EXPECT_EQ(hub.stats().rooms, 3u);
+}
+
+TEST(HubLimits, ARelayedMessageMustFitEveryRecipientsFrame) {
+  std::uint16_t next_suffix = 0;
+  Hub hub([&] { return ++next_suffix; });
+  FakeMember sender, small, big;
+  small.event_limit = 20000;
+  hub.attach(1, sender, "");
+  hub.attach(2, small, "");
+  hub.attach(3, big, "");
+  for (SessionId id : {1, 2, 3})
+    hub.handle(id, req::Request{{}, req::Join{"room"}}, kNow);
+  sender.clear();
+  small.clear();
+  big.clear();
+  // 4,000 control characters: 24,000 bytes once escaped, over `small`'s 20,000.
+  const std::string text(4000, '\x01');
+  hub.handle(1, req::Request{std::int64_t{1}, req::Say{"room", text}}, kNow);
+  EXPECT_EQ(sender.only<evt::Error>().code, ErrorCode::too_long);
+  EXPECT_TRUE(small.delivered.empty());
+  EXPECT_TRUE(big.delivered.empty()) << "all or nobody";
+  hub.handle(1, req::Request{std::int64_t{2}, req::Msg{*hub.nick_of(2), text}}, kNow);
+  EXPECT_EQ(sender.all<evt::Error>().back().code, ErrorCode::too_long);
+  EXPECT_TRUE(small.delivered.empty());
+  // A message that fits goes to both, and takes the next seq (the refused one took none).
+  hub.handle(1, req::Request{std::int64_t{3}, req::Say{"room", std::string(3000, '\x01')}}, kNow);
+  EXPECT_EQ(small.only<evt::Message>().seq, 1u);
+  EXPECT_EQ(big.only<evt::Message>().seq, 1u);
 }
 
 }  // namespace

@@ -85,6 +85,8 @@ struct Who {
   std::string room;
   std::vector<std::string> nicks;
   RequestId id;
+  // Set when the page stopped early (6.5): ask again with `after` = next for the rest.
+  std::optional<std::string> next = std::nullopt;
   bool operator==(const Who&) const = default;
 };
 struct RoomInfo {
@@ -95,6 +97,7 @@ struct RoomInfo {
 struct Rooms {
   std::vector<RoomInfo> rooms;
   RequestId id;
+  std::optional<std::string> next = std::nullopt;  // as in Who
   bool operator==(const Rooms&) const = default;
 };
 struct Pong {

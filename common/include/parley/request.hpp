@@ -26,6 +26,7 @@ enum class ErrorCode {
   no_such_nick,
   too_long,
   rate_limited,
+  unavailable,  // 6.8: the server cannot serve this request now
 };
 
 // The wire spelling ("bad_request").
@@ -60,11 +61,17 @@ struct Msg {
   std::string text;
   bool operator==(const Msg&) const = default;
 };
+// Listings come in pages (PROTOCOL.md 6.5): `after` a name in the server's order, at most
+// `limit` entries (the server caps it).
 struct Who {
   std::string room;
+  std::optional<std::string> after = std::nullopt;
+  std::optional<std::uint64_t> limit = std::nullopt;
   bool operator==(const Who&) const = default;
 };
 struct Rooms {
+  std::optional<std::string> after = std::nullopt;
+  std::optional<std::uint64_t> limit = std::nullopt;
   bool operator==(const Rooms&) const = default;
 };
 struct Ping {

@@ -41,6 +41,8 @@ struct Limits {
   std::uint64_t max_pending_handshakes = 256;
   std::uint64_t max_pending_per_source = 16;
   std::uint64_t max_sessions_per_source = 64;  // established, per address (IPv6: per /64)
+  std::uint64_t max_rooms = 10000;
+  std::uint64_t max_rooms_per_session = 100;
   std::uint64_t signatures_per_turn = 4;
   std::uint64_t min_client_rsa_bits = 2048;
   bool operator==(const Limits&) const = default;
