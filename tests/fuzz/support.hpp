@@ -10,6 +10,7 @@
 #include <string>
 
 #include "parley/bytes.hpp"
+#include "vectors.hpp"
 
 // Not assert(): it must hold in every build type, and say which property broke.
 #define FUZZ_CHECK(cond) \
@@ -19,9 +20,8 @@ namespace parley::fuzz {
 
 [[noreturn]] void check_failed(const char* what, const char* file, int line);
 
-// tests/vectors/<name>, parsed once per process.
-const nlohmann::json& vectors(const std::string& name);
-Bytes hex(const nlohmann::json& value);
+using test::hex;  // tests/support/vectors.hpp
+using test::vectors;
 
 // ChaCha20 from a fixed seed, restarted per input by reset(): the same input always sees the
 // same "random" bytes, so a crash found with it reproduces.

@@ -12,13 +12,11 @@
 
 #include "parley/bytes.hpp"
 #include "parley/suite.hpp"
+#include "vectors.hpp"
 
 namespace parley::test {
 
-// tests/vectors/<name>, parsed once per process.
-const nlohmann::json& vectors(const std::string& name);
-
-Bytes hex(const nlohmann::json& value);
+// vectors() and hex(): vectors.hpp.
 
 // A private key from handshake.json: "transport", "server_identity", or
 // "client_identity" (the client_auth key).
