@@ -134,8 +134,9 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
     co_return nullptr;
   ctx_.admission.hello_received(id_);
   // A large key costs in proportion (rsa_work_units), from its source's rate and from the
-  // turn's budget.
-  const std::size_t units = rsa_work_units(claimed_key_bits(frame));
+  // turn's budget. A hello that does not even parse costs neither: precheck refuses it at once.
+  const std::size_t bits = claimed_key_bits(frame);
+  const std::size_t units = bits == 0 ? 0 : rsa_work_units(bits);
   if (!ctx_.admission.charge(id_, units, steady_clock::now())) {
     co_await refuse(StatusCode::server_full, "busy, retry later (handshake rate from this source)",
                     deadline);
@@ -145,7 +146,7 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
     co_await refuse(StatusCode::server_full, kSourceFull, deadline);
     co_return nullptr;
   }
-  co_await ctx_.signing.acquire(units);
+  if (units > 0) co_await ctx_.signing.acquire(units);
   if (ending_) {
     failed("none", ending_->reason);
     co_return nullptr;
