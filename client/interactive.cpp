@@ -27,6 +27,9 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // Requests awaiting their ack: a person types slowly, but a server that never answers must
 // not make this grow without end.
 constexpr std::size_t kMaxPending = 1024;
+// A listing in pages (PROTOCOL.md 6.5) is asked for page by page; a server that never ends one
+// is cut off after this many.
+constexpr std::size_t kMaxPagesFollowed = 100;
 
 std::string clock_now() {
   return clock_of(std::time(nullptr));
@@ -166,6 +169,33 @@ class InteractiveRun {
       if (auto* n = std::get_if<std::int64_t>(&rooms->id)) pending_.erase(*n);
     }
     if (auto text = render_event(event, context())) show(*text);
+    if (auto* reply = std::get_if<evt::Who>(&event); reply)
+      follow_page(reply->next, [&](std::string after) {
+        req::Who more{reply->room};
+        more.after = std::move(after);
+        return req::Body{std::move(more)};
+      });
+    if (auto* rooms = std::get_if<evt::Rooms>(&event); rooms)
+      follow_page(rooms->next, [](std::string after) {
+        req::Rooms more;
+        more.after = std::move(after);
+        return req::Body{std::move(more)};
+      });
+  }
+
+  // The rest of a listing that stopped early: asked for once its page is shown.
+  template <typename MakeRequest>
+  void follow_page(const std::optional<std::string>& next, MakeRequest make_request) {
+    if (!next) {
+      pages_followed_ = 0;
+      return;
+    }
+    if (++pages_followed_ > kMaxPagesFollowed) {
+      notice("listing cut short after " + std::to_string(kMaxPagesFollowed) + " pages");
+      pages_followed_ = 0;
+      return;
+    }
+    request(make_request(*next));
   }
 
   awaitable<Exit> receive_events() {
@@ -202,6 +232,7 @@ class InteractiveRun {
   std::map<std::string, std::string> rooms_;  // folded name -> as joined
   std::map<std::int64_t, req::Body> pending_;
   std::int64_t next_id_ = 1;
+  std::size_t pages_followed_ = 0;
 };
 
 }  // namespace

@@ -438,6 +438,38 @@ TEST_F(InteractiveTest, KeepsAHalfTypedLineWhileMessagesArrive) {
   EXPECT_NE(screen.find("parley-exit=0"), std::string::npos) << screen;
 }
 
+// A listing longer than a page (PROTOCOL.md 6.5): the client asks for the rest by itself.
+TEST_F(InteractiveTest, RoomsListsEveryPage) {
+  auto cfg = server_.default_config();
+  cfg["limits"]["rate"] = 1000;  // the owners join their rooms in one burst
+  cfg["limits"]["burst"] = 1000;
+  ASSERT_TRUE(server_.start(cfg));
+  // 150 rooms, more than a page of 100; the last in the server's order is "zzz-last".
+  std::vector<std::unique_ptr<TestClient>> owners;
+  for (int o = 0; o < 2; ++o) {
+    owners.push_back(std::make_unique<TestClient>());
+    ASSERT_TRUE(owners.back()->open(server_.port()));
+    owners.back()->set_auto_pong(true);
+    std::vector<req::Request> joins;
+    for (int r = 0; r < 75; ++r)
+      joins.push_back(request(
+          req::Join{o == 1 && r == 74 ? "zzz-last" : "r" + std::to_string(1000 + o * 100 + r)},
+          std::int64_t{r}));
+    ASSERT_TRUE(owners.back()->send_burst(joins));
+    for (int r = 0; r < 75; ++r)
+      ASSERT_TRUE(owners.back()->wait_for<evt::Ack>());
+  }
+  ASSERT_TRUE(start_parley("--trust-new --nick alice"));
+  std::string screen = tmux_.wait_text("you joined #lobby", milliseconds(15000));
+  ASSERT_NE(screen.find("you joined #lobby"), std::string::npos) << screen;
+  ASSERT_TRUE(tmux_.type("/rooms", true));
+  screen = tmux_.wait_text("#zzz-last (1)");
+  EXPECT_NE(screen.find("#zzz-last (1)"), std::string::npos) << "the second page" << screen;
+  ASSERT_TRUE(tmux_.type("/quit", true));
+  screen = tmux_.wait_text("parley-exit=");
+  EXPECT_NE(screen.find("parley-exit=0"), std::string::npos) << screen;
+}
+
 // The question on a terminal, answered after the server has already given up on the
 // handshake: the answer is recorded and the client reconnects once, silently trusted.
 TEST_F(InteractiveTest, AsksAboutAnUnknownKeyAndSurvivesASlowAnswer) {
