@@ -43,7 +43,6 @@ void erase_value(std::vector<T>& values, const T& value) {
   values.erase(std::remove(values.begin(), values.end(), value), values.end());
 }
 
-
 }  // namespace
 
 Hub::Hub(std::function<std::uint16_t()> guest_suffix) : guest_suffix_(std::move(guest_suffix)) {}

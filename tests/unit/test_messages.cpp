@@ -783,7 +783,8 @@ TEST(Event, UnknownTypeIsReportedApartFromFailures) {
 
 // An error code we do not know is a failure of that request, with its id, not of the session.
 TEST(Event, UnknownErrorCodeIsKeptAndRoundTrips) {
-  const std::string json = R"({"type":"error","code":"a_code_from_later","message":"later","id":7})";
+  const std::string json =
+      R"({"type":"error","code":"a_code_from_later","message":"later","id":7})";
   const auto event = parse_event_ok(json);
   ASSERT_TRUE(std::holds_alternative<evt::Error>(event)) << json;
   const auto& error = std::get<evt::Error>(event);
