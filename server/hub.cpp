@@ -45,6 +45,11 @@ void erase_value(std::vector<T>& values, const T& value) {
 
 }  // namespace
 
+bool replies_with_a_page(const req::Request& request) {
+  return std::holds_alternative<req::Who>(request.body) ||
+         std::holds_alternative<req::Rooms>(request.body);
+}
+
 Hub::Hub(std::function<std::uint16_t()> guest_suffix) : guest_suffix_(std::move(guest_suffix)) {}
 
 void Hub::set_reserved_nicks(std::map<std::string, std::string> owned_by_fingerprint) {

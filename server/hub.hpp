@@ -45,6 +45,10 @@ struct HubLimits {
 inline constexpr std::size_t kPageDefault = 100;
 inline constexpr std::size_t kPageMax = 1000;
 
+// Requests whose reply is a page (up to a whole max_frame): the session builds one only once its
+// previous page has been written (PROTOCOL.md 6.5), so a burst of them cannot outrun the reader.
+bool replies_with_a_page(const req::Request& request);
+
 // Told of membership changes, for the event log; never of message text.
 class HubObserver {
  public:

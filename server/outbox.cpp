@@ -26,6 +26,7 @@ void Outbox::push_final(RecordSealer& sealer, ContentType type, ByteView data) {
 void Outbox::wrote(std::size_t n) {
   if (n > unsent_bytes()) throw std::logic_error("Outbox: wrote more than was unsent");
   written_ += n;
+  sent_total_ += n;
   if (written_ == buf_.size()) {
     buf_.clear();
     written_ = 0;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "parley/bytes.hpp"
 #include "parley/record.hpp"
@@ -28,6 +29,10 @@ class Outbox {
 
   bool empty() const { return unsent_bytes() == 0; }
   std::size_t unsent_bytes() const { return buf_.size() - written_; }
+  // Bytes ever written, and ever queued: a position in the stream that sent_total() passes once
+  // everything queued before it has been written.
+  std::uint64_t sent_total() const { return sent_total_; }
+  std::uint64_t queued_total() const { return sent_total_ + unsent_bytes(); }
 
   // Every unsent byte, oldest first. Valid until the next push() or wrote().
   ByteView next_write() const { return {buf_.data() + written_, buf_.size() - written_}; }
@@ -44,6 +49,7 @@ class Outbox {
   std::size_t budget_;
   Bytes buf_;
   std::size_t written_ = 0;  // bytes at the front of buf_ already sent
+  std::uint64_t sent_total_ = 0;
 };
 
 }  // namespace parley::server

@@ -253,7 +253,7 @@ void Session::attach(Established keys) {
                     std::chrono::seconds(limits.idle_timeout_s), now),
            IdleTrim(kTrimAfter, now, counters_.records_out),
            RateGuard(limits.rate, static_cast<double>(limits.burst), limits.flood_strikes, now),
-           ctx_.generation(), limits.max_message_bytes, limits.max_frame - overhead});
+           ctx_.generation(), limits.max_message_bytes, limits.max_frame - overhead, 0, nullptr});
   phase_ = Phase::established;
   ++ctx_.established;
   const std::string nick = ctx_.hub.attach(id_, *this, live_->keys.client_fingerprint);
@@ -273,6 +273,13 @@ awaitable<void> Session::serve() {
     // One clock reading per batch: its records arrived together.
     const bool more = handle_records(steady_clock::now());
     if (ending_) co_return;
+    if (live_->deferred_page) {
+      co_await wait_page_written();
+      if (ending_) co_return;
+      const auto request = std::move(live_->deferred_page);
+      answer(*request);
+      continue;  // then what is still buffered
+    }
     if (more) {
       // A bounded batch per turn: a long burst already in our buffer must not fill other
       // sessions' outboxes before the FlushQueue has had a turn to write them.
@@ -296,7 +303,7 @@ awaitable<void> Session::serve() {
 
 bool Session::handle_records(steady_clock::time_point now) {
   for (unsigned handled = 0; handled < kRecordsPerTurn; ++handled) {
-    if (ending_) return false;
+    if (ending_ || live_->deferred_page) return false;
     const auto frame = decoder_.next();
     if (!frame) {
       if (decoder_.error() != FrameError::none)
@@ -349,12 +356,32 @@ void Session::on_app(std::string_view json, steady_clock::time_point now) {
     ctx_.hub.reject(id_, *rejection);
     return;
   }
-  const auto& request = std::get<req::Request>(parsed);
+  auto& request = std::get<req::Request>(parsed);
+  if (replies_with_a_page(request) && live_->outbox.sent_total() < live_->page_end) {
+    live_->deferred_page = std::make_unique<req::Request>(std::move(request));
+    return;
+  }
+  answer(request);
+}
+
+void Session::answer(const req::Request& request) {
   if (ctx_.hub.handle(id_, request, std::chrono::system_clock::now()) ==
       AfterRequest::close_normally) {
     const auto* quit = std::get_if<req::Quit>(&request.body);
     end(Ending::by_server(StatusCode::normal, "bye",
                           quit && quit->reason ? *quit->reason : "quit"));
+  }
+  if (replies_with_a_page(request)) live_->page_end = live_->outbox.queued_total();
+}
+
+awaitable<void> Session::wait_page_written() {
+  Live& live = *live_;
+  while (!ending_ && live.outbox.sent_total() < live.page_end) {
+    read_deadline_.arm(live.liveness.deadline());
+    output_drained_.expires_at(steady_clock::time_point::max());
+    co_await output_drained_.async_wait(
+        asio::bind_cancellation_slot(read_deadline_.slot(), use_tuple));
+    if (read_deadline_.passed()) on_idle_deadline(steady_clock::now());
   }
 }
 
@@ -631,6 +658,8 @@ Session::Flush Session::write_pending() {
 
 void Session::wrote(std::size_t n) {
   live_->outbox.wrote(n);
+  if (live_->deferred_page && live_->outbox.sent_total() >= live_->page_end)
+    output_drained_.cancel();  // wakes wait_page_written()
   counters_.bytes_out += n;
   ctx_.counters.bytes_out += n;
 }

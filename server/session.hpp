@@ -76,6 +76,10 @@ class Session final : public Member,
     std::uint64_t generation;         // of the configuration the policies above follow
     std::uint64_t max_message_bytes;  // as the welcome announced: a reload does not change it
     std::size_t max_event_bytes;      // the longest event a record within max_frame holds
+    // Paging (PROTOCOL.md 6.5): where in the output stream the last page ends, and a page request
+    // that arrived before it was written (read no further until it is answered).
+    std::uint64_t page_end = 0;
+    std::unique_ptr<req::Request> deferred_page;
   };
 
   // The phases of run(), in order. What a phase hands on lives on the heap or in the session, not
@@ -117,6 +121,10 @@ class Session final : public Member,
   bool handle_records(std::chrono::steady_clock::time_point now);
   void on_record(ContentType type, ByteView data, std::chrono::steady_clock::time_point now);
   void on_app(std::string_view json, std::chrono::steady_clock::time_point now);
+  void answer(const req::Request& request);
+  // Until the last page has been written (or the session ends); meanwhile nothing is read, so a
+  // client that stops reading cannot make the server build more.
+  boost::asio::awaitable<void> wait_page_written();
   // Every record counts against the session's rate. False when refused: a request (with `rid`)
   // gets a rate_limited error, and the flood strikes may end the session.
   bool take_rate(std::chrono::steady_clock::time_point now, const std::optional<RequestId>& rid);

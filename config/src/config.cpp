@@ -349,6 +349,7 @@ class Parser {
     if (!object(v, path, known)) return;
     bool frame_ok = true;
     bool message_ok = true;
+    bool outbox_ok = true;
     for (const auto& f : kLimitFields) {
       auto it = v.find(std::string(f.name));
       if (it == v.end()) continue;
@@ -365,6 +366,14 @@ class Parser {
       }
       if (f.name == "max_frame") frame_ok = ok;
       if (f.name == "max_message_bytes") message_ok = ok;
+      if (f.name == "outbox_bytes") outbox_ok = ok;
+    }
+    // A whole record must fit the outbox behind another one still being written; otherwise a
+    // message or a listing page within max_frame would close its reader as a slow consumer.
+    if (frame_ok && outbox_ok && out.outbox_bytes < 2 * out.max_frame) {
+      error(join(path, "outbox_bytes"),
+            "expected at least 2 * limits.max_frame = " + std::to_string(2 * out.max_frame) +
+                ", got " + std::to_string(out.outbox_bytes));
     }
     // Only when both parsed: otherwise the message would blame a value that was never read.
     if (frame_ok && message_ok && out.max_message_bytes > out.max_frame - kFrameOverheadReserve) {

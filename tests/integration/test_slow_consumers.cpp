@@ -20,7 +20,6 @@ void join(TestClient& c, const std::string& room, std::int64_t id) {
   (void)c.wait_for<evt::Ack>();
 }
 
-// Reads what has arrived without waiting; counts messages per sender and checks their order.
 // Reads what has arrived without waiting; counts messages, checks their order, keeps quits.
 struct Tally {
   std::uint64_t total = 0;
@@ -176,6 +175,7 @@ TEST(SlowConsumers, FullOutboxIsClosedWithCode10) {
   ServerProcess server;
   auto cfg = server.default_config();
   cfg["limits"]["outbox_bytes"] = 65536;
+  cfg["limits"]["max_frame"] = 16384;  // the outbox holds at least two whole records
   cfg["limits"]["send_buffer_bytes"] = 4096;
   cfg["limits"]["write_deadline_ms"] = 300000;  // only the budget can close it here
   cfg["limits"]["rate"] = 1000;
@@ -247,6 +247,52 @@ TEST(SlowConsumers, ShutdownGraceCutsOffAStalledPeer) {
   auto line = log_for(server, "session_close", stalled.nick(), kDefaultTimeout);
   ASSERT_TRUE(line) << "the stalled session's end was not logged before the exit";
   EXPECT_EQ(line->value("reason", ""), "server shutting down");
+}
+
+// A client's own listings never make it a slow consumer (PROTOCOL.md 6.5): a burst of `rooms`
+// requests, ten times what the outbox may hold, sent by a client that then reads nothing for a
+// while. The server builds each page only once the one before has been written, so it queues
+// one page at a time, and the client, once it reads, gets every page.
+TEST(SlowConsumers, ABurstOfListingsWaitsForTheReader) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["outbox_bytes"] = 65536;
+  cfg["limits"]["max_frame"] = 32768;
+  cfg["limits"]["send_buffer_bytes"] = 4096;
+  cfg["limits"]["rate"] = 100000;
+  cfg["limits"]["burst"] = 100000;
+  ASSERT_TRUE(server.start(cfg));
+  TestClient owner, asker;
+  ASSERT_TRUE(owner.open(server.port()));
+  ASSERT_TRUE(asker.open(server.port(), {}, ConnectOptions{4096}));
+  std::vector<req::Request> joins;
+  for (int r = 0; r < 100; ++r)
+    joins.push_back(request(req::Join{std::string(29, 'r') + std::to_string(100 + r)}, r));
+  ASSERT_TRUE(owner.send_burst(joins));
+  for (int r = 0; r < 100; ++r)
+    ASSERT_TRUE(owner.wait_for<evt::Ack>());
+
+  // 60 pages of 100 rooms (about 5 KB each): 300 KB asked for at once against a 64 KiB outbox.
+  constexpr int kPages = 60;
+  std::vector<req::Request> asks;
+  for (int i = 0; i < kPages; ++i) {
+    req::Rooms ask;
+    ask.limit = 1000;
+    asks.push_back(request(ask, i));
+  }
+  ASSERT_TRUE(asker.send_burst(asks));
+  // The asker reads nothing meanwhile; the owner's ping proves the server went on serving.
+  std::this_thread::sleep_for(1s);
+  owner.expect_alive();
+  EXPECT_FALSE(log_for(server, "slow_consumer", asker.nick(), 0ms));
+
+  for (int i = 0; i < kPages; ++i) {
+    const auto page = asker.expect<evt::Rooms>();
+    EXPECT_EQ(page.id, RequestId{std::int64_t{i}});
+    EXPECT_EQ(page.rooms.size(), 100u);
+  }
+  asker.expect_alive();
+  EXPECT_FALSE(log_for(server, "slow_consumer", asker.nick(), 0ms));
 }
 
 }  // namespace

@@ -96,9 +96,15 @@ class LimitBounds : public ::testing::TestWithParam<IntBounds> {};
 
 TEST_P(LimitBounds, AcceptedAtBoundsRefusedOnePast) {
   const IntBounds b = GetParam();
-  // max_message_bytes is also capped by max_frame, so give it the largest frame.
+  // Cross-field rules: max_message_bytes is capped by max_frame (give it the largest frame), and
+  // outbox_bytes must hold two whole frames (give the smallest outbox the smallest frame).
+  const std::string key = b.key;
   const std::string extra =
-      std::string(b.key) == "max_message_bytes" ? R"(, "max_frame": 16777216)" : "";
+      key == "max_message_bytes" || key == "max_frame"
+          ? R"(, "outbox_bytes": 33554432)" +
+                std::string(key == "max_frame" ? "" : R"(, "max_frame": 16777216)")
+      : key == "outbox_bytes" ? R"(, "max_frame": 16384)"
+                              : "";
   for (std::uint64_t ok : {b.min, b.max}) {
     const Config c = parse_ok(R"({"limits": {")" + std::string(b.key) +
                               "\": " + std::to_string(ok) + extra + "}}");
@@ -279,6 +285,18 @@ TEST(Config, MessageSizeMustFitInFrame) {
   // A bad max_frame is reported once, not again through the cross-field rule.
   EXPECT_EQ(one_error(R"({"limits": {"max_frame": 10, "max_message_bytes": 16129}})").path,
             "limits.max_frame");
+}
+
+TEST(Config, OutboxHoldsTwoFrames) {
+  EXPECT_EQ(
+      parse_ok(R"({"limits": {"max_frame": 65536, "outbox_bytes": 131072}})").limits.outbox_bytes,
+      131072u);
+  EXPECT_EQ(one_error(R"({"limits": {"max_frame": 65536, "outbox_bytes": 131071}})").to_string(),
+            "limits.outbox_bytes: expected at least 2 * limits.max_frame = 131072, got 131071");
+  // Against the default outbox of 1 MiB.
+  EXPECT_EQ(one_error(limits_doc("max_frame", "1048576")).path, "limits.outbox_bytes");
+  // A bad outbox_bytes is reported once.
+  EXPECT_EQ(one_error(R"({"limits": {"outbox_bytes": 10}})").path, "limits.outbox_bytes");
 }
 
 TEST(Config, KeysModeNeedsAuthorizedKeys) {

@@ -54,6 +54,27 @@ TEST(Outbox, OneWriteCarriesEverythingQueuedInOrder) {
   EXPECT_EQ(p.open_all(all), (std::vector<std::string>{"a", "b", "c"}));
 }
 
+// The session paces listing pages by these positions: a mark taken after a push is passed once
+// everything up to it was written, across partial writes, compaction and reuse of the buffer.
+TEST(Outbox, StreamPositionsCountEveryByteOnce) {
+  Pair p;
+  Outbox box(1 << 20);
+  ASSERT_TRUE(box.push(p.sealer, ContentType::app, as_bytes(std::string(40000, 'a'))));
+  const std::uint64_t mark = box.queued_total();
+  EXPECT_EQ(mark, box.unsent_bytes());
+  EXPECT_EQ(box.sent_total(), 0u);
+  ASSERT_TRUE(box.push(p.sealer, ContentType::app, as_bytes("later")));
+  box.wrote(30000);  // past kKeepCapacity: the sent front is dropped
+  EXPECT_EQ(box.sent_total(), 30000u);
+  EXPECT_LT(box.sent_total(), mark);
+  box.wrote(mark - 30000);
+  EXPECT_EQ(box.sent_total(), mark);
+  const std::uint64_t end = box.queued_total();
+  box.discard();
+  EXPECT_EQ(box.sent_total(), end);
+  EXPECT_EQ(box.queued_total(), end);
+}
+
 TEST(Outbox, PartialWritesResumeWhereTheSocketStopped) {
   Pair p;
   Outbox box(1 << 20);
