@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libboost1.81-dev libbotan-2-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libedit-dev
+  # TLS listeners (asio::ssl on OpenSSL 3); the openssl and gnutls-cli clients for their tests.
+  libssl-dev openssl gnutls-bin
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
   # The second compiler and libFuzzer (scripts/fuzz.sh, the clang and fuzz presets).

@@ -16,6 +16,7 @@
 #include "parley/rsa_key.hpp"
 #include "sd_notify.hpp"
 #include "server.hpp"
+#include "tls_context.hpp"
 
 namespace parley::server {
 namespace {
@@ -49,6 +50,23 @@ std::optional<config::Config> load(const std::string& path, const config::Enviro
     return std::nullopt;
   }
   return std::get<config::Config>(std::move(result));
+}
+
+// Each TLS listener's certificate and key, read and checked as the server will read them: a
+// missing or mismatched file is a configuration error (78), found by --check-config too.
+bool tls_files_ok(const config::Config& cfg, const std::string& path) {
+  bool ok = true;
+  for (std::size_t i = 0; i < cfg.listen.size(); ++i) {
+    if (!cfg.listen[i].tls) continue;
+    try {
+      (void)make_tls_context(*cfg.listen[i].tls);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "parleyd: %s: listen[%zu].tls: %s\n",
+                   path.empty() ? "default config" : path.c_str(), i, e.what());
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 // Sessions need a descriptor each; raise the soft limit as far as we may.
@@ -132,7 +150,7 @@ int daemon_main(int argc, char** argv, const TransportFactory& make_transport) {
   const config::Environment env = environment();
   if (!check_path.empty()) {
     auto cfg = load(check_path, env);
-    if (!cfg) return kExitConfig;
+    if (!cfg || !tls_files_ok(*cfg, check_path)) return kExitConfig;
     std::printf("%s: ok\n", check_path.c_str());
     return 0;
   }
@@ -152,6 +170,7 @@ int daemon_main(int argc, char** argv, const TransportFactory& make_transport) {
       return kExitFailure;
     }
   }
+  if (!tls_files_ok(*cfg, config_path)) return kExitConfig;
   return run(*cfg, config_path, env, make_transport);
 }
 

@@ -211,14 +211,18 @@ void EventLog::emit(Level level, const ordered_json& event) {
   logger_->log(static_cast<spdlog::level::level_enum>(level), spdlog::string_view_t(line));
 }
 
-void EventLog::listening(std::string_view address, std::uint16_t port,
-                         std::string_view fingerprint) {
+void EventLog::listening(std::string_view address, std::uint16_t port, std::string_view fingerprint,
+                         std::string_view tls_certificate) {
   constexpr Level level = Level::info;
   if (!enabled(level)) return;
   auto j = head(level, "listening");
   j["address"] = address;
   j["port"] = port;
   j["fingerprint"] = fingerprint;
+  if (!tls_certificate.empty()) {
+    j["tls"] = true;
+    j["certificate"] = bounded(tls_certificate);
+  }
   emit(level, j);
 }
 

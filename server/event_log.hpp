@@ -48,7 +48,9 @@ class EventLog {
   void reopen();
   void flush();
 
-  void listening(std::string_view address, std::uint16_t port, std::string_view fingerprint);
+  // tls_certificate: a TLS listener's certificate (subject, expiry); "" = plain TCP, omitted.
+  void listening(std::string_view address, std::uint16_t port, std::string_view fingerprint,
+                 std::string_view tls_certificate = "");
   void session_open(std::uint64_t session, std::string_view peer);
   // client_fingerprint "" = anonymous client, field omitted.
   void handshake_ok(std::uint64_t session, std::string_view peer, std::string_view suite,

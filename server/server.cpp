@@ -12,6 +12,7 @@
 #include "parley/frame.hpp"
 #include "parley/hello.hpp"
 #include "session.hpp"
+#include "tls_context.hpp"
 
 namespace parley::server {
 namespace {
@@ -106,7 +107,9 @@ void Server::listen() {
     const auto address = asio::ip::make_address(l.address, ec);
     if (ec) throw std::runtime_error("listen address " + l.address + ": " + ec.message());
     const tcp::endpoint endpoint(address, l.port);
-    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    auto listener = std::make_unique<Listener>(Listener{tcp::acceptor(io_), l.tls, nullptr});
+    if (l.tls) listener->tls_context = make_tls_context(*l.tls);
+    tcp::acceptor* acceptor = &listener->acceptor;
     acceptor->open(endpoint.protocol(), ec);
     if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec && address.is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
@@ -115,8 +118,9 @@ void Server::listen() {
     if (ec)
       throw std::runtime_error("cannot listen on " + endpoint_text(endpoint) + ": " + ec.message());
     const auto bound = acceptor->local_endpoint();
-    ctx_.log.listening(bound.address().to_string(), bound.port(), ctx_.identity.fingerprint());
-    acceptors_.push_back(std::move(acceptor));
+    ctx_.log.listening(bound.address().to_string(), bound.port(), ctx_.identity.fingerprint(),
+                       listener->tls_context ? describe_certificate(*listener->tls_context) : "");
+    listeners_.push_back(std::move(listener));
   }
 }
 
@@ -129,8 +133,8 @@ void Server::start() {
       ctx_.log.internal_error(std::nullopt, x.what());
     }
   };
-  for (auto& a : acceptors_)
-    asio::co_spawn(io_, accept_loop(*a), on_error);
+  for (auto& l : listeners_)
+    asio::co_spawn(io_, accept_loop(*l), on_error);
   asio::co_spawn(io_, handle_signals(), on_error);
   asio::co_spawn(io_, stats_loop(), on_error);
   if (!notifier_.enabled()) return;
@@ -172,7 +176,8 @@ awaitable<void> Server::status_loop() {
   }
 }
 
-awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
+awaitable<void> Server::accept_loop(Listener& listener) {
+  tcp::acceptor& acceptor = listener.acceptor;
   auto backoff = kAcceptBackoffMin;
   asio::steady_timer pause(io_);
   for (;;) {
@@ -199,7 +204,14 @@ awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
     const auto decision = ctx_.admission.admit(id, peer.address(), steady_clock::now());
     if (decision.verdict != Admission::Verdict::admitted) {
       log_refusal(peer.address(), peer_text, refusal_reason(decision.verdict));
-      asio::co_spawn(io_, refuse_busy(std::move(socket)), asio::detached);
+      // Before any cryptography. On a TLS listener a refusal just closes: no Error frame can be
+      // said before TLS is up, and the refusal is meant to cost nothing.
+      if (listener.tls_context) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+      } else {
+        asio::co_spawn(io_, refuse_busy(std::move(socket)), asio::detached);
+      }
       continue;
     }
     if (decision.evicted) {
@@ -207,9 +219,12 @@ awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
         it->second->evict();
     }
     next_session_id_ = id;
-    auto session = std::make_shared<Session>(ctx_, make_transport_(std::move(socket)),
-                                             AdmissionSlot(ctx_.admission, id), id, peer_text,
-                                             source_key(peer.address()));
+    auto transport = listener.tls_context
+                         ? make_tls_transport(std::move(socket), *listener.tls_context)
+                         : make_transport_(std::move(socket));
+    auto session =
+        std::make_shared<Session>(ctx_, std::move(transport), AdmissionSlot(ctx_.admission, id), id,
+                                  peer_text, source_key(peer.address()));
     ctx_.sessions.emplace(id, session);
     asio::co_spawn(io_, Session::run(std::move(session)), asio::detached);
   }
@@ -278,6 +293,11 @@ std::optional<std::string> Server::try_reload() {
     }
     auto next = std::get<config::Config>(std::move(loaded));
     auto keys = load_authorized_keys(next);
+    // The TLS files at the paths in force (changing the paths needs a restart, like `listen`):
+    // all re-read before anything is applied, so a bad file keeps the old pair in use.
+    std::vector<std::shared_ptr<asio::ssl::context>> tls_contexts;
+    for (const auto& l : listeners_)
+      tls_contexts.push_back(l->tls ? make_tls_context(*l->tls) : nullptr);
     ctx_.log.set_level(next.log.level);
     const config::ConfigDiff diff = config::diff(ctx_.config(), next);
     // Listeners, the identity key and the log sink stay as they are until a restart.
@@ -286,6 +306,8 @@ std::optional<std::string> Server::try_reload() {
     next.log.format = ctx_.config().log.format;
     next.log.file = ctx_.config().log.file;
     ctx_.apply(std::move(next), std::move(keys));
+    for (std::size_t i = 0; i < listeners_.size(); ++i)
+      if (tls_contexts[i]) listeners_[i]->tls_context = std::move(tls_contexts[i]);
     ctx_.log.reload(true, diff.changed, diff.need_restart, "");
     return std::nullopt;
   } catch (const std::exception& e) {
@@ -299,8 +321,8 @@ void Server::begin_shutdown(std::string_view signal_name) {
   notifier_.stopping("shutting down on " + std::string(signal_name) + ", closing " +
                      std::to_string(ctx_.sessions.size()) + " sessions");
   boost::system::error_code ec;
-  for (auto& a : acceptors_)
-    a->close(ec);
+  for (auto& l : listeners_)
+    l->acceptor.close(ec);
   stats_timer_.cancel();
   // After STOPPING=1 the manager no longer holds us to the watchdog; TimeoutStopSec= bounds
   // the drain instead.

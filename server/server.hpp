@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
@@ -41,7 +42,15 @@ class Server {
   void start();
 
  private:
-  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+  // One bound address; a TLS listener also has the context its new connections are served with
+  // (replaced by a reload that re-read its files).
+  struct Listener {
+    boost::asio::ip::tcp::acceptor acceptor;
+    std::optional<config::Tls> tls;
+    std::shared_ptr<boost::asio::ssl::context> tls_context;
+  };
+
+  boost::asio::awaitable<void> accept_loop(Listener& listener);
   // Logs a refusal, or counts it for the line that ends its interval (RefusalLog).
   void log_refusal(const boost::asio::ip::address& address, const std::string& peer,
                    std::string_view reason);
@@ -66,7 +75,7 @@ class Server {
   ServerContext& ctx_;
   std::string config_path_;
   config::Environment env_;
-  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer stats_timer_;
   Notifier& notifier_;

@@ -129,6 +129,11 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
   auto source_full = [this] { return !ctx_.occupancy.source_has_room(source_); };
   constexpr std::string_view kSourceFull = "too many sessions from this address";
 
+  // TLS first, on a TLS listener: within the ClientHello's deadline, which then also covers the
+  // TLS handshake (a trickled TLS ClientHello cannot hold a slot any longer than a Parley one).
+  if (transport_->has_handshake() && !co_await transport_handshake(hello_deadline))
+    co_return nullptr;
+
   ByteView frame;
   if (!co_await handshake_frame(hello_deadline, frame, false, "no ClientHello in time"))
     co_return nullptr;
@@ -525,6 +530,19 @@ void Session::forget() {
 }
 
 // ---- reading -------------------------------------------------------------------------------
+
+awaitable<bool> Session::transport_handshake(steady_clock::time_point deadline) {
+  read_deadline_.arm(deadline);
+  auto [ec] = co_await transport_->async_handshake(
+      asio::bind_cancellation_slot(read_deadline_.slot(), use_tuple));
+  if (!ec && !ending_) co_return true;
+  // No Error frame: nothing can be said to a peer before TLS is up.
+  const std::string reason = ending_                   ? ending_->reason
+                             : read_deadline_.passed() ? "no TLS handshake in time"
+                                                       : "TLS: " + ec.message();
+  ctx_.log.handshake_failed(id_, peer_, read_deadline_.passed() ? "timeout" : "tls", reason);
+  co_return false;
+}
 
 awaitable<Session::Wait> Session::wait_input(steady_clock::time_point deadline) {
   if (ending_) co_return Wait::ended;

@@ -107,6 +107,8 @@ class Session final : public Member,
                                           ByteView& frame);
   boost::asio::awaitable<bool> write_all(ByteView bytes,
                                          std::chrono::steady_clock::time_point deadline);
+  // TLS (or another transport's handshake); otherwise logs why it failed and returns false.
+  boost::asio::awaitable<bool> transport_handshake(std::chrono::steady_clock::time_point deadline);
   // The next handshake frame; otherwise logs why the handshake ended (before the ServerHello, a
   // timeout is also told in an Error frame) and returns false.
   boost::asio::awaitable<bool> handshake_frame(std::chrono::steady_clock::time_point deadline,

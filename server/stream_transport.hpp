@@ -18,6 +18,15 @@
 
 namespace parley::server {
 
+// A stream's own handshake, run before any Parley byte: none by default; a TLS stream
+// specializes this (tls_transport.cpp).
+template <class Stream>
+struct StreamHandshake {
+  static constexpr bool needed = false;
+  template <class Handler>
+  static void start(Stream&, Handler&&) {}
+};
+
 template <class Stream>
 class StreamTransport final : public Transport {
  public:
@@ -53,6 +62,7 @@ class StreamTransport final : public Transport {
                              [state = state_](const boost::system::error_code& error, std::size_t) {
                                state->writing = false;
                                if (error) state->write_error = error;
+                               if (state->shutdown_after_write) state->shutdown_now();
                                state->written.cancel();
                              });
     ec = {};
@@ -65,9 +75,16 @@ class StreamTransport final : public Transport {
         boost::asio::socket_base::send_buffer_size(static_cast<int>(bytes)), ec);
   }
 
+  bool has_handshake() const override { return StreamHandshake<Stream>::needed; }
+
+  // After the pending write, if there is one: what write_now() took is sent before the FIN.
   void shutdown_send() override {
-    boost::system::error_code ec;
-    state_->stream.lowest_layer().shutdown(boost::asio::socket_base::shutdown_send, ec);
+    State& s = *state_;
+    if (s.writing) {
+      s.shutdown_after_write = true;
+      return;
+    }
+    s.shutdown_now();
   }
 
   void close() override {
@@ -85,6 +102,16 @@ class StreamTransport final : public Transport {
             slot, [&into, h = std::move(handler)](const boost::system::error_code& ec,
                                                   std::size_t n) mutable {
               into.commit(n);
+              std::move(h)(ec);
+            }));
+  }
+
+  void start_handshake(WaitHandler handler) override {
+    auto slot = handler.get_cancellation_slot();
+    StreamHandshake<Stream>::start(
+        state_->stream,
+        boost::asio::bind_cancellation_slot(
+            slot, [h = std::move(handler)](const boost::system::error_code& ec) mutable {
               std::move(h)(ec);
             }));
   }
@@ -110,9 +137,14 @@ class StreamTransport final : public Transport {
  private:
   struct State {
     explicit State(Stream s) : stream(std::move(s)), written(stream.get_executor()) {}
+    void shutdown_now() {
+      boost::system::error_code ec;
+      stream.lowest_layer().shutdown(boost::asio::socket_base::shutdown_send, ec);
+    }
     Stream stream;
     Bytes out;  // what the pending write sends
     bool writing = false;
+    bool shutdown_after_write = false;
     boost::system::error_code write_error;
     boost::asio::steady_timer written;  // a signal: cancelled when the pending write completes
   };

@@ -74,6 +74,10 @@ class TcpTransport final : public Transport {
 
 }  // namespace
 
+void Transport::start_handshake(WaitHandler handler) {
+  asio::post(get_executor(), asio::append(std::move(handler), boost::system::error_code{}));
+}
+
 std::unique_ptr<Transport> make_tcp_transport(tcp::socket socket) {
   return std::make_unique<TcpTransport>(std::move(socket));
 }

@@ -23,6 +23,10 @@
 #include "parley/bytes.hpp"
 #include "parley/frame.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace parley::server {
 
 class Transport {
@@ -42,6 +46,15 @@ class Transport {
           start_wait_input(*decoder, std::move(handler));
         },
         token, &into);
+  }
+
+  // The transport's own handshake (TLS), before any Parley byte; plain TCP has none. Ends with
+  // an error when the peer fails it. Cancellable through the token's slot.
+  virtual bool has_handshake() const { return false; }
+  template <class Token>
+  auto async_handshake(Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [this](auto handler) { start_handshake(std::move(handler)); }, token);
   }
 
   // Appends what is there now to `into` without waiting. 0 with would_block when nothing is;
@@ -74,6 +87,8 @@ class Transport {
  protected:
   virtual void start_wait_input(FrameDecoder& into, WaitHandler handler) = 0;
   virtual void start_wait_writable(WaitHandler handler) = 0;
+  // Only called when has_handshake().
+  virtual void start_handshake(WaitHandler handler);
 };
 
 // Read room asked of the decoder per read. Every connection holds one through its handshake;
@@ -81,6 +96,9 @@ class Transport {
 inline constexpr std::size_t kReadChunk = 4096;
 
 std::unique_ptr<Transport> make_tcp_transport(boost::asio::ip::tcp::socket socket);
+// TLS on an accepted socket, the server's side of the handshake (tls_transport.cpp).
+std::unique_ptr<Transport> make_tls_transport(boost::asio::ip::tcp::socket socket,
+                                              boost::asio::ssl::context& context);
 
 // Makes the transport for an accepted connection (plain TCP in parleyd; tests plug in others).
 using TransportFactory =

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <string>
 
-#include "bounded_file.hpp"
+#include "parley/bounded_file.hpp"
 #include "parley/names.hpp"
 
 namespace parley::config {

@@ -1,4 +1,4 @@
-#include "bounded_file.hpp"
+#include "parley/bounded_file.hpp"
 
 #include <array>
 #include <cerrno>

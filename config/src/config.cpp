@@ -1,6 +1,6 @@
 #include "parley/config.hpp"
 
-#include "bounded_file.hpp"
+#include "parley/bounded_file.hpp"
 #include "parley/frame.hpp"
 
 #include <arpa/inet.h>
@@ -68,7 +68,9 @@ constexpr std::array<LimitField, 22> kLimitFields = {{
 
 constexpr std::array<std::string_view, 6> kTopKeys = {"listen", "identity_key", "suites",
                                                       "limits", "auth",         "log"};
-constexpr std::array<std::string_view, 2> kListenKeys = {"address", "port"};
+constexpr std::array<std::string_view, 3> kListenKeys = {"address", "port", "tls"};
+constexpr std::array<std::string_view, 3> kTlsKeys = {"cert", "key", "min_version"};
+constexpr std::array<std::string_view, 2> kTlsVersions = {"1.2", "1.3"};
 constexpr std::array<std::string_view, 2> kAuthKeys = {"mode", "authorized_keys"};
 constexpr std::array<std::string_view, 4> kLogKeys = {"format", "level", "file",
                                                       "stats_interval_s"};
@@ -289,7 +291,14 @@ class Parser {
         port = integer(*it, port_path, 0, 65535);
       }
 
-      if (!bound || !port) continue;
+      std::optional<Tls> tls;
+      bool tls_ok = true;
+      if (auto it = entry.find("tls"); it != entry.end() && !it->is_null()) {
+        tls = this->tls(*it, entry_path + ".tls");
+        tls_ok = tls.has_value();
+      }
+
+      if (!bound || !port || !tls_ok) continue;
       bound->port = static_cast<std::uint16_t>(*port);
       // Compared as bytes so "::1" and "0::1" count as the same socket.
       for (std::size_t j = 0; j < seen.size(); ++j) {
@@ -300,9 +309,41 @@ class Parser {
         }
       }
       seen.push_back(*bound);
-      result.push_back(ListenAddress{entry.at("address").get<std::string>(), bound->port});
+      result.push_back(
+          ListenAddress{entry.at("address").get<std::string>(), bound->port, std::move(tls)});
     }
     out = std::move(result);
+  }
+
+  std::optional<Tls> tls(const json& v, const std::string& path) {
+    if (!object(v, path, kTlsKeys)) return std::nullopt;
+    Tls out;
+    bool ok = true;
+    for (auto [name, field] : {std::pair{"cert", &Tls::cert}, std::pair{"key", &Tls::key}}) {
+      const std::string field_path = join(path, name);
+      auto it = v.find(name);
+      std::optional<std::string> file;
+      if (it == v.end()) {
+        error(field_path, "missing, expected the path of a PEM file");
+      } else {
+        file = file_path(*it, field_path);
+      }
+      if (file) {
+        out.*field = std::move(*file);
+      } else {
+        ok = false;
+      }
+    }
+    if (auto it = v.find("min_version"); it != v.end()) {
+      auto version = choice(*it, join(path, "min_version"), kTlsVersions);
+      if (version) {
+        out.min_version = *version == "1.3" ? TlsVersion::v1_3 : TlsVersion::v1_2;
+      } else {
+        ok = false;
+      }
+    }
+    if (!ok) return std::nullopt;
+    return out;
   }
 
   void suites(const json& v, std::vector<SuiteId>& out) {
@@ -444,6 +485,10 @@ std::string_view name_of(AuthMode m) {
 
 }  // namespace
 
+std::string_view name_of(TlsVersion version) {
+  return version == TlsVersion::v1_3 ? "1.3" : "1.2";
+}
+
 std::string default_identity_key_path(const Environment& env) {
   if (is_set(env.state_directory)) {
     // systemd joins several StateDirectory= entries with ':'; the first is the service's own.
@@ -505,8 +550,16 @@ ParseResult load_config_file(const std::string& path, const Environment& env) {
 std::string to_json(const Config& config) {
   nlohmann::ordered_json j;
   j["listen"] = nlohmann::ordered_json::array();
-  for (const auto& l : config.listen)
-    j["listen"].push_back(nlohmann::ordered_json{{"address", l.address}, {"port", l.port}});
+  for (const auto& l : config.listen) {
+    nlohmann::ordered_json tls = nullptr;
+    if (l.tls) {
+      tls = nlohmann::ordered_json{{"cert", l.tls->cert},
+                                   {"key", l.tls->key},
+                                   {"min_version", std::string(name_of(l.tls->min_version))}};
+    }
+    j["listen"].push_back(
+        nlohmann::ordered_json{{"address", l.address}, {"port", l.port}, {"tls", tls}});
+  }
   j["identity_key"] = config.identity_key;
   j["suites"] = nlohmann::ordered_json::array();
   for (SuiteId id : config.suites)

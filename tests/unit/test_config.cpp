@@ -287,6 +287,48 @@ TEST(Config, MessageSizeMustFitInFrame) {
             "limits.max_frame");
 }
 
+TEST(Config, TlsListener) {
+  const Config c = parse_ok(R"({"listen": [
+      {"address": "127.0.0.1", "port": 7777},
+      {"address": "::1", "port": 7443, "tls": {"cert": "/etc/parley/tls/fullchain.pem",
+                                              "key": "/etc/parley/tls/privkey.pem"}},
+      {"address": "127.0.0.1", "port": 7444, "tls": {"cert": "c.pem", "key": "k.pem",
+                                                    "min_version": "1.3"}},
+      {"address": "127.0.0.1", "port": 7445, "tls": null}]})");
+  ASSERT_EQ(c.listen.size(), 4u);
+  EXPECT_FALSE(c.listen[0].tls);
+  ASSERT_TRUE(c.listen[1].tls);
+  EXPECT_EQ(*c.listen[1].tls, (Tls{"/etc/parley/tls/fullchain.pem", "/etc/parley/tls/privkey.pem",
+                                   TlsVersion::v1_2}));
+  EXPECT_EQ(c.listen[2].tls->min_version, TlsVersion::v1_3);
+  EXPECT_FALSE(c.listen[3].tls);
+  EXPECT_EQ(std::get<Config>(parse_config(to_json(c), Environment{})), c);
+
+  EXPECT_EQ(one_error(R"({"listen": [{"address": "127.0.0.1", "port": 1, "tls": {"key": "k"}}]})")
+                .to_string(),
+            "listen[0].tls.cert: missing, expected the path of a PEM file");
+  EXPECT_EQ(
+      one_error(
+          R"({"listen": [{"address": "127.0.0.1", "port": 1, "tls": {"cert": "c", "key": ""}}]})")
+          .path,
+      "listen[0].tls.key");
+  EXPECT_EQ(one_error(R"({"listen": [{"address": "127.0.0.1", "port": 1,
+                        "tls": {"cert": "c", "key": "k", "min_version": "1.1"}}]})")
+                .to_string(),
+            R"(listen[0].tls.min_version: expected one of "1.2", "1.3", got "1.1")");
+  EXPECT_EQ(one_error(R"({"listen": [{"address": "127.0.0.1", "port": 1,
+                        "tls": {"cert": "c", "key": "k", "alpn": "x"}}]})")
+                .path,
+            "listen[0].tls.alpn");
+  EXPECT_EQ(one_error(R"({"listen": [{"address": "127.0.0.1", "port": 1, "tls": true}]})").path,
+            "listen[0].tls");
+  // Which listener speaks TLS, and from what files, needs a restart (the files are re-read on
+  // SIGHUP by the server, not through the configuration).
+  Config b = c;
+  b.listen[1].tls->cert = "/elsewhere.pem";
+  EXPECT_EQ(diff(c, b).need_restart, std::vector<std::string>{"listen"});
+}
+
 TEST(Config, OutboxHoldsTwoFrames) {
   EXPECT_EQ(
       parse_ok(R"({"limits": {"max_frame": 65536, "outbox_bytes": 131072}})").limits.outbox_bytes,

@@ -15,11 +15,24 @@
 
 namespace parley::config {
 
+enum class TlsVersion { v1_2, v1_3 };
+
+// A listener that speaks TLS (docs/config.md): the Parley handshake runs inside it.
+struct Tls {
+  std::string cert;  // PEM: the certificate, then its chain
+  std::string key;   // PEM: its private key
+  TlsVersion min_version = TlsVersion::v1_2;
+  bool operator==(const Tls&) const = default;
+};
+
 struct ListenAddress {
   std::string address;  // an IPv4 or IPv6 literal, never a host name
   std::uint16_t port = 0;
+  std::optional<Tls> tls = std::nullopt;  // absent: plain TCP
   bool operator==(const ListenAddress&) const = default;
 };
+
+std::string_view name_of(TlsVersion version);  // "1.2", "1.3
 
 // Defaults and ranges are in docs/config.md. No field uses 0 to mean "unlimited".
 struct Limits {

@@ -1,5 +1,6 @@
-// Reads a whole file of bounded size: the config file and the authorized_keys file, which an
-// operator writes but a reload reads inside the running server.
+// Reads a whole file of bounded size: the config file, the authorized_keys file and a TLS
+// listener's certificate and key, which an operator writes but a reload reads inside the running
+// server.
 #pragma once
 
 #include <cstddef>
