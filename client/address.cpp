@@ -28,9 +28,7 @@ std::variant<ServerAddress, std::string> make(std::string_view host, std::uint16
   return ServerAddress{std::string(host), port};
 }
 
-}  // namespace
-
-std::variant<ServerAddress, std::string> parse_server_address(std::string_view text) {
+std::variant<ServerAddress, std::string> parse_host_port(std::string_view text) {
   if (text.starts_with('[')) {
     const auto close = text.find(']');
     if (close == std::string_view::npos) return std::string("missing ']' after an IPv6 address");
@@ -51,6 +49,23 @@ std::variant<ServerAddress, std::string> parse_server_address(std::string_view t
   auto port = parse_port(text.substr(colon + 1));
   if (auto* error = std::get_if<std::string>(&port)) return *error;
   return make(text.substr(0, colon), std::get<std::uint16_t>(port));
+}
+
+}  // namespace
+
+std::variant<ServerAddress, std::string> parse_server_address(std::string_view text) {
+  bool tls = false;
+  if (text.starts_with("parleys://")) {
+    tls = true;
+    text.remove_prefix(std::string_view("parleys://").size());
+  } else if (text.starts_with("parley://")) {
+    text.remove_prefix(std::string_view("parley://").size());
+  } else if (text.find("://") != std::string_view::npos) {
+    return std::string("unknown scheme (expected parley:// or parleys://)");
+  }
+  auto parsed = parse_host_port(text);
+  if (auto* address = std::get_if<ServerAddress>(&parsed)) address->tls = tls;
+  return parsed;
 }
 
 std::string known_hosts_name(const ServerAddress& address) {

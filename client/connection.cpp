@@ -2,9 +2,9 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -24,46 +24,12 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadChunk = 16384;
 
-std::string where(const ServerAddress& address) {
-  return known_hosts_name(address);
-}
-
 }  // namespace
 
-awaitable<tcp::socket> connect_tcp(const ServerAddress& address,
-                                   std::chrono::milliseconds timeout) {
-  auto ex = co_await asio::this_coro::executor;
-  asio::steady_timer timer(ex);
-  timer.expires_after(timeout);
-  tcp::resolver resolver(ex);
-  const std::string port = std::to_string(address.port);
-  auto resolved = co_await (resolver.async_resolve(address.host, port, use_tuple) ||
-                            timer.async_wait(use_tuple));
-  if (resolved.index() == 1)
-    throw ClientError(Exit::connect, "cannot resolve " + address.host + ": timed out");
-  auto [resolve_ec, endpoints] = std::get<0>(std::move(resolved));
-  if (resolve_ec)
-    throw ClientError(Exit::connect,
-                      "cannot resolve " + address.host + ": " + resolve_ec.message());
-
-  tcp::socket socket(ex);
-  auto connected =
-      co_await (asio::async_connect(socket, endpoints, use_tuple) || timer.async_wait(use_tuple));
-  if (connected.index() == 1)
-    throw ClientError(Exit::connect, "cannot connect to " + where(address) + ": timed out after " +
-                                         std::to_string(timeout.count()) + " ms");
-  auto [connect_ec, endpoint] = std::get<0>(std::move(connected));
-  if (connect_ec)
-    throw ClientError(Exit::connect,
-                      "cannot connect to " + where(address) + ": " + connect_ec.message());
-  socket.set_option(tcp::no_delay(true));
-  co_return socket;
-}
-
-Connection::Connection(tcp::socket socket) : socket_(std::move(socket)) {}
+Connection::Connection(ClientStream stream) : stream_(std::move(stream)) {}
 
 awaitable<std::optional<Bytes>> Connection::read_handshake_frame(Clock::time_point deadline) {
-  asio::steady_timer timer(socket_.get_executor());
+  asio::steady_timer timer(stream_.get_executor());
   timer.expires_at(deadline);
   for (;;) {
     if (auto body = decoder_.next()) co_return Bytes(body->begin(), body->end());
@@ -72,12 +38,12 @@ awaitable<std::optional<Bytes>> Connection::read_handshake_frame(Clock::time_poi
     const auto space = decoder_.prepare(kReadChunk);
     auto buffer = asio::buffer(space.data(), space.size());
     auto result =
-        co_await (socket_.async_read_some(buffer, use_tuple) || timer.async_wait(use_tuple));
+        co_await (stream_.async_read_some(buffer, use_tuple) || timer.async_wait(use_tuple));
     if (result.index() == 1) co_return std::nullopt;
     auto [ec, n] = std::get<0>(result);
     decoder_.commit(n);
     if (ec) {
-      if (ec == asio::error::eof)
+      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
         throw ClientError(Exit::handshake, "the server closed the connection during the handshake");
       throw ClientError(Exit::connect, "connection lost during the handshake: " + ec.message());
     }
@@ -85,7 +51,7 @@ awaitable<std::optional<Bytes>> Connection::read_handshake_frame(Clock::time_poi
 }
 
 awaitable<void> Connection::write_now(const Bytes& bytes) {
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), use_tuple);
+  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes), use_tuple);
   if (ec) throw ClientError(Exit::connect, "connection lost during the handshake: " + ec.message());
 }
 
@@ -151,12 +117,13 @@ awaitable<Received> Connection::receive() {
       co_return ProtocolViolation{"the server sent a frame longer than it announced"};
     const auto space = decoder_.prepare(kReadChunk);
     auto [ec, n] =
-        co_await socket_.async_read_some(asio::buffer(space.data(), space.size()), use_tuple);
+        co_await stream_.async_read_some(asio::buffer(space.data(), space.size()), use_tuple);
     decoder_.commit(n);
     if (ec) {
       // Cancelled by our own `||`: not news from the server, so not a Received.
       if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
-      if (ec == asio::error::eof)
+      // TLS reports a TCP close without its close_notify as a truncated stream: the same news.
+      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
         co_return ConnectionLost{"the server closed the connection without a close record"};
       co_return ConnectionLost{"connection lost: " + ec.message()};
     }
@@ -179,7 +146,7 @@ void Connection::send_close(StatusCode code, std::string_view reason) {
 void Connection::start_writer() {
   if (writing_ || write_failed_) return;
   writing_ = true;
-  asio::co_spawn(socket_.get_executor(), write_loop(shared_from_this()), asio::detached);
+  asio::co_spawn(stream_.get_executor(), write_loop(shared_from_this()), asio::detached);
 }
 
 awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
@@ -187,13 +154,13 @@ awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
   while (!self->pending_.empty()) {
     out.clear();
     out.swap(self->pending_);  // everything queued so far goes out in one write
-    auto [ec, n] = co_await asio::async_write(self->socket_, asio::buffer(out), use_tuple);
+    auto [ec, n] = co_await asio::async_write(self->stream_, asio::buffer(out), use_tuple);
     if (ec) {
       // Nothing more can be sent. Shutting the socket down makes a pending receive() end
       // with ConnectionLost, so every mode notices and reports it.
       self->write_failed_ = true;
       boost::system::error_code ignored;
-      self->socket_.shutdown(tcp::socket::shutdown_both, ignored);
+      self->stream_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
       break;
     }
   }
@@ -201,9 +168,7 @@ awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self) {
 }
 
 void Connection::shutdown() {
-  boost::system::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  stream_.close();
 }
 
 }  // namespace parley::client

@@ -1,6 +1,6 @@
-// The client's thin I/O layer: TCP connect with a deadline, the handshake driven over the
-// socket, then records both ways. Everything protocol-shaped lives in ClientHandshake (common/)
-// and ClientChannel; this file only moves bytes and keeps time.
+// The client's thin I/O layer: the handshake driven over the stream (TCP or TLS, see
+// client_stream.hpp), then records both ways. Everything protocol-shaped lives in ClientHandshake
+// (common/) and ClientChannel; this file only moves bytes and keeps time.
 #pragma once
 
 #include <botan/rng.h>
@@ -16,6 +16,7 @@
 
 #include "address.hpp"
 #include "channel.hpp"
+#include "client_stream.hpp"
 #include "parley/client_handshake.hpp"
 #include "parley/frame.hpp"
 
@@ -29,16 +30,12 @@ class TrustHook {
   virtual boost::asio::awaitable<void> check(const std::string& fingerprint) = 0;
 };
 
-// Resolves and connects, trying each address in turn; throws ClientError(Exit::connect).
-boost::asio::awaitable<boost::asio::ip::tcp::socket> connect_tcp(const ServerAddress& address,
-                                                                 std::chrono::milliseconds timeout);
-
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   // Unsent output we hold before calling the server unresponsive.
   static constexpr std::size_t kMaxPendingBytes = 4 << 20;
 
-  explicit Connection(boost::asio::ip::tcp::socket socket);
+  explicit Connection(ClientStream stream);
 
   // The handshake up to and including the welcome. `timeout` bounds the whole exchange except
   // the time `trust` takes. Throws ClientError (handshake, host_key or connect).
@@ -47,7 +44,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                          Botan::RandomNumberGenerator& rng,
                                          std::chrono::milliseconds timeout);
 
-  boost::asio::any_io_executor get_executor() { return socket_.get_executor(); }
+  boost::asio::any_io_executor get_executor() { return stream_.get_executor(); }
   const evt::Welcome& welcome() const { return *channel_->welcome(); }
   const std::string& server_fingerprint() const { return channel_->server_fingerprint(); }
 
@@ -69,7 +66,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<std::optional<Bytes>> read_handshake_frame(
       std::chrono::steady_clock::time_point deadline);
 
-  boost::asio::ip::tcp::socket socket_;
+  ClientStream stream_;
   FrameDecoder decoder_{kHandshakeMaxFrame};
   std::optional<ClientChannel> channel_;
   Bytes pending_;  // sealed frames not yet handed to the socket

@@ -39,6 +39,7 @@ constexpr const char* kVersion = "0.1.0";
 constexpr std::size_t kDefaultIdentityBits = 3072;
 constexpr const char* kUsage =
     "usage: parley [OPTIONS] HOST[:PORT]     (IPv6: [::1]:7777; default port 7777)\n"
+    "       parley [OPTIONS] parleys://HOST[:PORT]   (the same over TLS)\n"
     "       parley keygen [--bits N] [FILE]\n";
 
 struct Args {
@@ -55,6 +56,9 @@ struct Args {
   std::optional<std::string> fingerprint;
   std::vector<std::string> suites;
   int connect_timeout_s = 10;
+  bool tls = false;
+  std::optional<std::string> ca;
+  bool tls_insecure = false;
   // keygen
   std::string keygen_file;
   std::size_t keygen_bits = kDefaultIdentityBits;
@@ -107,6 +111,14 @@ SessionOptions session_options(const Args& args) {
   SessionOptions options;
   options.address = std::get<ServerAddress>(parsed);
   options.connect_timeout = std::chrono::seconds(args.connect_timeout_s);
+  options.tls.enabled = args.tls || options.address.tls;
+  options.tls.ca_file = args.ca;
+  options.tls.insecure = args.tls_insecure;
+  if (!options.tls.enabled && (args.ca || args.tls_insecure))
+    throw ClientError(Exit::usage, std::string(args.ca ? "--ca" : "--tls-insecure") +
+                                       " needs TLS (--tls or parleys://HOST)");
+  if (args.ca && args.tls_insecure)
+    throw ClientError(Exit::usage, "--ca and --tls-insecure contradict each other");
   if (!args.suites.empty()) {
     options.handshake.suites.clear();
     for (const auto& name : args.suites) {
@@ -224,7 +236,8 @@ int main(int argc, char** argv) {
   app.footer(std::string(kExitCodeHelp) +
              "\nFiles: $XDG_CONFIG_HOME/parley/known_hosts (default ~/.config/parley/known_hosts)");
   app.set_version_flag("--version", kVersion);
-  app.add_option("target", args.target, "server: HOST, HOST:PORT, [IPV6]:PORT");
+  app.add_option("target", args.target,
+                 "server: HOST, HOST:PORT, [IPV6]:PORT, parleys://HOST[:PORT] (TLS)");
   app.add_option("--nick", args.nick, "nick to take after connecting");
   app.add_option("--room", args.room, "room joined on connect (default lobby)");
   app.add_option("--to", args.to, "pipe mode: send each line to NICK directly");
@@ -240,6 +253,11 @@ int main(int argc, char** argv) {
   app.add_option("--connect-timeout", args.connect_timeout_s, "seconds (default 10)")
       ->check(CLI::Range(1, 600));
   app.add_flag("-v,--verbose", args.verbose, "progress on stderr in pipe and listen modes");
+  app.add_flag("--tls", args.tls,
+               "connect over TLS (as parleys://HOST); the server key is still checked");
+  app.add_option("--ca", args.ca, "TLS: trust this CA (PEM) instead of the system's store");
+  app.add_flag("--tls-insecure", args.tls_insecure,
+               "TLS: do not check the certificate at all (warned on every connect)");
 
   CLI::App* keygen = app.add_subcommand("keygen", "make a long-term identity key (mode 0600)");
   keygen->add_option("file", args.keygen_file,

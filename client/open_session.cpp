@@ -2,6 +2,8 @@
 
 #include <botan/auto_rng.h>
 
+#include <iostream>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
@@ -23,10 +25,10 @@ awaitable<std::unique_ptr<Botan::RSA_PrivateKey>> make_transport_key() {
   co_return std::make_unique<Botan::RSA_PrivateKey>(rng, kTransportKeyBits);
 }
 
-awaitable<std::unique_ptr<tcp::socket>> connect_owned(ServerAddress address,
-                                                      std::chrono::milliseconds timeout) {
-  tcp::socket socket = co_await connect_tcp(address, timeout);
-  co_return std::make_unique<tcp::socket>(std::move(socket));
+awaitable<std::unique_ptr<ClientStream>> connect_owned(ServerAddress address, TlsOptions tls,
+                                                       std::chrono::milliseconds timeout) {
+  ClientStream stream = co_await connect_stream(address, tls, timeout);
+  co_return std::make_unique<ClientStream>(std::move(stream));
 }
 
 // The key is made while the TCP connect is in flight, unless the server has already shown it
@@ -38,25 +40,29 @@ awaitable<std::shared_ptr<Connection>> attempt(const SessionOptions& options,
                                                KnownHostsTrust& trust, asio::thread_pool& key_pool,
                                                KeyTiming timing) {
   auto ex = co_await asio::this_coro::executor;
+  if (options.tls.insecure)
+    std::cerr << "parley: warning: --tls-insecure: the TLS certificate of "
+              << known_hosts_name(options.address)
+              << " is not checked; only the server's Parley key is\n";
   std::unique_ptr<Botan::RSA_PrivateKey> key;
-  std::unique_ptr<tcp::socket> socket;
+  std::unique_ptr<ClientStream> stream;
   if (timing == KeyTiming::before_connect) {
     key = co_await asio::co_spawn(key_pool, make_transport_key(), asio::use_awaitable);
-    socket = co_await connect_owned(options.address, options.connect_timeout);
+    stream = co_await connect_owned(options.address, options.tls, options.connect_timeout);
   } else {
     auto [order, key_error, made_key, connect_error, connected] =
         co_await asio::experimental::make_parallel_group(
             asio::co_spawn(key_pool, make_transport_key(), asio::deferred),
-            asio::co_spawn(ex, connect_owned(options.address, options.connect_timeout),
+            asio::co_spawn(ex, connect_owned(options.address, options.tls, options.connect_timeout),
                            asio::deferred))
             .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
     if (connect_error) std::rethrow_exception(connect_error);
     if (key_error) std::rethrow_exception(key_error);
     key = std::move(made_key);
-    socket = std::move(connected);
+    stream = std::move(connected);
   }
 
-  auto connection = std::make_shared<Connection>(std::move(*socket));
+  auto connection = std::make_shared<Connection>(std::move(*stream));
   Botan::AutoSeeded_RNG rng;
   co_await connection->handshake(std::move(key), options.handshake, trust, rng,
                                  options.handshake_timeout);
@@ -70,7 +76,9 @@ awaitable<std::shared_ptr<Connection>> open_session(const SessionOptions& option
                                                     asio::thread_pool& key_pool,
                                                     const Progress& progress) {
   const std::string name = known_hosts_name(options.address);
-  if (progress) progress("connecting to " + name + " (making a fresh session key)...");
+  if (progress)
+    progress("connecting to " + name + (options.tls.enabled ? " over TLS" : "") +
+             " (making a fresh session key)...");
   try {
     co_return co_await attempt(options, trust, key_pool, KeyTiming::with_connect);
   } catch (const ClientError& e) {

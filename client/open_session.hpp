@@ -23,6 +23,7 @@ inline constexpr std::size_t kTransportKeyBits = 2048;
 struct SessionOptions {
   ServerAddress address;
   ClientOptions handshake;  // suites and identity; no pinning here (the TrustHook decides)
+  TlsOptions tls;
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds handshake_timeout{15000};
 };

@@ -44,6 +44,18 @@ TEST(ClientAddress, ParsesHostsPortsAndIpv6LikeSsh) {
   EXPECT_EQ(address("[fe80::1%eth0]:9"), (ServerAddress{"fe80::1%eth0", 9}));
 }
 
+TEST(ClientAddress, SchemesSayWhetherTls) {
+  EXPECT_EQ(address("parleys://chat.example.org"), (ServerAddress{"chat.example.org", 7777, true}));
+  EXPECT_EQ(address("parleys://[::1]:7443"), (ServerAddress{"::1", 7443, true}));
+  EXPECT_EQ(address("parley://127.0.0.1:9"), (ServerAddress{"127.0.0.1", 9, false}));
+  for (std::string_view bad :
+       {"parleys://", "https://example.org", "parleys://parley://x", "parleys:/x", "PARLEYS://x"}) {
+    EXPECT_TRUE(std::holds_alternative<std::string>(parse_server_address(bad))) << bad;
+  }
+  // One server key, one known_hosts entry, with or without TLS.
+  EXPECT_EQ(known_hosts_name(address("parleys://Example.org:7443")), "example.org:7443");
+}
+
 TEST(ClientAddress, RejectsWhatIsNotAnAddress) {
   for (std::string_view bad : {"", ":7777", "host:", "host:0", "host:65536", "host:12x", "[::1",
                                "[::1]x", "[host]:1", "ho st", "host/path", "[::1]:"}) {
