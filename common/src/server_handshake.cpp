@@ -171,6 +171,9 @@ ClientFinishedVerdict check_client_finished(RecordOpener& opener, ByteView body,
   if (record.type != ContentType::finished) return refuse("first record is not finished");
   auto finished = parse_client_finished(record.data);
   if (!finished) return refuse("malformed finished");
+  // Named before any check, so that every refusal of an authentic record that presented a key
+  // (a finished replayed from another session too) logs which key it was.
+  if (!finished->identity.empty()) v.fingerprint = fingerprint_of(finished->identity);
   if (!Botan::constant_time_compare(finished->th.data(), th.data(), th.size()))
     return refuse("transcript mismatch");
 
@@ -179,12 +182,13 @@ ClientFinishedVerdict check_client_finished(RecordOpener& opener, ByteView body,
     if (policy.authorize) return refuse("client identity required");
     return v;
   }
-  v.fingerprint = fingerprint_of(finished->identity);
   // The list first: an unlisted key costs a hash, not a signature check (the key size, and so
   // the cost of verifying, is the client's choice).
   if (policy.authorize && !policy.authorize(v.fingerprint))
     return refuse("client key not authorized");
-  auto client_key = parse_rsa_spki(finished->identity, 2048);
+  // The configured floor holds for the identity key as for the transport key: a server that
+  // asks for 3072 bits does not let a listed 2048-bit key in.
+  auto client_key = parse_rsa_spki(finished->identity, policy.min_client_rsa_bits);
   if (!client_key) return refuse("client identity is not an acceptable RSA key");
   if (!verify_transcript(*client_key, kClientSignatureLabel, th, finished->signature))
     return refuse("client signature invalid");

@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <botan/pubkey.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -26,6 +28,7 @@
 
 #include "parley/client_handshake.hpp"
 #include "parley/file_io.hpp"
+#include "parley/key_schedule.hpp"
 #include "parley/rsa_key.hpp"
 #include "test_support.hpp"
 
@@ -788,6 +791,31 @@ HandshakeOutcome handshake_failure(HandshakeFailure failure) {
   out.failure = std::move(failure);
   return out;
 }
+
+// The c2s record #0 with `forge` applied to the data of `genuine` (the record ClientHandshake
+// made). ClientHandshake keeps its keys to itself, as it should, so they are derived again here
+// (PROTOCOL.md 2.6) from the same two hellos and the transport key; only tests do this.
+Bytes forged_finished(const Botan::RSA_PrivateKey& transport, Botan::RandomNumberGenerator& rng,
+                      ByteView client_hello_frame, ByteView server_hello_body, ByteView genuine,
+                      const std::function<Bytes(const ClientFinished&)>& forge) {
+  const ByteView client_hello_body = client_hello_frame.subspan(kFrameHeaderSize);
+  const auto hello = std::get<ClientHello>(parse_client_hello(client_hello_body));
+  // ClientHandshake has already accepted this ServerHello and unwrapped its secret.
+  const ServerHello server_hello = parse_server_hello(server_hello_body)->hello;
+  Botan::PK_Decryptor_EME decryptor(transport, rng, kOaepPadding);
+  const Secret secret = decryptor.decrypt(server_hello.wrapped_secret);
+  const SuiteInfo& suite = *find_suite(server_hello.suite);
+  TrafficSecrets ts = derive_traffic_secrets(secret, hello.random, server_hello.random,
+                                             transcript_hash(client_hello_body, server_hello_body));
+  RecordOpener reader(Direction::client_to_server, suite, ts.c2s);
+  auto opened = reader.open(genuine.subspan(kFrameHeaderSize));
+  const auto finished = parse_client_finished(std::get<OpenedRecord>(opened).data);
+  const Bytes data = forge(*finished);
+  RecordSealer sealer(suite, std::move(ts.c2s));
+  Bytes frame;
+  sealer.seal(ContentType::finished, data, frame);
+  return frame;
+}
 }  // namespace
 
 HandshakeOutcome TestClient::handshake_until_finished(const HandshakeOptions& options,
@@ -799,8 +827,13 @@ HandshakeOutcome TestClient::handshake_until_finished(const HandshakeOptions& op
   client_options.suites = options.suites;
   client_options.pinned_fingerprint = options.pinned;
   client_options.identity = options.identity;
-  hs_.emplace(test::vector_key("transport"), std::move(client_options), rng_);
-  if (auto sent = write_all(hs_->start(), deadline); !sent)
+  const std::shared_ptr<const Botan::RSA_PrivateKey> transport =
+      options.transport
+          ? options.transport
+          : std::shared_ptr<const Botan::RSA_PrivateKey>(test::vector_key("transport"));
+  hs_.emplace(std::make_unique<Botan::RSA_PrivateKey>(*transport), std::move(client_options), rng_);
+  const Bytes client_hello = hs_->start();
+  if (auto sent = write_all(client_hello, deadline); !sent)
     return transport_failure(StatusCode::internal, sent.message());
   // The ServerHello, or the Error frame that refuses us.
   Bytes body;
@@ -810,6 +843,9 @@ HandshakeOutcome TestClient::handshake_until_finished(const HandshakeOptions& op
   if (!step.failure && hs_->awaiting_trust()) step = hs_->trust_server();
   if (step.failure) return handshake_failure(std::move(*step.failure));
   held_finished_ = std::move(step.send);  // sent by finish_handshake()
+  if (options.forge_finished)
+    held_finished_ = forged_finished(*transport, rng_, client_hello, body, held_finished_,
+                                     options.forge_finished);
   return {};
 }
 

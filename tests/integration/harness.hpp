@@ -252,6 +252,13 @@ struct HandshakeOptions {
   std::shared_ptr<const Botan::RSA_PrivateKey> identity;  // null: anonymous
   std::vector<SuiteId> suites = {SuiteId::aes_256_gcm, SuiteId::chacha20_poly1305,
                                  SuiteId::idea_ctr_hmac_sha256};
+  // The transport key (null: the vector's, 2048 bits): a server with a higher
+  // min_client_rsa_bits refuses that one in the ClientHello.
+  std::shared_ptr<const Botan::RSA_PrivateKey> transport;
+  // For tests of what the server refuses: given the data of the genuine client finished
+  // (th || identity || signature, PROTOCOL.md 3.3), returns the data to seal as c2s record #0
+  // in its place, under this connection's own keys. The views die with the call.
+  std::function<Bytes(const ClientFinished& genuine)> forge_finished;
 };
 
 struct HandshakeOutcome {
@@ -301,6 +308,10 @@ class TestClient {
   HandshakeOutcome handshake_until_finished(const HandshakeOptions& options = {},
                                             milliseconds timeout = kDefaultTimeout);
   HandshakeOutcome finish_handshake(milliseconds timeout = kDefaultTimeout);
+  // Between the two halves: the finished record (a whole frame) that finish_handshake() will
+  // send, for a test to keep (and replay on another connection) or to replace.
+  const Bytes& held_finished() const { return held_finished_; }
+  void replace_held_finished(Bytes frame) { held_finished_ = std::move(frame); }
   // connect + handshake, for the common case.
   ::testing::AssertionResult open(std::uint16_t port, const HandshakeOptions& options = {},
                                   const ConnectOptions& connect_options = {});

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "harness.hpp"
-#include "parley/rsa_key.hpp"
 #include "test_support.hpp"
 
 namespace parley::it {
@@ -472,47 +471,7 @@ TEST(Limits, AdmissionPerSourceRefusesBeforeTheHello) {
 
 // --------------------------------------------------------------------------- 5. auth keys
 
-TEST(Auth, KeysModeRequiresAListedIdentity) {
-  ServerProcess server;
-  auto cfg = server.default_config();
-  cfg["auth"] = {
-      {"mode", "keys"},
-      {"authorized_keys",
-       server.dir().write("authorized_keys", client_identity_fingerprint() + " alice\n")}};
-  ASSERT_TRUE(server.start(cfg));
-
-  TestClient anonymous;
-  ASSERT_TRUE(anonymous.connect(server.port()));
-  auto refused = anonymous.handshake();
-  EXPECT_FALSE(refused.established);
-  ASSERT_TRUE(refused.failure.has_value());
-  EXPECT_EQ(refused.failure->code, StatusCode::auth_failed) << refused.what;
-  EXPECT_TRUE(anonymous.wait_eof(2s));
-  EXPECT_TRUE(server.wait_for_event("auth_failed", 1s).has_value());
-
-  // An unlisted key is refused before its signature is checked, and the line names it.
-  TestClient stranger;
-  HandshakeOptions stranger_key;
-  stranger_key.identity = std::shared_ptr<const Botan::RSA_PrivateKey>(
-      test::vector_key("transport"));  // valid, unlisted
-  ASSERT_TRUE(stranger.connect(server.port()));
-  refused = stranger.handshake(stranger_key);
-  ASSERT_TRUE(refused.failure.has_value());
-  EXPECT_EQ(refused.failure->code, StatusCode::auth_failed) << refused.what;
-  auto line = server.wait_for_log([](const nlohmann::json& j) {
-    return j.value("event", "") == "auth_failed" && !j.value("fingerprint", "").empty();
-  });
-  ASSERT_TRUE(line.has_value());
-  EXPECT_EQ((*line)["fingerprint"], fingerprint_of(spki_of(*test::vector_key("transport"))));
-  EXPECT_EQ((*line)["reason"], "client key not authorized");
-
-  TestClient alice;
-  HandshakeOptions with_key;
-  with_key.identity = client_identity_key();
-  ASSERT_TRUE(alice.open(server.port(), with_key));
-  EXPECT_EQ(alice.nick(), "alice") << "an owning key starts with its nick";
-  alice.expect_alive();
-}
+// Keys mode: who is refused, and how it is logged, is test_nobody_in.cpp (NobodyIn.*).
 
 // --------------------------------------------------------------------------- 6. SIGHUP
 

@@ -222,6 +222,38 @@ TEST(Vectors, ClientAuthFinished) {
   }
 }
 
+// The same record #0 refused, in keys mode and with the key listed, for what the record says
+// rather than for who sent it: the verdict still names the key, for the auth_failed log line.
+TEST(Vectors, ClientAuthFinishedRefusalsNameTheKey) {
+  const auto& ca = hs()["client_auth"];
+  const auto& v = hs()["suites"]["0x0001"];
+  const std::string fp = ca["identity_key"]["fingerprint"].get<std::string>();
+  ServerPolicy policy;
+  policy.authorize = [&](std::string_view f) { return f == fp; };
+  const Digest th = digest_of(v["th"]);
+  Digest other_th = th;
+  other_th[0] ^= 0x01;
+  struct Case {
+    const char* reason;
+    std::size_t min_client_rsa_bits;
+    Digest th;
+  };
+  // The identity key has 2048 bits: the floor applies to it as to transport keys.
+  for (const Case& c : {Case{"client identity is not an acceptable RSA key", 3072, th},
+                        Case{"transcript mismatch", 2048, other_th}}) {
+    SCOPED_TRACE(c.reason);
+    policy.min_client_rsa_bits = c.min_client_rsa_bits;
+    RecordOpener opener(Direction::client_to_server, suite_of(v), secret_of(v["c2s"]["ts"]));
+    auto verdict = check_client_finished(opener, body_of(hex(ca["finished_frame"])), c.th, policy);
+    ASSERT_TRUE(verdict.failure);
+    EXPECT_EQ(verdict.failure->code, StatusCode::auth_failed);
+    EXPECT_EQ(verdict.failure->reason, c.reason);
+    EXPECT_TRUE(verdict.reply_close);
+    EXPECT_TRUE(verdict.identity.empty());
+    EXPECT_EQ(verdict.fingerprint, fp);
+  }
+}
+
 TEST(Vectors, RecordsSealAndOpenExactly) {
   std::size_t suites = 0;
   for (const auto& [id, s] : vectors("records.json")["suites"].items()) {
