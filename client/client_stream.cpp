@@ -7,7 +7,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -123,7 +122,15 @@ awaitable<ClientStream> connect_stream(const ServerAddress& address, const TlsOp
   SSL_set_alpn_protos(ssl_handle, kAlpnWire, sizeof kAlpnWire);
   // SNI names a host, never an address (RFC 6066).
   if (!is_ip_literal(address.host)) SSL_set_tlsext_host_name(ssl_handle, address.host.c_str());
-  if (!tls.insecure) stream.set_verify_callback(ssl::host_name_verification(address.host));
+  // OpenSSL's own name check (not a verify callback): a mismatch then has its own verify result,
+  // which tls_failure() can name.
+  if (!tls.insecure) {
+    const bool ok =
+        is_ip_literal(address.host)
+            ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_handle), address.host.c_str()) == 1
+            : SSL_set1_host(ssl_handle, address.host.c_str()) == 1;
+    if (!ok) throw ClientError(Exit::usage, "TLS: cannot check the name '" + address.host + "'");
+  }
   auto shaken = co_await (stream.async_handshake(ssl::stream_base::client, use_tuple) ||
                           timer.async_wait(use_tuple));
   if (shaken.index() == 1)

@@ -249,7 +249,9 @@ int main(int argc, char** argv) {
   app.add_flag("--trust-new", args.trust_new, "accept and record an unknown server key");
   app.add_option("--fingerprint", args.fingerprint,
                  "accept only this server key (SHA256:...), even over a changed one");
-  app.add_option("--suite", args.suites, "offer only these suites (repeatable)");
+  // One value per --suite, so the server address may follow it.
+  app.add_option("--suite", args.suites, "offer only these suites (repeatable)")
+      ->allow_extra_args(false);
   app.add_option("--connect-timeout", args.connect_timeout_s, "seconds (default 10)")
       ->check(CLI::Range(1, 600));
   app.add_flag("-v,--verbose", args.verbose, "progress on stderr in pipe and listen modes");

@@ -236,7 +236,8 @@ void EventLog::session_open(std::uint64_t session, std::string_view peer) {
 }
 
 void EventLog::handshake_ok(std::uint64_t session, std::string_view peer, std::string_view suite,
-                            std::string_view client_fingerprint, std::uint64_t duration_ms) {
+                            std::string_view client_fingerprint, std::uint64_t duration_ms,
+                            std::string_view tls) {
   constexpr Level level = Level::info;
   if (!enabled(level)) return;
   auto j = head(level, "handshake_ok");
@@ -244,6 +245,7 @@ void EventLog::handshake_ok(std::uint64_t session, std::string_view peer, std::s
   j["peer"] = peer;
   j["suite"] = suite;
   if (!client_fingerprint.empty()) j["client_fingerprint"] = client_fingerprint;
+  if (!tls.empty()) j["tls"] = tls;
   j["duration_ms"] = duration_ms;
   emit(level, j);
 }

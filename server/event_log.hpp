@@ -52,9 +52,11 @@ class EventLog {
   void listening(std::string_view address, std::uint16_t port, std::string_view fingerprint,
                  std::string_view tls_certificate = "");
   void session_open(std::uint64_t session, std::string_view peer);
-  // client_fingerprint "" = anonymous client, field omitted.
+  // client_fingerprint "" = anonymous client, field omitted; tls "" = plain TCP, omitted (else
+  // the TLS version and cipher, "TLSv1.3 TLS_AES_256_GCM_SHA384").
   void handshake_ok(std::uint64_t session, std::string_view peer, std::string_view suite,
-                    std::string_view client_fingerprint, std::uint64_t duration_ms);
+                    std::string_view client_fingerprint, std::uint64_t duration_ms,
+                    std::string_view tls = "");
   void handshake_failed(std::uint64_t session, std::string_view peer, std::string_view code,
                         std::string_view reason);
   // fingerprint "" = unknown, field omitted.

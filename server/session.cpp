@@ -199,7 +199,7 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
   }
   ctx_.log.handshake_ok(id_, peer_, step.established->sealer.suite().name,
                         step.established->client_fingerprint,
-                        ms_between(started_, steady_clock::now()));
+                        ms_between(started_, steady_clock::now()), transport_->tls_summary());
   co_return std::make_unique<Established>(std::move(*step.established));
 }
 

@@ -25,6 +25,7 @@ struct StreamHandshake {
   static constexpr bool needed = false;
   template <class Handler>
   static void start(Stream&, Handler&&) {}
+  static std::string summary(Stream&) { return {}; }
 };
 
 template <class Stream>
@@ -76,6 +77,7 @@ class StreamTransport final : public Transport {
   }
 
   bool has_handshake() const override { return StreamHandshake<Stream>::needed; }
+  std::string tls_summary() override { return StreamHandshake<Stream>::summary(state_->stream); }
 
   // After the pending write, if there is one: what write_now() took is sent before the FIN.
   void shutdown_send() override {

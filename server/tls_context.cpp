@@ -81,8 +81,13 @@ std::shared_ptr<ssl::context> make_tls_context(const config::Tls& tls) {
   try {
     context->use_private_key(boost::asio::buffer(key), ssl::context::pem);
   } catch (const boost::system::system_error& e) {
-    throw std::runtime_error("TLS key " + tls.key + ": not a PEM private key (" +
-                             openssl_reason(e) + ")");
+    const auto code = static_cast<unsigned long>(e.code().value());
+    if (ERR_GET_LIB(code) != ERR_LIB_X509 || ERR_GET_REASON(code) != X509_R_KEY_VALUES_MISMATCH)
+      throw std::runtime_error("TLS key " + tls.key + ": not a PEM private key (" +
+                               openssl_reason(e) + ")");
+    ERR_clear_error();
+    throw std::runtime_error("TLS key " + tls.key + " does not belong to the certificate in " +
+                             tls.cert);
   }
   if (SSL_CTX_check_private_key(native) != 1) {
     ERR_clear_error();

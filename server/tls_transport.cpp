@@ -3,6 +3,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
+#include <string>
+
 #include "stream_transport.hpp"
 
 namespace parley::server {
@@ -15,6 +17,10 @@ struct StreamHandshake<TlsStream> {
   template <class Handler>
   static void start(TlsStream& stream, Handler&& handler) {
     stream.async_handshake(boost::asio::ssl::stream_base::server, std::forward<Handler>(handler));
+  }
+  static std::string summary(TlsStream& stream) {
+    SSL* ssl = stream.native_handle();
+    return std::string(SSL_get_version(ssl)) + " " + SSL_get_cipher_name(ssl);
   }
 };
 

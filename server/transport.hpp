@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "parley/bytes.hpp"
 #include "parley/frame.hpp"
@@ -51,6 +52,8 @@ class Transport {
   // The transport's own handshake (TLS), before any Parley byte; plain TCP has none. Ends with
   // an error when the peer fails it. Cancellable through the token's slot.
   virtual bool has_handshake() const { return false; }
+  // After the handshake, for the log: "TLSv1.3 TLS_AES_256_GCM_SHA384"; "" for plain TCP.
+  virtual std::string tls_summary() { return {}; }
   template <class Token>
   auto async_handshake(Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code)>(

@@ -18,126 +18,12 @@
 
 #include "harness.hpp"
 #include "parley/rsa_key.hpp"
+#include "trickler.hpp"
 
 namespace parley::it {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Slowloris: each source address opens sockets (at most `open_per_s` a second, holding at most
-// `hold` at once), and every socket sends one byte a second of a ClientHello it never finishes.
-// A socket the server closes is noticed and replaced. Runs on its own thread until destroyed.
-class Trickler {
- public:
-  struct Options {
-    std::vector<std::string> sources;
-    double open_per_s = 25;
-    std::size_t hold = 1000;
-  };
-
-  Trickler(std::uint16_t port, Options options)
-      : port_(port), options_(std::move(options)), held_(options_.sources.size(), 0) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Trickler() {
-    stop_ = true;
-    thread_.join();
-    for (const auto& s : sockets_)
-      ::close(s.fd);
-  }
-  Trickler(const Trickler&) = delete;
-  Trickler& operator=(const Trickler&) = delete;
-
-  std::size_t held() const { return held_total_; }
-  std::size_t closed_by_server() const { return closed_; }
-
- private:
-  struct Socket {
-    int fd;
-    std::size_t source;
-    Clock::time_point next_byte;
-    std::size_t sent = 0;
-  };
-
-  void run() {
-    const auto start = Clock::now();
-    std::vector<std::size_t> opened(options_.sources.size(), 0);
-    // Every loop is bounded by stop_, which the destructor sets.
-    while (!stop_) {
-      const auto now = Clock::now();
-      const double elapsed = std::chrono::duration<double>(now - start).count();
-      for (std::size_t i = 0; i < options_.sources.size(); ++i) {
-        while (static_cast<double>(opened[i]) < elapsed * options_.open_per_s + 1 &&
-               held_[i] < options_.hold) {
-          ++opened[i];
-          if (!open(i, now)) break;
-        }
-      }
-      for (std::size_t k = 0; k < sockets_.size();) {
-        if (alive(sockets_[k], now)) {
-          ++k;
-          continue;
-        }
-        ::close(sockets_[k].fd);
-        --held_[sockets_[k].source];
-        --held_total_;
-        ++closed_;
-        sockets_[k] = sockets_.back();
-        sockets_.pop_back();
-      }
-      std::this_thread::sleep_for(20ms);  // the attacker's own pace, not a wait for the server
-    }
-  }
-
-  bool open(std::size_t source, Clock::time_point now) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    if (fd < 0) return false;
-    sockaddr_in local{};
-    local.sin_family = AF_INET;
-    ::inet_pton(AF_INET, options_.sources[source].c_str(), &local.sin_addr);
-    sockaddr_in remote{};
-    remote.sin_family = AF_INET;
-    remote.sin_port = htons(port_);
-    remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
-        (::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0 &&
-         errno != EINPROGRESS)) {
-      ::close(fd);
-      return false;
-    }
-    sockets_.push_back({fd, source, now + 1s});
-    ++held_[source];
-    ++held_total_;
-    return true;
-  }
-
-  // False once the server has closed (or refused) the socket.
-  bool alive(Socket& s, Clock::time_point now) {
-    char buf[256];
-    const ssize_t n = ::recv(s.fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOTCONN))
-      return false;
-    if (n > 0) return false;  // an Error frame: the server refused or evicted it
-    if (now < s.next_byte) return true;
-    // A frame header announcing a 256-byte ClientHello, then zeros: one byte at a time.
-    static constexpr std::uint8_t kHeader[4] = {0, 0, 1, 0};
-    const std::uint8_t byte = s.sent < sizeof kHeader ? kHeader[s.sent] : 0;
-    const ssize_t w = ::send(s.fd, &byte, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (w == 1) ++s.sent;
-    if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
-    s.next_byte += 1s;
-    return true;
-  }
-
-  std::uint16_t port_;
-  Options options_;
-  std::vector<std::size_t> held_;
-  std::vector<Socket> sockets_;
-  std::atomic<std::size_t> held_total_{0};
-  std::atomic<std::size_t> closed_{0};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 std::vector<std::string> addresses(const std::string& prefix, int first, int count) {
   std::vector<std::string> out;
