@@ -93,5 +93,7 @@ std::unique_ptr<System> make_parley_system(const ParleyOptions& options);
 std::unique_ptr<System> make_mqtt_system();
 std::unique_ptr<System> make_nats_system();
 std::unique_ptr<System> make_irc_system();
+// The same system over TLS (OpenSSL memory BIOs under its codec; ALPN parley/1).
+std::unique_ptr<System> make_tls_system(std::unique_ptr<System> inner);
 
 }  // namespace parley::bench

@@ -4,6 +4,7 @@
 #   bench/compare.sh            quick mode (a few minutes)
 #   bench/compare.sh --full     longer phases, more load points, a second fan-out shape
 #   options: --out DIR  --server-cpu N  --generator-cpu N  --systems "parley-aes mosquitto ..."
+#   (parley-tls: Parley AES-256-GCM behind a TLS listener; not in the default list)
 #            --quiet-wait S  before each server start, wait up to S seconds for both cores to
 #                            be at least 90% idle (a shared machine; default 0: do not wait)
 #            --parleyd PATH  the parleyd to measure (default: the build's; before_after.sh)
@@ -161,6 +162,15 @@ start_server() {
       dir=$work/parley  # one identity key for every Parley run
       mkdir -p "$dir"
       sed -e "s|@PORT@|$port|" -e "s|@DIR@|$dir|" "$here/peers/parleyd.json.in" > "$dir/parleyd.json"
+      if [ "$system" = parley-tls ]; then
+        # The same server behind TLS: a throwaway self-signed P-256 certificate (the generator
+        # does not check it; what TLS costs the server does not depend on who signed it).
+        [ -f "$dir/tls.crt" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+          -nodes -keyout "$dir/tls.key" -out "$dir/tls.crt" -days 2 -subj /CN=localhost 2> /dev/null
+        jq --arg cert "$dir/tls.crt" --arg key "$dir/tls.key" \
+          '.listen[0].tls = {cert: $cert, key: $key}' "$dir/parleyd.json" > "$dir/parleyd-tls.json"
+        mv "$dir/parleyd-tls.json" "$dir/parleyd.json"
+      fi
       taskset -c "$server_cpu" "$parleyd" --config "$dir/parleyd.json" 2>> "$out/parleyd.log" &
       ;;
     mosquitto)
@@ -202,6 +212,7 @@ system_args() {
     parley-aes) echo "--system parley --suite AES-256-GCM --key-cache $key_cache" ;;
     parley-chacha) echo "--system parley --suite CHACHA20-POLY1305 --key-cache $key_cache" ;;
     parley-idea) echo "--system parley --suite IDEA-CTR-HMAC-SHA256 --key-cache $key_cache" ;;
+    parley-tls) echo "--system parley --suite AES-256-GCM --tls --key-cache $key_cache" ;;
     *) echo "--system $system" ;;
   esac
 }
@@ -250,6 +261,13 @@ if have parley-aes; then
     generator handshake $(system_args parley-aes) --port 17777 --server-pid "$server_pid" \
       --concurrency 16 --warmup "$hs_warmup" --duration "$hs_duration" --label "handshake-$round"
     stop_server
+    if have parley-tls; then  # the same round over TLS, back to back
+      start_server parley-tls
+      # shellcheck disable=SC2046
+      generator handshake $(system_args parley-tls) --port 17777 --server-pid "$server_pid" \
+        --concurrency 16 --warmup "$hs_warmup" --duration "$hs_duration" --label "tls-handshake-$round"
+      stop_server
+    fi
   done
 fi
 

@@ -65,6 +65,7 @@ struct Common {
   std::string key_cache;
   std::string fingerprint;
   std::string label;
+  bool tls = false;
 };
 
 void add_common(CLI::App& app, Common& c) {
@@ -78,6 +79,7 @@ void add_common(CLI::App& app, Common& c) {
   app.add_option("--key-cache", c.key_cache, "Parley: PEM file caching the key pool");
   app.add_option("--fingerprint", c.fingerprint, "Parley: pin the server's fingerprint");
   app.add_option("--label", c.label, "copied into the result, for the report");
+  app.add_flag("--tls", c.tls, "connect over TLS (a TLS listener)");
 }
 
 // Median of `runs` runs of `seconds` each: RSA-PSS signatures per second with the server's
@@ -194,6 +196,7 @@ int main(int argc, char** argv) {
     } else {
       system = make_irc_system();
     }
+    if (common.tls) system = make_tls_system(std::move(system));
     Target target{asio::ip::tcp::endpoint(asio::ip::make_address(common.host), common.port),
                   common.server_pid};
 
@@ -223,6 +226,7 @@ int main(int argc, char** argv) {
     if (failure) std::rethrow_exception(failure);
     result["nofile_limit"] = nofile_limit();
     if (!common.label.empty()) result["label"] = common.label;
+    result["tls"] = common.tls;
     if (common.system == "parley") {
       result["suite"] = common.suite;
       result["key_pool"] = keys->size();

@@ -13,6 +13,7 @@ NOISY = 5.0
 
 NAMES = {
     "parley-AES-256-GCM": "Parley AES-256-GCM",
+    "parley-AES-256-GCM+tls": "Parley AES-256-GCM over TLS",
     "parley-CHACHA20-POLY1305": "Parley ChaCha20-Poly1305",
     "parley-IDEA-CTR-HMAC-SHA256": "Parley IDEA-CTR-HMAC",
     "mosquitto": "mosquitto (MQTT 3.1.1, QoS 0)",
@@ -180,7 +181,7 @@ def main(out):
     if idles:
         base = None
         for r in idles:
-            if r["system"].startswith("parley") and "server" in r:
+            if r["system"] == PARLEY and "server" in r:
                 base = r["server"]["rss_per_session_kib"]
         md.append(f"## Idle sessions\n")
         md.append("Server RSS after N established sessions (each in one room) and a 3 s pause, minus "
@@ -189,7 +190,7 @@ def main(out):
         md.append("|---|---:|---:|---:|---:|---:|---:|")
         for r in idles:
             name = NAMES.get(r["system"], r["system"])
-            if r["system"].startswith("parley"):
+            if r["system"] == PARLEY:
                 name = "Parley"
             s = r.get("server")
             if not s:
@@ -228,6 +229,20 @@ def main(out):
                                 "median_share": shares[len(shares) // 2],
                                 "key_bits": rounds[0][1]["key_bits"]}
         md.append("")
+    tls_rounds = [h for h in handshakes if h.get("label", "").startswith("tls-handshake-")]
+    if tls_rounds:
+        md.append("Over TLS (the same server behind a TLS listener, each round right after the plain "
+                  "one; TLS 1.3 with a P-256 certificate, no resumption):\n")
+        md.append("| round | handshakes/s | p50 ms | p99 ms | server CPU % | vs plain, same round |")
+        md.append("|---:|---:|---:|---:|---:|---:|")
+        plain = {h.get("label"): h for h in handshakes}
+        for h in tls_rounds:
+            n = h["label"].split("-")[-1]
+            p = plain.get(f"handshake-{n}")
+            md.append(f"| {n} | {fmt(h['handshakes_per_s'])} | {fmt(h['latency_ms']['p50'], 1)} | "
+                      f"{fmt(h['latency_ms']['p99'], 1)} | {fmt(h.get('server', {}).get('cpu_pct'))} | "
+                      f"{ratio(h['handshakes_per_s'], p['handshakes_per_s'] if p else None)} |")
+        md.append("")
 
     # Targets.
     md.append("## Targets (issue: measured, not asserted)\n")
@@ -246,7 +261,7 @@ def main(out):
         r = by[PARLEY]["delivered_per_s"] / by["nats-server"]["delivered_per_s"]
         targets["parley / nats-server"] = {"ratio": r}
         md.append(f"- Parley AES-256-GCM delivers **{r:.2f}x** nats-server's messages/s (reported, no target).")
-    pi = [v for k, v in summary["idle"].items() if k.startswith("parley")]
+    pi = [v for k, v in summary["idle"].items() if k == PARLEY]
     if pi:
         kib = pi[0]["rss_per_session_kib"]
         ok = kib <= 8.0 and (pi[0]["sessions"] or 0) >= 10000
