@@ -540,7 +540,11 @@ awaitable<bool> Session::transport_handshake(steady_clock::time_point deadline) 
   const std::string reason = ending_                   ? ending_->reason
                              : read_deadline_.passed() ? "no TLS handshake in time"
                                                        : "TLS: " + ec.message();
-  ctx_.log.handshake_failed(id_, peer_, read_deadline_.passed() ? "timeout" : "tls", reason);
+  ctx_.log.handshake_failed(id_, peer_,
+                            ending_                   ? "none"
+                            : read_deadline_.passed() ? "timeout"
+                                                      : "tls",
+                            reason);
   co_return false;
 }
 

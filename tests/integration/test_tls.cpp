@@ -224,6 +224,11 @@ TEST_F(TlsTest, ReloadServesANewCertificateAndKeepsTheOldOneWhenTheNewFilesAreBa
   const std::string ca = ca_file();
   start({tls_listener("server", ca_.issue("first-cert", {"localhost"}, "127.0.0.1"))});
   EXPECT_NE(s_client(tls_port(), {"-CAfile", ca}).out.find("CN = first-cert"), std::string::npos);
+  // A session over the first certificate, which the reloads below must not touch.
+  ChildProcess listener({kParley, "--known-hosts", home_.file("known_hosts"), "--trust-new", "--ca",
+                         ca, "--listen", tls_target()},
+                        {{"HOME", home_.path()}, {"NO_COLOR", "1"}});
+  ASSERT_TRUE(server_.wait_for_event("handshake_ok"));
 
   const IssuedCert second = ca_.issue("second-cert", {"localhost"}, "127.0.0.1");
   files_.write("server.crt", second.cert_pem);
@@ -247,8 +252,15 @@ TEST_F(TlsTest, ReloadServesANewCertificateAndKeepsTheOldOneWhenTheNewFilesAreBa
       << *reloaded;
   after = s_client(tls_port(), {"-CAfile", ca});
   EXPECT_NE(after.out.find("CN = second-cert"), std::string::npos) << after.out;
-  auto run = parley({"--batch", "--trust-new", "--ca", ca}, tls_target());
+  auto run = parley({"--batch", "--trust-new", "--ca", ca}, tls_target(), "after the reloads\n");
   EXPECT_EQ(run.status.code, 0) << run.err;
+  // The first session is still there, and got the line.
+  EXPECT_TRUE(listener.wait_for_line(
+      [](const std::string& line) { return line.find("after the reloads") != std::string::npos; },
+      kDefaultTimeout))
+      << listener.stderr_text();
+  listener.signal(SIGTERM);
+  listener.wait_exit();
 }
 
 // Admission runs before any cryptography: a refused connection on a TLS port is closed at once,
