@@ -85,6 +85,9 @@ set(CPACK_DEBIAN_PACKAGE_RELEASE "1")
 set(CPACK_DEBIAN_FILE_NAME "DEB-DEFAULT")
 # Depends: from the binaries' NEEDED entries (dpkg-shlibdeps, in dpkg-dev).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# The unit's ExecReload= runs /bin/kill, which a minimal Debian 12 lacks: procps ships it. The
+# libraries (libbotan-2-19, libssl3, ...) are appended by dpkg-shlibdeps.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "procps")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "jq, logrotate")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${PROJECT_SOURCE_DIR}/packaging/debian/conffiles"

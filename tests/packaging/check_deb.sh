@@ -74,6 +74,9 @@ done
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "Depends: $depends"
 echo "$depends" | grep -q 'libbotan-2-19' || fail "Depends lacks libbotan-2-19"
+echo "$depends" | grep -q 'libssl3' || fail "Depends lacks libssl3 (TLS listeners)"
+# ExecReload=/bin/kill: systemctl reload fails with 203/EXEC where procps is missing.
+echo "$depends" | grep -qw 'procps' || fail "Depends lacks procps (/bin/kill for ExecReload=)"
 echo "$depends" | grep -q -- '-dev' && fail "Depends names a -dev package"
 # The packaged binary runs, and the shipped config validates with it.
 "$root/usr/bin/parleyd" --check-config "$root$config" || fail "the packaged config is invalid"
