@@ -407,6 +407,8 @@ awaitable<nlohmann::json> Soak::run() {
   running_ = false;
   // The pacers end at their next tick (at most 100 ms); nothing of theirs may outlive this.
   if (pacers_ > 0) co_await pacers_done_.async_wait(use_tuple);
+  // What happened after the last sample (all of it when the server went away) counts too.
+  total_.add(now_);
 
   // Flatness over the last half of the run.
   std::vector<double> rss;
