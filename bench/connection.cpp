@@ -101,6 +101,10 @@ void Connection::close() {
   end("closed", false);
 }
 
+void Connection::drop() {
+  end("dropped", false);
+}
+
 void Connection::flush() {
   if (closed_ || write_waiting_) return;
   while (out_pos_ < out_.size()) {

@@ -50,6 +50,9 @@ class Connection final : public std::enable_shared_from_this<Connection>, privat
   void publish(std::size_t room, std::string_view text);
   // A polite goodbye if the protocol has one, then the socket closes; no on_closed callback.
   void close();
+  // The socket closes without a goodbye, as when a client's host or network goes away (the
+  // server sees EOF, or a reset if bytes were still unread); no on_closed callback.
+  void drop();
 
   std::size_t index() const { return index_; }
   bool ready() const { return ready_; }

@@ -4,6 +4,7 @@
 //   parley-bench idle      --system mosquitto --port 18883 --clients 10000 [...]
 //   parley-bench handshake --system parley --port 17777 --concurrency 8 [...]
 //   parley-bench sign-rate --key identity.pem
+//   parley-bench soak      --system parley --port 17777 --server-pid PID [...]
 //
 // One thread, one io_context. Each run prints one JSON object on stdout; progress goes to
 // stderr.
@@ -44,6 +45,12 @@ std::uint64_t nofile_limit() {
   rlimit lim{};
   ::getrlimit(RLIMIT_NOFILE, &lim);
   return lim.rlim_cur;
+}
+
+void require_descriptors(std::size_t clients) {
+  if (clients + 64 > nofile_limit())
+    throw std::runtime_error("RLIMIT_NOFILE " + std::to_string(nofile_limit()) +
+                             " is too low for " + std::to_string(clients) + " clients");
 }
 
 std::vector<double> parse_list(const std::string& text) {
@@ -173,6 +180,32 @@ int main(int argc, char** argv) {
   sign->add_option("--runs", sign_runs);
   sign->add_option("--seconds", sign_seconds);
 
+  SoakParams soak;
+  auto* sk = app.add_subcommand("soak", "N clients chatting and turning over for a long time");
+  add_common(*sk, common);
+  sk->add_option("--clients", soak.clients)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  sk->add_option("--rooms", soak.rooms, "client i is in room i mod rooms")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  sk->add_option("--size", soak.size, "bytes of text per message")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4000}));
+  sk->add_option("--message-interval", soak.message_interval_s,
+                 "seconds between two messages of one client")
+      ->check(CLI::Range(0.01, 3600.0));
+  sk->add_option("--churn", soak.churn_per_s, "fraction of the clients replaced per second")
+      ->check(CLI::Range(0.0, 1.0));
+  sk->add_option("--duration", soak.duration_s, "seconds, from the moment every client is in")
+      ->check(CLI::Range(1.0, 604800.0));
+  sk->add_option("--interval", soak.interval_s, "seconds between two samples")
+      ->check(CLI::Range(1.0, 86400.0));
+  sk->add_option("--flat-limit", soak.flat_limit,
+                 "largest (max - min) / max of RSS and descriptors over the last half")
+      ->check(CLI::Range(0.0, 1.0));
+  sk->add_option("--seed", soak.seed, "which clients quit");
+  sk->add_option("--jsonl", soak.jsonl, "write one JSON object per sample to this file");
+  sk->add_option("--connect-parallel", soak.connect_parallel)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}));
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -215,10 +248,18 @@ int main(int argc, char** argv) {
     if (fan->parsed()) {
       asio::co_spawn(io, run_fanout(*system, target, fanout), done);
     } else if (idl->parsed()) {
-      if (idle.clients + 64 > nofile_limit())
-        throw std::runtime_error("RLIMIT_NOFILE " + std::to_string(nofile_limit()) +
-                                 " is too low for " + std::to_string(idle.clients) + " clients");
+      require_descriptors(idle.clients);
       asio::co_spawn(io, run_idle(*system, target, idle), done);
+    } else if (sk->parsed()) {
+      if (soak.rooms > soak.clients) throw std::runtime_error("--rooms must be at most --clients");
+      if (soak.interval_s > soak.duration_s)
+        throw std::runtime_error("--interval must be at most --duration");
+      if (target.server_pid <= 0)
+        throw std::runtime_error(
+            "soak needs --server-pid (it samples the server's RSS and descriptors)");
+      // A quit's new client connects before the old socket is gone from the table.
+      require_descriptors(soak.clients + soak.clients / 10);
+      asio::co_spawn(io, run_soak(*system, target, soak), done);
     } else {
       asio::co_spawn(io, run_handshake(*system, target, hs), done);
     }

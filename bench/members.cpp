@@ -20,17 +20,22 @@ boost::asio::awaitable<bool> Members::connect_members(std::size_t clients, std::
       co_await pause(std::chrono::milliseconds(1));
     }
     if (!error_.empty()) co_return false;
-    CodecOptions options{"b" + std::to_string(i), {system_.room_name(i % rooms)}, &read_one_in_};
-    auto connection =
-        std::make_shared<Connection>(executor, system_.make(options), *this, i, read_buffer_);
-    connections_.push_back(connection);
-    Connection::spawn(connection, target_.endpoint);
+    connections_.push_back(open(executor, i, i % rooms, "b" + std::to_string(i)));
   }
   while (ready_ < clients && error_.empty()) {
     if (Clock::now() > deadline) co_return false;
     co_await pause(std::chrono::milliseconds(5));
   }
   co_return error_.empty();
+}
+
+std::shared_ptr<Connection> Members::open(const boost::asio::any_io_executor& executor,
+                                          std::size_t index, std::size_t room, std::string name) {
+  CodecOptions options{std::move(name), {system_.room_name(room)}, &read_one_in_};
+  auto connection =
+      std::make_shared<Connection>(executor, system_.make(options), *this, index, read_buffer_);
+  Connection::spawn(connection, target_.endpoint);
+  return connection;
 }
 
 void Members::close_all() {

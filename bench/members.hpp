@@ -31,6 +31,10 @@ class Members : public ConnectionOwner {
                                                std::size_t parallel, Clock::time_point deadline);
   // A polite goodbye on every connection.
   void close_all();
+  // Makes client `index` (a member of room `room`, called `name` where the protocol names
+  // clients) and starts connecting it; the caller keeps it (connections_ or elsewhere).
+  std::shared_ptr<Connection> open(const boost::asio::any_io_executor& executor, std::size_t index,
+                                   std::size_t room, std::string name);
 
   System& system_;
   Target target_;

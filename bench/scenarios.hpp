@@ -1,4 +1,4 @@
-// The three scenarios of the load generator. Each runs on the caller's io_context (one
+// The scenarios of the load generator. Each runs on the caller's io_context (one
 // thread) and returns its result as one JSON object.
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "adapter.hpp"
@@ -78,10 +79,28 @@ struct HandshakeParams {
   double duration_s = 10;
 };
 
+// A long run at a steady, modest load with the population turning over, to see whether the
+// server's memory and descriptors stay flat (bench/soak.sh).
+struct SoakParams {
+  std::size_t clients = 2000;  // held throughout; client slot i is in room i mod rooms
+  std::size_t rooms = 200;
+  std::size_t size = 128;         // bytes of text per message
+  double message_interval_s = 5;  // each client sends one message this often
+  double churn_per_s = 0.01;      // fraction of the clients replaced every second
+  double duration_s = 600;        // from the moment every client is in
+  double interval_s = 10;         // one sample this often
+  double flat_limit = 0.02;       // (max - min) / max over the last half of the run
+  std::size_t connect_parallel = 64;
+  double ready_timeout_s = 300;
+  std::uint32_t seed = 1;  // which clients quit
+  std::string jsonl;       // a file for one JSON object per sample (empty: none)
+};
+
 boost::asio::awaitable<nlohmann::json> run_fanout(System& system, Target target,
                                                   FanoutParams params);
 boost::asio::awaitable<nlohmann::json> run_idle(System& system, Target target, IdleParams params);
 boost::asio::awaitable<nlohmann::json> run_handshake(System& system, Target target,
                                                      HandshakeParams params);
+boost::asio::awaitable<nlohmann::json> run_soak(System& system, Target target, SoakParams params);
 
 }  // namespace parley::bench

@@ -91,6 +91,24 @@ std::int64_t percentile(const std::vector<std::int64_t>& sorted, double q) {
   return sorted[rank == 0 ? 0 : rank - 1];
 }
 
+double spread(const std::vector<double>& values) {
+  if (values.empty()) return 0;
+  const auto [min, max] = std::minmax_element(values.begin(), values.end());
+  return *max > 0 ? (*max - *min) / *max : 0;
+}
+
+std::optional<std::size_t> count_descriptors(pid_t pid) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec);
+  if (ec) return std::nullopt;
+  std::size_t n = 0;
+  for (const std::filesystem::directory_iterator end; it != end; it.increment(ec)) {
+    if (ec) return std::nullopt;
+    ++n;
+  }
+  return n;
+}
+
 ProcSample sample_process(pid_t pid) {
   ProcSample s;
   const std::string dir = "/proc/" + std::to_string(pid);

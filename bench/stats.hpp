@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace parley::bench {
@@ -41,6 +42,10 @@ class Histogram {
 // Nearest-rank percentile of sorted samples; q in [0, 1]. 0 for no samples.
 std::int64_t percentile(const std::vector<std::int64_t>& sorted, double q);
 
+// (max - min) / max of the values: how far a series that should be flat moved, as a fraction
+// of its peak. 0 for no values or a peak of 0.
+double spread(const std::vector<double>& values);
+
 // CPU time and memory of a process, from /proc/PID/stat and /proc/PID/status.
 struct ProcSample {
   bool ok = false;
@@ -52,6 +57,9 @@ struct ProcSample {
   double runqueue_wait_s = 0;
 };
 ProcSample sample_process(pid_t pid);
+// Open descriptors of a process: the entries of /proc/PID/fd (nothing when it cannot be read:
+// the process is gone, or belongs to another user).
+std::optional<std::size_t> count_descriptors(pid_t pid);
 // This process's own CPU time (getrusage), user + system, in seconds.
 double self_cpu_seconds();
 // The first CPU a process may run on (sched_getaffinity), -1 if unknown.

@@ -1,6 +1,8 @@
 // The load generator's pure parts: message stamps, percentiles and the histogram, and the
 // MQTT / NATS / IRC subsets it speaks to the peers.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <random>
@@ -48,6 +50,25 @@ TEST(BenchPercentile, NearestRank) {
   EXPECT_EQ(percentile(v, 0.99), 99);
   EXPECT_EQ(percentile(v, 0.999), 100);
   EXPECT_EQ(percentile(v, 1.0), 100);
+}
+
+TEST(BenchSpread, MaxMinusMinOverMax) {
+  EXPECT_EQ(spread({}), 0.0);
+  EXPECT_EQ(spread({0, 0}), 0.0);
+  EXPECT_EQ(spread({5}), 0.0);
+  EXPECT_DOUBLE_EQ(spread({100, 99, 98}), 0.02);
+  EXPECT_DOUBLE_EQ(spread({50, 100, 75}), 0.5);
+}
+
+TEST(BenchDescriptors, CountsWhatThisProcessOpens) {
+  const auto before = count_descriptors(::getpid());
+  ASSERT_TRUE(before.has_value());
+  const int fd = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(count_descriptors(::getpid()), *before + 1);
+  ::close(fd);
+  EXPECT_EQ(count_descriptors(::getpid()), before);
+  EXPECT_FALSE(count_descriptors(-1).has_value());
 }
 
 TEST(BenchHistogram, BucketsCoverEveryValueWithinHalfAPercent) {
