@@ -99,11 +99,7 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
     auto keys = load_authorized_keys(cfg);
     Botan::System_RNG rng;
     StoredIdentity stored = load_or_create_identity(cfg.identity_key, rng);
-    if (stored.created)
-      std::fprintf(stderr, "parleyd: created identity key %s\n", cfg.identity_key.c_str());
-    if (stored.too_open)
-      std::fprintf(stderr, "parleyd: warning: %s is readable by group or others\n",
-                   cfg.identity_key.c_str());
+    log->identity_key(cfg.identity_key, stored.created, stored.too_open);
     ServerIdentity identity(std::move(stored.key), rng);
     raise_nofile_limit(*log, cfg.limits.max_clients);
 

@@ -368,7 +368,8 @@ void EventLog::session_close(std::uint64_t session, std::string_view peer, std::
 
 void EventLog::reload(bool ok, const std::vector<std::string>& changed,
                       const std::vector<std::string>& need_restart, std::string_view error) {
-  const Level level = ok ? Level::info : Level::error;
+  // A change that waits for a restart is one an operator may believe applied: say it louder.
+  const Level level = !ok ? Level::error : need_restart.empty() ? Level::info : Level::warn;
   if (!enabled(level)) return;
   auto j = head(level, "reload");
   j["ok"] = ok;
@@ -410,6 +411,15 @@ void EventLog::nofile_limit(std::uint64_t soft, std::uint64_t hard, std::uint64_
   j["hard"] = hard;
   j["needed"] = needed;
   j["sufficient"] = sufficient;
+  emit(level, j);
+}
+
+void EventLog::identity_key(std::string_view path, bool created, bool too_open) {
+  const Level level = too_open ? Level::warn : Level::info;
+  if (!enabled(level) || (!created && !too_open)) return;
+  auto j = head(level, created ? "identity_key_created" : "identity_key_too_open");
+  j["path"] = bounded(path);
+  if (created && too_open) j["too_open"] = true;
   emit(level, j);
 }
 

@@ -90,6 +90,8 @@ class EventLog {
   };
   void stats(const Stats&);
   void nofile_limit(std::uint64_t soft, std::uint64_t hard, std::uint64_t needed, bool sufficient);
+  // The identity key at start: created (first start), or readable by group or others (warn).
+  void identity_key(std::string_view path, bool created, bool too_open);
   void accept_error(std::string_view error, std::uint64_t backoff_ms);
   void internal_error(std::optional<std::uint64_t> session, std::string_view what);
 

@@ -24,6 +24,9 @@ using asio::awaitable;
 using std::chrono::steady_clock;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// The handshake_failed reason of a client that left without a word after the ServerHello.
+constexpr std::string_view kClosedAfterServerHello =
+    "client closed after the ServerHello (did it refuse the server's key?)";
 // How long a closing session may take to flush its last records.
 constexpr std::chrono::seconds kLinger{5};
 // After its close record, how long and how much a session reads (and drops) while the peer
@@ -218,6 +221,13 @@ awaitable<bool> Session::handshake_frame(steady_clock::time_point deadline, Byte
       ctx_.log.handshake_failed(id_, peer_, name_of(StatusCode::timeout), timeout_reason);
       co_return false;
     case Read::closed:
+      // Not a byte after the ServerHello: what a client does when it does not trust the key
+      // it was shown (unknown, or changed since its known_hosts entry). Said apart, so an
+      // operator can watch for clients that are shown some other key on their way here.
+      if (server_hello_sent && counters_.records_in == 1 && decoder_.buffered() == 0) {
+        ctx_.log.handshake_failed(id_, peer_, "none", kClosedAfterServerHello);
+        co_return false;
+      }
       ctx_.log.handshake_failed(
           id_, peer_, name_of(StatusCode::bad_message),
           decoder_.error() != FrameError::none ? "bad frame length" : "connection closed");

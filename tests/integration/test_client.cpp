@@ -213,7 +213,14 @@ TEST_F(ClientTest, KnownHostsNewRecordedMatchingChanged) {
   const std::string changed = "# pinned by hand\n" + target() + " " + old_fp + "\n";
   { std::ofstream(known_hosts()) << changed; }
   for (std::vector<std::string> flags : {std::vector<std::string>{}, {"--trust-new"}}) {
+    const auto mark = server_.log_mark();
     auto refused = parley(flags, "hi\n");
+    // The server sees a client leave without a word after its ServerHello, and says so.
+    auto left = server_.wait_for_event("handshake_failed", kDefaultTimeout, mark);
+    ASSERT_TRUE(left);
+    EXPECT_EQ(left->value("reason", ""),
+              "client closed after the ServerHello (did it refuse the server's key?)")
+        << *left;
     EXPECT_EQ(refused.status.code, kHostKey) << refused.err;
     EXPECT_NE(refused.err.find("HAS CHANGED"), std::string::npos) << refused.err;
     EXPECT_NE(refused.err.find(old_fp), std::string::npos) << refused.err;

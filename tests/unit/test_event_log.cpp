@@ -61,6 +61,28 @@ TEST(EventLog, LevelsFilterAndChange) {
   EXPECT_EQ(lines_of(sink.str()).back()["level"], "error");
 }
 
+// Every line is JSON, the identity key's creation included; a reload whose change waits for a
+// restart is a warning, since the operator may believe it applied.
+TEST(EventLog, IdentityKeyAndRestartOnlyReloads) {
+  std::ostringstream sink;
+  EventLog log(LogOptions{}, sink);
+  log.identity_key("/var/lib/parleyd/identity.pem", true, false);
+  log.identity_key("/etc/parley/id.pem", false, true);
+  log.identity_key("/etc/parley/quiet.pem", false, false);  // nothing to say
+  log.reload(true, {"limits.rate"}, {}, "");
+  log.reload(true, {"listen", "limits.rate"}, {"listen"}, "");
+  const auto lines = lines_of(sink.str());
+  ASSERT_EQ(lines.size(), 4u) << sink.str();
+  EXPECT_EQ(lines[0]["event"], "identity_key_created");
+  EXPECT_EQ(lines[0]["level"], "info");
+  EXPECT_EQ(lines[0]["path"], "/var/lib/parleyd/identity.pem");
+  EXPECT_EQ(lines[1]["event"], "identity_key_too_open");
+  EXPECT_EQ(lines[1]["level"], "warn");
+  EXPECT_EQ(lines[2]["level"], "info");
+  EXPECT_EQ(lines[3]["level"], "warn");
+  EXPECT_EQ(lines[3]["need_restart"], nlohmann::json::array({"listen"}));
+}
+
 TEST(EventLog, TextFormatAndBadUtf8) {
   std::ostringstream sink;
   EventLog log(LogOptions{LogFormat::text, "info", std::nullopt}, sink);

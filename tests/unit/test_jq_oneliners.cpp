@@ -27,6 +27,10 @@ const OneLiner kSlowConsumers{
     "-cR", R"(fromjson? | select(.event=="slow_consumer") | {ts, peer, nick, unsent_bytes})"};
 const OneLiner kWarnings{"-cR", R"(fromjson? | select(.level=="warn" or .level=="error"))"};
 const OneLiner kSuites{"-rR", R"(fromjson? | select(.event=="handshake_ok") | .suite)"};
+// Clients that left without a word after the ServerHello, per IPv4 /24.
+const OneLiner kLeftAfterServerHello{
+    "-rR",
+    R"(fromjson? | select(.event=="handshake_failed" and (.reason | startswith("client closed after the ServerHello"))) | .peer | sub("\\.[0-9]+:[0-9]+$";".0/24"))"};
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -71,11 +75,14 @@ class JqOneLiners : public ::testing::Test {
     log.handshake_ok(3, "198.51.100.1:5000", "CHACHA20-POLY1305", "", 4);
     log.handshake_failed(4, "[2001:db8::1]:6000", "bad_message", "not a ClientHello");
     log.slow_consumer(3, "198.51.100.1:5000", "bob", 1048600, std::nullopt);
+    for (const char* peer : {"203.0.113.5:1000", "203.0.113.9:1001", "198.51.100.1:5001"})
+      log.handshake_failed(5, peer, "none",
+                           "client closed after the ServerHello (did it refuse the server's key?)");
     log.session_close(3, "198.51.100.1:5000", "bob", "policy", "slow consumer", {1, 2, 3, 4, 5});
     log.flush();
-    // What journalctl -o cat also shows: parleyd's plain stderr lines from before the log.
+    // What journalctl -o cat may also show: a plain line parleyd writes when it cannot start.
     log_file_ = dir_ + "/journal.txt";
-    std::ofstream(log_file_) << "parleyd: created identity key /var/lib/parleyd/identity.pem\n"
+    std::ofstream(log_file_) << "parleyd: /etc/parley/parleyd.json: limits.rate: bad\n"
                              << sink.str();
   }
   void TearDown() override {
@@ -91,7 +98,8 @@ TEST_F(JqOneLiners, AppearVerbatimInTheDocs) {
   const std::string logging = read_file(PARLEY_SOURCE_DIR "/docs/logging.md");
   ASSERT_FALSE(readme.empty());
   ASSERT_FALSE(logging.empty());
-  for (const auto* o : {&kFailedHandshakes, &kSlowConsumers, &kWarnings, &kSuites}) {
+  for (const auto* o :
+       {&kFailedHandshakes, &kSlowConsumers, &kWarnings, &kSuites, &kLeftAfterServerHello}) {
     const std::string quoted = "jq " + o->flags + " '" + o->program + "'";
     EXPECT_NE(readme.find(quoted), std::string::npos) << "README.md lacks: " << quoted;
     EXPECT_NE(logging.find(quoted), std::string::npos) << "docs/logging.md lacks: " << quoted;
@@ -99,7 +107,13 @@ TEST_F(JqOneLiners, AppearVerbatimInTheDocs) {
 }
 
 TEST_F(JqOneLiners, FailedHandshakesPerPeer) {
-  EXPECT_EQ(run_jq(kFailedHandshakes, log_file_), "192.0.2.7\n192.0.2.7\n[2001:db8::1]\n");
+  EXPECT_EQ(run_jq(kFailedHandshakes, log_file_),
+            "192.0.2.7\n192.0.2.7\n[2001:db8::1]\n203.0.113.5\n203.0.113.9\n198.51.100.1\n");
+}
+
+TEST_F(JqOneLiners, ClientsThatLeftAfterTheServerHelloPerNetwork) {
+  EXPECT_EQ(run_jq(kLeftAfterServerHello, log_file_),
+            "203.0.113.0/24\n203.0.113.0/24\n198.51.100.0/24\n");
 }
 
 TEST_F(JqOneLiners, SlowConsumers) {
