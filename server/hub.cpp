@@ -52,6 +52,13 @@ bool replies_with_a_page(const req::Request& request) {
 
 Hub::Hub(std::function<std::uint16_t()> guest_suffix) : guest_suffix_(std::move(guest_suffix)) {}
 
+void Hub::set_seq_lease(std::uint64_t base, std::uint64_t limit,
+                        std::function<std::uint64_t()> extend) {
+  seq_high_ = std::max(seq_high_, base);
+  seq_limit_ = limit;
+  extend_seq_lease_ = std::move(extend);
+}
+
 void Hub::set_reserved_nicks(std::map<std::string, std::string> owned_by_fingerprint) {
   owned_by_fingerprint_ = std::move(owned_by_fingerprint);
   owners_by_nick_.clear();
@@ -220,7 +227,8 @@ void Hub::on_join(SessionId id, Session& session, const RequestId& rid, const st
   if (existing == rooms_.end() && rooms_.size() >= limits_.max_rooms)
     return fail(session, ErrorCode::unavailable, "too many rooms on this server", rid);
   if (existing == rooms_.end()) {
-    existing = rooms_.emplace(key, Room{name, {}, 0}).first;
+    // After every seq of this run, so a room that emptied and is created again goes on upwards.
+    existing = rooms_.emplace(key, Room{name, {}, seq_high_}).first;
     room_order_.insert(key);
   }
   Room& room = existing->second;
@@ -271,7 +279,10 @@ void Hub::on_say(SessionId id, Session& session, const RequestId& rid, const req
   if (json.size() > kSmallestEventLimit && json.size() > smallest_event_limit(room, id))
     return fail(session, ErrorCode::too_long, "too long for a member of the room once encoded",
                 rid);
-  ++room.last_seq;
+  const std::uint64_t seq = room.last_seq + 1;
+  if (seq > seq_limit_) seq_limit_ = extend_seq_lease_();  // throws when it cannot persist
+  room.last_seq = seq;
+  seq_high_ = std::max(seq_high_, seq);
   ack(session, rid, room.last_seq);
   fan_out(room, id, json);
   messages_relayed_ += room.members.size() - 1;

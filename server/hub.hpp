@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -83,6 +84,12 @@ class Hub {
   void set_reserved_nicks(std::map<std::string, std::string> owned_by_fingerprint);
   // At start and on reload; a lower limit refuses new rooms and joins, and closes nothing.
   void set_limits(HubLimits limits) { limits_ = limits; }
+  // Room seqs (PROTOCOL.md 6.2): this run issues seqs above `base`; a room created (or created
+  // again after it emptied) starts after every seq issued so far, so one room name's seqs only
+  // grow. Past `limit`, `extend` is asked for a new limit (SeqLease::extend). Without a call:
+  // from 0, unlimited (tests).
+  void set_seq_lease(std::uint64_t base, std::uint64_t limit,
+                     std::function<std::uint64_t()> extend);
 
   // A session that finished its handshake; `member` must outlive the attachment.
   // fingerprint: the client's identity ("" if anonymous). Returns the assigned nick: the key's
@@ -156,6 +163,9 @@ class Hub {
   std::unordered_map<std::string, Room> rooms_;       // folded room name -> room
   std::set<std::string, std::less<>> room_order_;     // the same keys, in listing order
   HubLimits limits_;
+  std::uint64_t seq_high_ = 0;  // the highest seq issued in this run (or the lease's base)
+  std::uint64_t seq_limit_ = std::numeric_limits<std::uint64_t>::max();
+  std::function<std::uint64_t()> extend_seq_lease_;
   std::uint64_t messages_relayed_ = 0;
   HubObserver* observer_ = nullptr;
 };

@@ -34,12 +34,14 @@ ServerContext::ServerContext(boost::asio::any_io_executor exec, config::Config i
       identity(server_identity),
       rng(random),
       hub_log(event_log),
+      seq_lease(SeqLease::path_beside(initial.identity_key)),
       hub([&random] { return guest_suffix(random); }),
       admission(admission_limits(initial.limits)),
       occupancy(occupancy_limits(initial.limits)),
       signing(exec, initial.limits.signatures_per_turn),
       flushes(exec) {
   hub.set_observer(&hub_log);
+  hub.set_seq_lease(seq_lease.base(), seq_lease.limit(), [this] { return seq_lease.extend(); });
   apply(std::move(initial), std::move(keys));
 }
 

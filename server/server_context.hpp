@@ -19,6 +19,7 @@
 #include "parley/authorized_keys.hpp"
 #include "parley/config.hpp"
 #include "parley/server_handshake.hpp"
+#include "seq_lease.hpp"
 #include "signing_budget.hpp"
 
 namespace parley::server {
@@ -51,6 +52,7 @@ struct ServerContext {
   ServerIdentity& identity;
   Botan::RandomNumberGenerator& rng;
   HubLog hub_log;
+  SeqLease seq_lease;  // before the hub, which draws on it
   Hub hub;
   Admission admission;
   Occupancy occupancy;

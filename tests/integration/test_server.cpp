@@ -136,6 +136,36 @@ TEST(Relay, ThreeClientsOneRoom) {
 // afterwards, in both directions and across a key update, must not notice.
 // Idle sessions give back their cipher objects and buffers (the stats line counts them) and
 // come back intact: records in both directions, a key update, new ciphers made on demand.
+// PROTOCOL.md 6.2: a room's seq never goes back, across the room emptying and across a restart
+// of the server on the same state directory (where the seq lease lives, next to the key).
+TEST(Relay, RoomSeqNeverGoesBackAcrossARestart) {
+  ServerProcess runs[2];
+  const auto cfg = runs[0].default_config();  // both runs: the same key, so the same directory
+  std::vector<std::uint64_t> seqs;
+  for (auto& server : runs) {
+    ASSERT_TRUE(server.start(cfg));
+    for (int again = 0; again < 2; ++again) {  // the room empties between the two
+      TestClient c;
+      ASSERT_TRUE(c.open(server.port()));
+      ASSERT_TRUE(c.send(req::Join{"history"}, RequestId{std::int64_t{1}}));
+      c.expect<evt::Ack>();
+      ASSERT_TRUE(c.send(req::Say{"history", "hello"}, RequestId{std::int64_t{2}}));
+      const auto ack = c.expect<evt::Ack>();
+      ASSERT_TRUE(ack.seq);
+      seqs.push_back(*ack.seq);
+    }
+    server.signal(SIGTERM);
+    EXPECT_EQ(server.wait_exit().code, 0);
+  }
+  ASSERT_EQ(seqs.size(), 4u);
+  EXPECT_EQ(seqs[0], 1u);
+  EXPECT_EQ(seqs[1], 2u);                      // the room came back within the run: on upwards
+  EXPECT_GT(seqs[2], std::uint64_t{1} << 32);  // the next run's lease
+  EXPECT_EQ(seqs[3], seqs[2] + 1);
+  for (auto seq : seqs)
+    EXPECT_LT(seq, std::uint64_t{1} << 53);  // an exact JSON number
+}
+
 TEST(Relay, IdleSessionsAreTrimmedAndWakeUpIntact) {
   ServerProcess server;
   auto cfg = server.default_config();

@@ -210,7 +210,9 @@ TEST_F(HubTest, SayAckedWithIdAndRequiresMembership) {
   EXPECT_TRUE(a_.delivered.empty());
 }
 
-TEST_F(HubTest, SeqRestartsWhenRoomIsRecreated) {
+// PROTOCOL.md 6.2: a room name's seq never goes back, not even when the room empties and is
+// created again (section 4's "starts again at 1" is replaced).
+TEST_F(HubTest, SeqGoesOnUpwardsWhenRoomIsRecreated) {
   attach_three();
   send(1, req::Join{"Lobby"});
   send(2, req::Join{"lobby"});
@@ -227,8 +229,41 @@ TEST_F(HubTest, SeqRestartsWhenRoomIsRecreated) {
   clear_all();
   send(2, req::Say{"lobby", "again"});
   const auto message = c_.only<evt::Message>();
-  EXPECT_EQ(message.seq, 1u);
+  EXPECT_EQ(message.seq, 3u);        // after every seq of this run
   EXPECT_EQ(message.room, "lobby");  // the new room's own display form
+}
+
+// A run's seqs come from a lease (SeqLease): above its base, and past its limit only once the
+// lease was extended.
+TEST_F(HubTest, SeqsComeFromTheLease) {
+  std::vector<std::uint64_t> extended;
+  std::uint64_t limit = 1003;
+  hub_.set_seq_lease(1000, limit, [&] {
+    extended.push_back(limit);
+    return limit += 2;
+  });
+  attach_three();
+  send(1, req::Join{"a"});
+  send(2, req::Join{"a"});
+  send(1, req::Join{"b"});
+  send(2, req::Join{"b"});
+  for (const char* room : {"a", "a", "b", "a", "b", "b"})
+    send(1, req::Say{room, "x"});
+  std::vector<std::uint64_t> seqs;
+  for (const auto& m : b_.all<evt::Message>())
+    seqs.push_back(m.seq);
+  // Both rooms start after the base; "b" starts at the base too (nothing issued yet when it was
+  // made), so the two rooms interleave but each only grows.
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1001, 1002, 1001, 1003, 1002, 1003}));
+  EXPECT_TRUE(extended.empty());
+  send(1, req::Say{"a", "x"});  // 1004: past the limit of 1003
+  EXPECT_EQ(extended, std::vector<std::uint64_t>{1003});
+  EXPECT_EQ(b_.all<evt::Message>().back().seq, 1004u);
+  // A room made now starts after everything issued.
+  send(3, req::Join{"c"});
+  send(2, req::Join{"c"});
+  send(3, req::Say{"c", "x"});
+  EXPECT_EQ(b_.all<evt::Message>().back().seq, 1005u);
 }
 
 TEST_F(HubTest, JoinAnnouncesToOthersAndAcks) {
