@@ -191,6 +191,12 @@ std::string describe_close(StatusCode code, std::string_view reason) {
     case StatusCode::internal:
       words = "the server failed internally";
       break;
+    case StatusCode::replaced:
+      words = "another session with your key took this one's place";
+      break;
+    case StatusCode::kicked:
+      words = "the operator ended the session";
+      break;
     case StatusCode::bad_message:
     case StatusCode::bad_version:
     case StatusCode::key_digest_mismatch:

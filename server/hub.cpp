@@ -158,7 +158,7 @@ AfterRequest Hub::handle(SessionId id, const req::Request& request,
   const RequestId& rid = request.id;
 
   if (const auto* nick = std::get_if<req::Nick>(&request.body)) {
-    on_nick(id, session, rid, nick->nick);
+    on_nick(id, session, rid, *nick);
   } else if (const auto* join = std::get_if<req::Join>(&request.body)) {
     on_join(id, session, rid, join->room);
   } else if (const auto* part = std::get_if<req::Part>(&request.body)) {
@@ -181,7 +181,8 @@ AfterRequest Hub::handle(SessionId id, const req::Request& request,
   return AfterRequest::keep_open;
 }
 
-void Hub::on_nick(SessionId id, Session& session, const RequestId& rid, const std::string& nick) {
+void Hub::on_nick(SessionId id, Session& session, const RequestId& rid, const req::Nick& request) {
+  const std::string& nick = request.nick;
   if (!is_valid_name(nick)) return fail(session, ErrorCode::bad_name, "invalid nick", rid);
   const std::string folded = fold_name(nick);
   const std::string old_folded = fold_name(session.nick);
@@ -190,7 +191,18 @@ void Hub::on_nick(SessionId id, Session& session, const RequestId& rid, const st
     // The server names its guests: nobody may pass for one, or take a name it may hand out.
     if (folded.starts_with(kGuestPrefix))
       return fail(session, ErrorCode::nick_reserved, "guest- names are the server's", rid);
-    if (nicks_.contains(folded)) return fail(session, ErrorCode::nick_taken, "nick taken", rid);
+    if (const auto holder = nicks_.find(folded); holder != nicks_.end()) {
+      // 6.9: only a session authenticated with the same key as the holder, and only when it
+      // asks to: the holder is its own ghost (a connection that died unnoticed).
+      Session& ghost = sessions_.at(holder->second);
+      const bool same_key =
+          !session.fingerprint.empty() && ghost.fingerprint == session.fingerprint;
+      if (!request.takeover || !same_key)
+        return fail(session, ErrorCode::nick_taken, "nick taken", rid);
+      Member* ghost_member = ghost.member;
+      detach(holder->second, "replaced");  // its rooms see it quit; the nick is free
+      ghost_member->end_session(StatusCode::replaced, "replaced by a new session with your key");
+    }
     if (reserved_against(folded, session.fingerprint)) {
       return fail(session, ErrorCode::nick_reserved, "nick reserved", rid);
     }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "parley/request.hpp"
+#include "parley/status.hpp"
 
 namespace parley::server {
 
@@ -34,6 +35,9 @@ class Member {
   // The longest event this member can be sent: what fits a record within the max_frame its
   // welcome announced (PROTOCOL.md 6.5). The hub never delivers a longer one.
   virtual std::size_t max_event_bytes() const = 0;
+  // The hub ends this session (takeover, 6.9): it sends a close record with `code` and goes.
+  // The hub has detached it already; like deliver(), this must only queue.
+  virtual void end_session(StatusCode code, std::string_view reason) = 0;
 };
 
 struct HubLimits {
@@ -127,7 +131,7 @@ class Hub {
     std::uint64_t last_seq = 0;
   };
 
-  void on_nick(SessionId id, Session& session, const RequestId& rid, const std::string& nick);
+  void on_nick(SessionId id, Session& session, const RequestId& rid, const req::Nick& request);
   void on_join(SessionId id, Session& session, const RequestId& rid, const std::string& room);
   void on_part(SessionId id, Session& session, const RequestId& rid, const std::string& room);
   void on_say(SessionId id, Session& session, const RequestId& rid, const req::Say& say,

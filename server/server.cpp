@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <csignal>
 
 #include "parley/frame.hpp"
@@ -47,6 +48,14 @@ awaitable<void> refuse_busy(tcp::socket socket) {
   boost::system::error_code ec;
   socket.shutdown(tcp::socket::shutdown_both, ec);
   socket.close(ec);
+}
+
+// How far apart to spread the reconnections of `sessions` clients after a shutdown: at about
+// kReconnectsPerSecond (a handshake costs an RSA signature), at least one second, at most one
+// minute.
+std::uint64_t reconnect_spread_ms(std::size_t sessions) {
+  constexpr std::uint64_t kReconnectsPerSecond = 200;
+  return std::clamp<std::uint64_t>(sessions * 1000 / kReconnectsPerSecond, 1000, 60000);
 }
 
 // Resource exhaustion on accept: back off instead of spinning on a full fd table.
@@ -333,8 +342,14 @@ void Server::begin_shutdown(std::string_view signal_name) {
   std::vector<std::shared_ptr<Session>> all;
   for (auto& [id, s] : ctx_.sessions)
     all.push_back(s);
-  for (auto& s : all)
-    s->shut_down();
+  // Lame duck (PROTOCOL.md 6.7): each session is told when to come back, spread so that the
+  // reconnections arrive at about the rate handshakes can be served, not all at once.
+  const std::uint64_t spread_ms = reconnect_spread_ms(all.size());
+  for (auto& s : all) {
+    std::uint32_t draw = 0;
+    ctx_.rng.randomize(reinterpret_cast<std::uint8_t*>(&draw), sizeof draw);
+    s->shut_down(draw % spread_ms);
+  }
   asio::co_spawn(io_, drain_and_stop(), asio::detached);
 }
 

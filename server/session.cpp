@@ -280,7 +280,7 @@ void Session::attach(Established keys) {
                                       std::string(live_->keys.sealer.suite().name),
                                       limits.rate,
                                       limits.burst,
-                                      {"seq_ack", "paging"}}));
+                                      {"seq_ack", "paging", "goaway", "takeover"}}));
 }
 
 awaitable<void> Session::serve() {
@@ -463,7 +463,13 @@ void Session::end(Ending ending) {
   read_deadline_.cancel_now();
 }
 
-void Session::shut_down() {
+void Session::end_session(StatusCode code, std::string_view reason) {
+  end(Ending::by_server(code, std::string(reason), std::string(name_of(code))));
+}
+
+void Session::shut_down(std::uint64_t reconnect_after_ms) {
+  if (phase_ == Phase::established)
+    deliver(evt::serialize(evt::GoAway{"server shutting down", reconnect_after_ms}));
   end(Ending::by_server(StatusCode::normal, "server shutting down", "server shutting down"));
 }
 

@@ -48,11 +48,13 @@ class Session final : public Member,
 
   // Member: called by the hub while it fans out; only queues.
   void deliver(std::string_view json) override;
+  void end_session(StatusCode code, std::string_view reason) override;
   std::size_t max_event_bytes() const override { return live_->max_event_bytes; }
   // FlushQueue: one write, without waiting, of everything queued.
   void flush_output() override;
-  // SIGTERM: the session closes with close(normal, "server shutting down").
-  void shut_down();
+  // SIGTERM: a `goaway` (PROTOCOL.md 6.7) naming when to reconnect, then close(normal, "server
+  // shutting down").
+  void shut_down(std::uint64_t reconnect_after_ms);
   // Admission made room for a newcomer at this handshake's expense (before its ClientHello).
   void evict();
 

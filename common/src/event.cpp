@@ -116,6 +116,11 @@ struct EventWriter {
     put_id(out, e.id);
   }
   void operator()(const Ping&) const { out["type"] = "ping"; }
+  void operator()(const GoAway& e) const {
+    out["type"] = "goaway";
+    out["reason"] = e.reason;
+    out["reconnect_after_ms"] = e.reconnect_after_ms;
+  }
 };
 
 // Reads typed fields from one JSON object and keeps the first failure, so an event parser
@@ -310,6 +315,8 @@ std::optional<Event> read_event(std::string_view type, FieldReader& f) {
     return Rooms{read_rooms(f), f.id(/*required=*/false), f.optional_string("next")};
   if (type == "pong") return Pong{f.id(/*required=*/false)};
   if (type == "ping") return Ping{};
+  if (type == "goaway")
+    return GoAway{f.string("reason"), *f.unsigned_integer("reconnect_after_ms")};
   return std::nullopt;
 }
 

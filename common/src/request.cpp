@@ -117,6 +117,17 @@ class FieldReader {
     return it->get<std::uint64_t>();
   }
 
+  // true or false, if present (absent: false).
+  bool optional_flag(const char* name) {
+    const auto it = object_.find(name);
+    if (it == object_.end()) return false;
+    if (!it->is_boolean()) {
+      fail(std::string("field \"") + name + "\" must be true or false");
+      return false;
+    }
+    return it->get<bool>();
+  }
+
   const std::optional<Failure>& failure() const { return failure_; }
 
  private:
@@ -152,7 +163,7 @@ std::optional<Failure> check_text(const std::string& text, const Limits& limits)
   return std::nullopt;
 }
 
-// The bodies whose only field is one name: nick, join, part.
+// The bodies whose only field is one name: join, part.
 template <typename T>
 BodyOrFailure parse_named(const Json& object, const char* field) {
   FieldReader fields(object);
@@ -171,6 +182,14 @@ BodyOrFailure parse_page(FieldReader& fields, T listing) {
   if (listing.after && !is_valid_name(*listing.after))
     return Failure{ErrorCode::bad_request, "field \"after\" is not a name"};
   return Body{std::move(listing)};
+}
+
+BodyOrFailure parse_nick(const Json& object) {
+  FieldReader fields(object);
+  Nick nick{fields.required("nick"), fields.optional_flag("takeover")};
+  if (fields.failure()) return *fields.failure();
+  if (auto bad = check_name(nick.nick, "nick")) return *std::move(bad);
+  return Body{std::move(nick)};
 }
 
 BodyOrFailure parse_who(const Json& object) {
@@ -216,7 +235,7 @@ BodyOrFailure parse_quit(const Json& object) {
 
 std::optional<BodyOrFailure> parse_body(std::string_view type, const Json& object,
                                         const Limits& limits) {
-  if (type == "nick") return parse_named<Nick>(object, "nick");
+  if (type == "nick") return parse_nick(object);
   if (type == "join") return parse_named<Join>(object, "room");
   if (type == "part") return parse_named<Part>(object, "room");
   if (type == "say") return parse_say(object, limits);
@@ -233,7 +252,10 @@ std::optional<BodyOrFailure> parse_body(std::string_view type, const Json& objec
 struct BodyWriter {
   OrderedJson& out;
 
-  void operator()(const Nick& b) const { put("nick", {{"nick", b.nick}}); }
+  void operator()(const Nick& b) const {
+    put("nick", {{"nick", b.nick}});
+    if (b.takeover) out["takeover"] = true;
+  }
   void operator()(const Join& b) const { put("join", {{"room", b.room}}); }
   void operator()(const Part& b) const { put("part", {{"room", b.room}}); }
   void operator()(const Say& b) const { put("say", {{"room", b.room}, {"text", b.text}}); }

@@ -26,6 +26,10 @@ std::string_view name_of(StatusCode code) {
       return "internal";
     case StatusCode::policy:
       return "policy";
+    case StatusCode::replaced:
+      return "replaced";
+    case StatusCode::kicked:
+      return "kicked";
   }
   return "unknown";
 }

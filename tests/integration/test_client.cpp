@@ -481,7 +481,9 @@ TEST_F(InteractiveTest, RoomsListsEveryPage) {
 // handshake: the answer is recorded and the client reconnects once, silently trusted.
 TEST_F(InteractiveTest, AsksAboutAnUnknownKeyAndSurvivesASlowAnswer) {
   auto cfg = server_.default_config();
-  cfg["limits"]["handshake_timeout_ms"] = 300;
+  // Long enough for the client to make its key and send its hello on a slow machine (ASan, a
+  // busy CI host), short enough that the test's "human" outlasts it.
+  cfg["limits"]["handshake_timeout_ms"] = 1000 * kSlowdown;
   ASSERT_TRUE(server_.start(cfg));
   ASSERT_TRUE(start_parley(""));
   std::string screen = tmux_.wait_text("(yes/no)?", milliseconds(15000));

@@ -81,11 +81,14 @@ TEST_F(HostileServerTest, EventsAndErrorCodesOfALaterVersionAreIgnoredNotFatal) 
   EXPECT_EQ(run.status.code, kClosed) << run.status << "\n" << run.err;
   EXPECT_NE(run.err.find("server shutting down"), std::string::npos) << run.err;
   EXPECT_EQ(run.err.find("protocol error"), std::string::npos) << run.err;
-  // The welcome, the error and the message; the events of unknown type are skipped.
+  // The welcome, the error, the message and the goaway (6.7, which this client knows); the
+  // event of unknown type (notice) is skipped.
   const auto lines = lines_of(run.out);
-  ASSERT_EQ(lines.size(), 3u) << run.out;
+  ASSERT_EQ(lines.size(), 4u) << run.out;
   EXPECT_EQ(nlohmann::json::parse(lines[1])["code"], "unavailable");
   EXPECT_EQ(nlohmann::json::parse(lines[2]), nlohmann::json::parse(message));
+  EXPECT_EQ(nlohmann::json::parse(lines[3])["type"], "goaway");
+  EXPECT_EQ(nlohmann::json::parse(lines[3])["reconnect_after_ms"], 500);
   ASSERT_TRUE(server.wait_done(kDefaultTimeout));
   EXPECT_EQ(server.error(), "");
 }

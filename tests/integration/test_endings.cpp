@@ -195,6 +195,12 @@ TEST_F(Endings, ShutdownSaysSoAndEndsHandshakesToo) {
   ASSERT_TRUE(server.wait_for_event("session_open", kDefaultTimeout, 0).has_value());
   const auto mark = server.log_mark();
   server.signal(SIGTERM);
+  // Lame duck (6.7): first when to come back (one session: within the minimum spread, 1 s),
+  // then the close record.
+  const auto goaway = subject.wait_for<evt::GoAway>();
+  ASSERT_TRUE(goaway);
+  EXPECT_EQ(goaway->reason, "server shutting down");
+  EXPECT_LT(goaway->reconnect_after_ms, 1000u);
   auto closed = subject.wait_closed();
   EXPECT_TRUE(closed.close_record && closed.code == StatusCode::normal) << closed;
   EXPECT_EQ(closed.reason, "server shutting down");

@@ -273,8 +273,13 @@ TEST(Render, UnknownErrorAndCloseCodesReadAsGenericEnds) {
   error.unknown_code = "unavailable";
   EXPECT_EQ(describe_error(error, 4096),
             "the server refused the request: try later\xEF\xBF\xBD]0;x\xEF\xBF\xBD [unavailable]");
-  EXPECT_EQ(describe_close(static_cast<StatusCode>(11), "replaced"),
-            "the server ended the session [code 11]: replaced");
+  EXPECT_EQ(describe_close(static_cast<StatusCode>(13), "later"),
+            "the server ended the session [code 13]: later");
+  // 6.8's codes are known.
+  EXPECT_EQ(describe_close(StatusCode::replaced, "replaced by a new session with your key"),
+            "another session with your key took this one's place [replaced]: replaced by a new "
+            "session with your key");
+  EXPECT_EQ(describe_close(StatusCode::kicked, ""), "the operator ended the session [kicked]");
   EXPECT_EQ(describe_close(StatusCode::bad_key, ""),
             "the server reported a protocol error [bad_key]");
 }

@@ -30,6 +30,10 @@ struct FakeMember : Member {
   std::size_t event_limit = 65536 - 33;  // as a session with the default max_frame
 
   std::size_t max_event_bytes() const override { return event_limit; }
+  void end_session(StatusCode code, std::string_view reason) override {
+    ended.emplace_back(code, reason);
+  }
+  std::vector<std::pair<StatusCode, std::string>> ended;
 
   void deliver(std::string_view json) override {
     delivered.emplace_back(json);
@@ -264,6 +268,49 @@ TEST_F(HubTest, SeqsComeFromTheLease) {
   send(2, req::Join{"c"});
   send(3, req::Say{"c", "x"});
   EXPECT_EQ(b_.all<evt::Message>().back().seq, 1005u);
+}
+
+// PROTOCOL.md 6.9: a session authenticated with the key of a nick's holder takes the nick back
+// when it asks to (takeover): the holder, its ghost, is closed with code 11 and leaves its rooms.
+TEST(HubTakeover, OnlyTheSameKeyAskingForItTakesANickBack) {
+  Hub hub([] { return std::uint16_t{0x1234}; });
+  FakeMember ghost, heir, stranger, anonymous;
+  hub.attach(1, ghost, "SHA256:key-a");
+  hub.attach(2, heir, "SHA256:key-a");
+  hub.attach(3, stranger, "SHA256:key-b");
+  hub.attach(4, anonymous, "");
+  const auto now = std::chrono::system_clock::now();
+  auto handle = [&](SessionId id, req::Body body) {
+    hub.handle(id, req::Request{RequestId{std::int64_t{1}}, std::move(body)}, now);
+  };
+  handle(1, req::Nick{"alice"});
+  handle(1, req::Join{"lobby"});
+  handle(3, req::Join{"lobby"});
+  stranger.delivered.clear();
+
+  // Without the flag, another key, or no key: taken, as before; nobody is closed.
+  handle(2, req::Nick{"alice"});
+  handle(3, req::Nick{"alice", true});
+  handle(4, req::Nick{"alice", true});
+  for (FakeMember* m : {&heir, &stranger, &anonymous})
+    EXPECT_EQ(m->all<evt::Error>().back().code, ErrorCode::nick_taken);
+  EXPECT_TRUE(ghost.ended.empty());
+  EXPECT_EQ(hub.nick_of(1), "alice");
+
+  // The same key, asking: the ghost goes (code 11), its room sees it quit, the heir has the nick.
+  heir.delivered.clear();
+  stranger.delivered.clear();
+  handle(2, req::Nick{"alice", true});
+  ASSERT_EQ(ghost.ended.size(), 1u);
+  EXPECT_EQ(ghost.ended[0].first, StatusCode::replaced);
+  EXPECT_FALSE(hub.nick_of(1));
+  EXPECT_EQ(hub.nick_of(2), "alice");
+  EXPECT_EQ(heir.only<evt::Ack>().id, RequestId{std::int64_t{1}});
+  const auto quit = stranger.only<evt::Quit>();
+  EXPECT_EQ(quit.nick, "alice");
+  EXPECT_EQ(quit.reason, "replaced");
+  hub.detach(1, "replaced");  // the ghost's session ends later: nothing more happens
+  EXPECT_EQ(stranger.all<evt::Quit>().size(), 1u);
 }
 
 TEST_F(HubTest, JoinAnnouncesToOthersAndAcks) {
@@ -683,6 +730,7 @@ TEST(HubObserverTest, SeesSuccessfulNickJoinPartOnly) {
   struct Sink : Member {
     void deliver(std::string_view) override {}
     std::size_t max_event_bytes() const override { return 65536; }
+    void end_session(StatusCode, std::string_view) override {}
   } sink;
   hub.attach(7, sink, "");
   const auto now = std::chrono::system_clock::now();

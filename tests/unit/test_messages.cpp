@@ -761,6 +761,18 @@ TEST(Event, EveryErrorCodeParses) {
   }
 }
 
+// PROTOCOL.md 6.7: goaway is known now, so its fields are checked.
+TEST(Event, GoAwayRoundTrips) {
+  const evt::GoAway goaway{"server shutting down", 1500};
+  const std::string json = evt::serialize(goaway);
+  EXPECT_EQ(json, R"({"type":"goaway","reason":"server shutting down","reconnect_after_ms":1500})");
+  auto parsed = evt::parse(json);
+  ASSERT_TRUE(std::holds_alternative<evt::Event>(parsed));
+  EXPECT_EQ(std::get<evt::GoAway>(std::get<evt::Event>(parsed)), goaway);
+  EXPECT_FALSE(std::holds_alternative<evt::Event>(
+      evt::parse(R"({"type":"goaway","reason":5,"reconnect_after_ms":[]})")));
+}
+
 // PROTOCOL.md 6.0: a later server's event type is not a broken server. The parser says what the
 // type was and nothing more; the client skips it and stays connected.
 TEST(Event, UnknownTypeIsReportedApartFromFailures) {
@@ -769,7 +781,7 @@ TEST(Event, UnknownTypeIsReportedApartFromFailures) {
       {R"({"type":"notice","text":"maintenance at 10"})", "notice"},
       {R"({"type":"say","room":"lobby","text":"hi"})", "say"},  // a request, not an event
       // Its fields are not judged: we cannot know what a later version gives them.
-      {R"({"type":"goaway","reason":5,"reconnect_after_ms":[]})", "goaway"},
+      {R"({"type":"history_end","room":5,"more":[]})", "history_end"},
   };
   for (const auto& [json, type] : cases) {
     auto parsed = evt::parse(json);

@@ -107,9 +107,15 @@ struct Pong {
 struct Ping {
   bool operator==(const Ping&) const = default;
 };
+// 6.7: the server is about to close (shutdown or drain); reconnect no sooner than this.
+struct GoAway {
+  std::string reason;
+  std::uint64_t reconnect_after_ms = 0;
+  bool operator==(const GoAway&) const = default;
+};
 
 using Event = std::variant<Welcome, Ack, Error, Message, Direct, Joined, Parted, Quit, NickChanged,
-                           Who, Rooms, Pong, Ping>;
+                           Who, Rooms, Pong, Ping, GoAway>;
 
 // How serialize() writes characters outside ASCII.
 enum class JsonText {

@@ -41,6 +41,8 @@ inline constexpr std::size_t kMaxQuitReasonBytes = 256;
 
 struct Nick {
   std::string nick;
+  // 6.9: take the nick back from another session authenticated with the same key (a ghost).
+  bool takeover = false;
   bool operator==(const Nick&) const = default;
 };
 struct Join {

@@ -17,7 +17,9 @@ enum class StatusCode : std::uint16_t {
   timeout = 7,
   auth_failed = 8,
   internal = 9,
-  policy = 10,  // close only: flooding, slow consumer
+  policy = 10,    // close only: flooding, slow consumer
+  replaced = 11,  // close only (6.8): a session with the same key took this one's place (6.9)
+  kicked = 12,    // close only (6.8): ended by the operator
 };
 
 // The protocol's snake_case name ("bad_message"), or "unknown" for a code we do not know.
