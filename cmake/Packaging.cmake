@@ -8,7 +8,7 @@
 #   /usr/lib/systemd/system/parleyd.service   (ExecStart= and --config follow the prefix)
 #   /etc/parley/parleyd.json                  (a conffile in the .deb)
 #   /usr/share/man/man{1,5,8}/*.gz
-#   /usr/share/doc/parley/{README.md,config.md,logging.md,copyright,changelog.Debian.gz}
+#   /usr/share/doc/parley/{README.md,config.md,logging.md,metrics.md,copyright,changelog.Debian.gz}
 #   /usr/share/doc/parley/examples/{parleyd.example.json,parleyd.logrotate}
 #   /usr/share/lintian/overrides/parley
 include(GNUInstallDirs)
@@ -53,7 +53,7 @@ add_custom_command(
   VERBATIM)
 add_custom_target(parley_install_files ALL DEPENDS ${man_outputs} "${changelog_gz}")
 
-install(FILES README.md docs/config.md docs/logging.md packaging/debian/copyright
+install(FILES README.md docs/config.md docs/logging.md docs/metrics.md packaging/debian/copyright
               "${changelog_gz}"
         DESTINATION "${PARLEY_DOC_DIR}")
 install(FILES config/parleyd.example.json systemd/parleyd.logrotate

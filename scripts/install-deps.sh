@@ -18,6 +18,10 @@ packages=(
   # for Documentation=), the .deb (cpack needs dpkg-dev's dpkg-shlibdeps; lintian, file), and
   # the documented jq one-liners.
   systemd procps man-db dpkg-dev lintian file jq
+  # promtool, which the metrics tests check a scrape with (skipped without it). The package also
+  # brings the Prometheus server, whose unit Debian enables: `systemctl disable --now prometheus`
+  # on a machine that should not run one.
+  prometheus
 )
 
 missing=()

@@ -226,6 +226,16 @@ void EventLog::listening(std::string_view address, std::uint16_t port, std::stri
   emit(level, j);
 }
 
+void EventLog::metrics_listening(std::string_view address, std::uint16_t port, bool loopback) {
+  const Level level = loopback ? Level::info : Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "metrics_listening");
+  j["address"] = address;
+  j["port"] = port;
+  j["loopback"] = loopback;
+  emit(level, j);
+}
+
 void EventLog::session_open(std::uint64_t session, std::string_view peer) {
   constexpr Level level = Level::debug;
   if (!enabled(level)) return;

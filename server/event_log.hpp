@@ -51,6 +51,8 @@ class EventLog {
   // tls_certificate: a TLS listener's certificate (subject, expiry); "" = plain TCP, omitted.
   void listening(std::string_view address, std::uint16_t port, std::string_view fingerprint,
                  std::string_view tls_certificate = "");
+  // The metrics endpoint is bound; warn when it is reachable from beyond this host.
+  void metrics_listening(std::string_view address, std::uint16_t port, bool loopback);
   void session_open(std::uint64_t session, std::string_view peer);
   // client_fingerprint "" = anonymous client, field omitted; tls "" = plain TCP, omitted (else
   // the TLS version and cipher, "TLSv1.3 TLS_AES_256_GCM_SHA384").

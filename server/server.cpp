@@ -34,6 +34,9 @@ constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};
 constexpr std::chrono::seconds kStatusPeriod{1};
 // Admission refusals beyond the first of a source are logged as one count per this interval.
 constexpr std::chrono::seconds kRefusalInterval{10};
+// The lag timer's period: often enough to catch a long turn of the loop, rare enough to cost
+// nothing (ten wake-ups a second, only while metrics are served).
+constexpr std::chrono::milliseconds kLagPeriod{100};
 
 std::string endpoint_text(const tcp::endpoint& e) {
   const auto a = e.address();
@@ -62,6 +65,19 @@ std::uint64_t reconnect_spread_ms(std::size_t sessions) {
 bool is_resource_error(const boost::system::error_code& ec) {
   return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
          ec == asio::error::no_memory || ec.value() == ENFILE;
+}
+
+std::string_view refusal_label(Admission::Verdict verdict) {
+  switch (verdict) {
+    case Admission::Verdict::source_rate:
+      return refusal::kSourceRate;
+    case Admission::Verdict::source_pending:
+      return refusal::kSourcePending;
+    case Admission::Verdict::too_many_pending:
+    case Admission::Verdict::admitted:
+      break;
+  }
+  return refusal::kTooManyPending;
 }
 
 std::string_view refusal_reason(Admission::Verdict verdict) {
@@ -108,6 +124,7 @@ Server::Server(asio::io_context& io, ServerContext& ctx, std::string config_path
       watchdog_timer_(io),
       status_timer_(io),
       refusal_timer_(io),
+      lag_timer_(io),
       make_transport_(std::move(make_transport)) {}
 
 void Server::listen() {
@@ -131,6 +148,14 @@ void Server::listen() {
                        listener->tls_context ? describe_certificate(*listener->tls_context) : "");
     listeners_.push_back(std::move(listener));
   }
+  if (const auto& m = ctx_.config().metrics) {
+    // The page is built on demand, on this loop; reading /proc there is a small blocking read.
+    metrics_ = std::make_unique<MetricsEndpoint>(
+        io_, [this] { return render_metrics(ctx_, read_process_sample()); });
+    const auto bound = metrics_->listen(m->address, m->port);
+    ctx_.log.metrics_listening(bound.address().to_string(), bound.port(),
+                               bound.address().is_loopback());
+  }
 }
 
 void Server::start() {
@@ -146,6 +171,10 @@ void Server::start() {
     asio::co_spawn(io_, accept_loop(*l), on_error);
   asio::co_spawn(io_, handle_signals(), on_error);
   asio::co_spawn(io_, stats_loop(), on_error);
+  if (metrics_) {
+    metrics_->start();
+    asio::co_spawn(io_, lag_loop(), on_error);
+  }
   if (!notifier_.enabled()) return;
   // The listeners were bound and listening in listen(): the kernel queues connections from
   // there on, so a client that acts on READY=1 is never refused.
@@ -204,6 +233,7 @@ awaitable<void> Server::accept_loop(Listener& listener) {
       continue;
     }
     backoff = kAcceptBackoffMin;
+    ++ctx_.metrics.connections_accepted;
     boost::system::error_code peer_ec;
     const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
     if (peer_ec) continue;  // gone already
@@ -212,6 +242,7 @@ awaitable<void> Server::accept_loop(Listener& listener) {
     const std::uint64_t id = next_session_id_ + 1;
     const auto decision = ctx_.admission.admit(id, peer.address(), steady_clock::now());
     if (decision.verdict != Admission::Verdict::admitted) {
+      ctx_.metrics.admission_refusals.add({refusal_label(decision.verdict)});
       log_refusal(peer.address(), peer_text, refusal_reason(decision.verdict));
       // Before any cryptography. On a TLS listener a refusal just closes: no Error frame can be
       // said before TLS is up, and the refusal is meant to cost nothing.
@@ -224,6 +255,7 @@ awaitable<void> Server::accept_loop(Listener& listener) {
       continue;
     }
     if (decision.evicted) {
+      ctx_.metrics.admission_refusals.add({refusal::kEvicted});
       if (auto it = ctx_.sessions.find(*decision.evicted); it != ctx_.sessions.end())
         it->second->evict();
     }
@@ -309,8 +341,10 @@ std::optional<std::string> Server::try_reload() {
       tls_contexts.push_back(l->tls ? make_tls_context(*l->tls) : nullptr);
     ctx_.log.set_level(next.log.level);
     const config::ConfigDiff diff = config::diff(ctx_.config(), next);
-    // Listeners, the identity key and the log sink stay as they are until a restart.
+    // Listeners, the metrics endpoint, the identity key and the log sink stay as they are until
+    // a restart.
     next.listen = ctx_.config().listen;
+    next.metrics = ctx_.config().metrics;
     next.identity_key = ctx_.config().identity_key;
     next.log.format = ctx_.config().log.format;
     next.log.file = ctx_.config().log.file;
@@ -338,6 +372,8 @@ void Server::begin_shutdown(std::string_view signal_name) {
   watchdog_timer_.cancel();
   status_timer_.cancel();
   refusal_timer_.cancel();  // drain_and_stop() logs the counts so far
+  if (metrics_) metrics_->stop();
+  lag_timer_.cancel();
   // Copy first: a session may leave the table while we walk it.
   std::vector<std::shared_ptr<Session>> all;
   for (auto& [id, s] : ctx_.sessions)
@@ -364,6 +400,20 @@ awaitable<void> Server::drain_and_stop() {
   log_refusal_counts();
   ctx_.log.flush();
   io_.stop();
+}
+
+awaitable<void> Server::lag_loop() {
+  // Each wait is measured from the time it was due, and the next is due a period after the
+  // wake-up (not after the due time), so one long turn is one late sample, not a burst of them.
+  auto due = steady_clock::now() + kLagPeriod;
+  while (!shutting_down_) {
+    lag_timer_.expires_at(due);
+    auto [ec] = co_await lag_timer_.async_wait(use_tuple);
+    if (ec || shutting_down_) co_return;
+    const auto now = steady_clock::now();
+    ctx_.metrics.loop_lag_seconds.observe(std::chrono::duration<double>(now - due).count());
+    due = now + kLagPeriod;
+  }
 }
 
 awaitable<void> Server::stats_loop() {

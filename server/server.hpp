@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "metrics_endpoint.hpp"
 #include "refusal_log.hpp"
 #include "sd_notify.hpp"
 #include "server_context.hpp"
@@ -35,7 +36,8 @@ class Server {
   Server(boost::asio::io_context& io, ServerContext& ctx, std::string config_path,
          config::Environment env, Notifier& notifier, TransportFactory make_transport);
 
-  // Binds every listener (throws std::runtime_error naming the address) and logs `listening`.
+  // Binds every listener and the metrics endpoint, if configured (throws std::runtime_error
+  // naming the address), and logs `listening` and `metrics_listening`.
   void listen();
   // Starts accepting, handling signals and logging stats, then tells the service manager
   // READY=1 (every listener is bound by now, so connections queue from here on); returns at once.
@@ -59,6 +61,8 @@ class Server {
   void log_refusal_counts();
   boost::asio::awaitable<void> handle_signals();
   boost::asio::awaitable<void> stats_loop();
+  // While metrics are served: how late a periodic timer fires, into the lag histogram.
+  boost::asio::awaitable<void> lag_loop();
   boost::asio::awaitable<void> drain_and_stop();
   // Pings the manager's watchdog from the event loop: a loop that stops turning stops pinging.
   boost::asio::awaitable<void> watchdog_loop(std::chrono::microseconds interval);
@@ -83,6 +87,8 @@ class Server {
   boost::asio::steady_timer status_timer_;
   RefusalLog refusals_;
   boost::asio::steady_timer refusal_timer_;
+  std::unique_ptr<MetricsEndpoint> metrics_;  // null unless the config asks for it
+  boost::asio::steady_timer lag_timer_;
   bool refusal_intervals_running_ = false;
   bool last_reload_failed_ = false;
   bool shutting_down_ = false;

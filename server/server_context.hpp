@@ -15,6 +15,7 @@
 #include "flush_queue.hpp"
 #include "hub.hpp"
 #include "hub_log.hpp"
+#include "metrics.hpp"
 #include "occupancy.hpp"
 #include "parley/authorized_keys.hpp"
 #include "parley/config.hpp"
@@ -59,6 +60,7 @@ struct ServerContext {
   SigningBudget signing;
   FlushQueue flushes;
   Counters counters;
+  ServerMetrics metrics;
   // Written by the server (a new connection) and by the session (forget()); read by the server.
   std::unordered_map<std::uint64_t, std::shared_ptr<Session>> sessions;
   // Written by the session (attach, leave); read by the server (stats, status). The seats, which

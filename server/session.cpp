@@ -107,6 +107,7 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
     }
   } catch (const std::exception& e) {
     s.ctx_.log.internal_error(s.id_, e.what());
+    if (s.phase_ == Phase::handshake) s.ctx_.metrics.handshakes.add({"internal", "none"});
     s.end(Ending::lost("internal error"));
     s.leave(*s.ending_);
   }
@@ -126,9 +127,6 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
   // The policy in force when the connection arrived; a reload does not change it mid-handshake.
   const std::shared_ptr<const ServerPolicy> policy = ctx_.policy();
   ServerHandshake hs(ctx_.identity, *policy, ctx_.rng);
-  auto failed = [this](std::string_view code, std::string_view reason) {
-    ctx_.log.handshake_failed(id_, peer_, code, reason);
-  };
   auto source_full = [this] { return !ctx_.occupancy.source_has_room(source_); };
   constexpr std::string_view kSourceFull = "too many sessions from this address";
 
@@ -146,38 +144,45 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
   const std::size_t bits = claimed_key_bits(frame);
   const std::size_t units = bits == 0 ? 0 : rsa_work_units(bits);
   if (!ctx_.admission.charge(id_, units, steady_clock::now())) {
+    ctx_.metrics.admission_refusals.add({refusal::kSourceRate});
     co_await refuse(StatusCode::server_full, "busy, retry later (handshake rate from this source)",
                     deadline);
     co_return nullptr;
   }
   if (source_full()) {  // before queueing for the budget
+    ctx_.metrics.admission_refusals.add({refusal::kSourceSessions});
     co_await refuse(StatusCode::server_full, kSourceFull, deadline);
     co_return nullptr;
   }
   if (units > 0) co_await ctx_.signing.acquire(units);
   if (ending_) {
-    failed("none", ending_->reason);
+    handshake_failed("none", ending_->reason);
     co_return nullptr;
   }
   // From here to the seat, one turn: parsing the key (part of the cost the budget counts), the
   // room checks (this one, and on_frame's "server full") and the seat they allow cannot be split
   // by another handshake.
   if (const auto failure = hs.precheck(frame)) {
+    if (failure->code == StatusCode::server_full)  // max_clients, not the hello's fault
+      ctx_.metrics.admission_refusals.add({refusal::kServerFull});
     co_await refuse(failure->code, failure->reason, deadline);
     co_return nullptr;
   }
   if (source_full()) {
+    ctx_.metrics.admission_refusals.add({refusal::kSourceSessions});
     co_await refuse(StatusCode::server_full, kSourceFull, deadline);
     co_return nullptr;
   }
   HandshakeStep step = hs.on_frame(frame);
   if (!step.failure) seat_ = ctx_.occupancy.take(source_);  // the ServerHello goes out
   if (!step.send.empty() && !co_await write_all(step.send, deadline)) {
-    failed(name_of(StatusCode::bad_message), "connection closed");
+    handshake_failed(name_of(StatusCode::bad_message), "connection closed");
     co_return nullptr;
   }
   if (step.failure) {
-    failed(name_of(step.failure->code), step.failure->reason);
+    if (step.failure->code == StatusCode::server_full)  // as after precheck
+      ctx_.metrics.admission_refusals.add({refusal::kServerFull});
+    handshake_failed(name_of(step.failure->code), step.failure->reason);
     co_return nullptr;
   }
 
@@ -186,7 +191,7 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
   if (const std::size_t identity_units = finished_identity_units(frame.size())) {
     co_await ctx_.signing.acquire(identity_units);
     if (ending_) {
-      failed("none", ending_->reason);
+      handshake_failed("none", ending_->reason);
       co_return nullptr;
     }
   }
@@ -194,15 +199,21 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
   if (!step.send.empty()) co_await write_all(step.send, deadline);
   if (step.failure) {
     if (step.failure->code == StatusCode::auth_failed) {
+      ctx_.metrics.handshakes.add({name_of(StatusCode::auth_failed), "none"});
       ctx_.log.auth_failed(id_, peer_, hs.presented_fingerprint(), step.failure->reason);
     } else {
-      failed(name_of(step.failure->code), step.failure->reason);
+      handshake_failed(name_of(step.failure->code), step.failure->reason);
     }
     co_return nullptr;
   }
-  ctx_.log.handshake_ok(id_, peer_, step.established->sealer.suite().name,
-                        step.established->client_fingerprint,
-                        ms_between(started_, steady_clock::now()), transport_->tls_summary());
+  const auto took = steady_clock::now() - started_;
+  const std::string_view suite = step.established->sealer.suite().name;
+  ctx_.metrics.handshakes.add({"ok", suite});
+  ctx_.metrics.handshake_seconds.observe(std::chrono::duration<double>(took).count());
+  ctx_.log.handshake_ok(id_, peer_, suite, step.established->client_fingerprint,
+                        static_cast<std::uint64_t>(
+                            std::chrono::duration_cast<std::chrono::milliseconds>(took).count()),
+                        transport_->tls_summary());
   co_return std::make_unique<Established>(std::move(*step.established));
 }
 
@@ -218,19 +229,19 @@ awaitable<bool> Session::handshake_frame(steady_clock::time_point deadline, Byte
         co_await refuse(StatusCode::timeout, timeout_reason, deadline);
         co_return false;
       }
-      ctx_.log.handshake_failed(id_, peer_, name_of(StatusCode::timeout), timeout_reason);
+      handshake_failed(name_of(StatusCode::timeout), timeout_reason);
       co_return false;
     case Read::closed:
       // Not a byte after the ServerHello: what a client does when it does not trust the key
       // it was shown (unknown, or changed since its known_hosts entry). Said apart, so an
       // operator can watch for clients that are shown some other key on their way here.
       if (server_hello_sent && counters_.records_in == 1 && decoder_.buffered() == 0) {
-        ctx_.log.handshake_failed(id_, peer_, "none", kClosedAfterServerHello);
+        handshake_failed("none", kClosedAfterServerHello);
         co_return false;
       }
-      ctx_.log.handshake_failed(
-          id_, peer_, name_of(StatusCode::bad_message),
-          decoder_.error() != FrameError::none ? "bad frame length" : "connection closed");
+      handshake_failed(name_of(StatusCode::bad_message), decoder_.error() != FrameError::none
+                                                             ? "bad frame length"
+                                                             : "connection closed");
       co_return false;
     case Read::ended:
       // Evicted before its ClientHello: told why, as an admission refusal would be.
@@ -238,15 +249,21 @@ awaitable<bool> Session::handshake_frame(steady_clock::time_point deadline, Byte
         co_await refuse(StatusCode::server_full, ending_->reason, deadline);
         co_return false;
       }
-      ctx_.log.handshake_failed(id_, peer_, "none", ending_->reason);
+      handshake_failed("none", ending_->reason);
       co_return false;
   }
   co_return false;
 }
 
+void Session::handshake_failed(std::string_view code, std::string_view reason) {
+  // The codes are the server's own names (name_of, "none", "tls"): a bounded set of series.
+  ctx_.metrics.handshakes.add({code, "none"});
+  ctx_.log.handshake_failed(id_, peer_, code, reason);
+}
+
 awaitable<void> Session::refuse(StatusCode code, std::string_view reason,
                                 steady_clock::time_point deadline) {
-  ctx_.log.handshake_failed(id_, peer_, name_of(code), reason);
+  handshake_failed(name_of(code), reason);
   // Named, not a temporary inside the co_await: g++ 12 destroys such
   // temporaries twice (the PR100611 family, caught by ASan here).
   const Bytes frame = encode_frame(encode(ErrorFrame{code, std::string(reason)}));
@@ -411,6 +428,7 @@ bool Session::take_rate(steady_clock::time_point now, const std::optional<Reques
       ctx_.log.rate_limited(id_, ctx_.hub.nick_of(id_).value_or(""));
       [[fallthrough]];
     case RateGuard::Verdict::refused:
+      ++ctx_.metrics.rate_limited_requests;
       if (rid)
         deliver(evt::serialize(evt::Error{ErrorCode::rate_limited, "too many requests", *rid}));
       return false;
@@ -556,11 +574,7 @@ awaitable<bool> Session::transport_handshake(steady_clock::time_point deadline) 
   const std::string reason = ending_                   ? ending_->reason
                              : read_deadline_.passed() ? "no TLS handshake in time"
                                                        : "TLS: " + ec.message();
-  ctx_.log.handshake_failed(id_, peer_,
-                            ending_                   ? "none"
-                            : read_deadline_.passed() ? "timeout"
-                                                      : "tls",
-                            reason);
+  handshake_failed(ending_ ? "none" : read_deadline_.passed() ? "timeout" : "tls", reason);
   co_return false;
 }
 
@@ -636,6 +650,7 @@ void Session::deliver(std::string_view json) {
   contained([&] {
     const bool was_keyed = live_->keys.sealer.holds_cipher();
     if (!live_->outbox.push(live_->keys.sealer, ContentType::app, as_bytes(json))) {
+      ctx_.metrics.slow_consumers.add({"outbox_full"});
       ctx_.log.slow_consumer(id_, peer_, ctx_.hub.nick_of(id_).value_or(""),
                              live_->outbox.unsent_bytes(), std::nullopt);
       end(Ending::by_server(StatusCode::policy, "slow consumer", "slow consumer"));
@@ -721,6 +736,7 @@ awaitable<void> Session::write_loop(std::shared_ptr<Session> self) {
           asio::bind_cancellation_slot(s.write_deadline_.slot(), use_tuple));
       if (s.write_deadline_.passed()) {
         if (!s.ending_) {
+          s.ctx_.metrics.slow_consumers.add({"write_stalled"});
           s.ctx_.log.slow_consumer(s.id_, s.peer_, s.ctx_.hub.nick_of(s.id_).value_or(""),
                                    s.live_->outbox.unsent_bytes(),
                                    ms_between(last_progress, steady_clock::now()));

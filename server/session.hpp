@@ -60,6 +60,14 @@ class Session final : public Member,
 
   std::uint64_t id() const { return id_; }
 
+  // Where run() is, for the metrics page: closing covers everything after the end was decided.
+  enum class State { handshake, established, closing };
+  State state() const {
+    return phase_ == Phase::handshake     ? State::handshake
+           : phase_ == Phase::established ? State::established
+                                          : State::closing;
+  }
+
  private:
   // ending: established, and how it ends is decided (output is no longer queued); closing:
   // close() runs.
@@ -116,6 +124,8 @@ class Session final : public Member,
   boost::asio::awaitable<bool> handshake_frame(std::chrono::steady_clock::time_point deadline,
                                                ByteView& frame, bool server_hello_sent,
                                                std::string_view timeout_reason);
+  // Logs a handshake that ended without a session and counts it by its code.
+  void handshake_failed(std::string_view code, std::string_view reason);
   // Handshake refusals before the ServerHello: an Error frame, then the end.
   boost::asio::awaitable<void> refuse(StatusCode code, std::string_view reason,
                                       std::chrono::steady_clock::time_point deadline);

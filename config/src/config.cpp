@@ -66,14 +66,15 @@ constexpr std::array<LimitField, 22> kLimitFields = {{
     {"min_client_rsa_bits", &Limits::min_client_rsa_bits, 2048, 8192},
 }};
 
-constexpr std::array<std::string_view, 6> kTopKeys = {"listen", "identity_key", "suites",
-                                                      "limits", "auth",         "log"};
+constexpr std::array<std::string_view, 7> kTopKeys = {"listen", "identity_key", "suites", "limits",
+                                                      "auth",   "log",          "metrics"};
 constexpr std::array<std::string_view, 3> kListenKeys = {"address", "port", "tls"};
 constexpr std::array<std::string_view, 3> kTlsKeys = {"cert", "key", "min_version"};
 constexpr std::array<std::string_view, 2> kTlsVersions = {"1.2", "1.3"};
 constexpr std::array<std::string_view, 2> kAuthKeys = {"mode", "authorized_keys"};
 constexpr std::array<std::string_view, 4> kLogKeys = {"format", "level", "file",
                                                       "stats_interval_s"};
+constexpr std::array<std::string_view, 1> kMetricsKeys = {"listen"};
 constexpr std::array<std::string_view, 2> kAuthModes = {"open", "keys"};
 constexpr std::array<std::string_view, 2> kLogFormats = {"json", "text"};
 
@@ -153,6 +154,67 @@ std::string parse_error_message(const json::exception& e) {
   // Other messages ("number overflow parsing '1e400'") quote a token too, without a marker.
   if (msg.size() > kMaxParseMessage) msg = msg.substr(0, kMaxParseMessage) + "...";
   return msg;
+}
+
+// An address literal as the socket sees it: compared as bytes, so "::1" and "0::1" are the same.
+struct Bound {
+  int family;
+  std::array<unsigned char, sizeof(in6_addr)> addr;
+  std::uint16_t port;
+};
+
+std::optional<Bound> parse_ip(const std::string& text, int family) {
+  Bound b{};
+  // inet_pton stops at a NUL, so "127.0.0.1\u0000junk" must be refused first.
+  if (text.find('\0') != std::string::npos) return std::nullopt;
+  if (inet_pton(family, text.c_str(), b.addr.data()) != 1) return std::nullopt;
+  b.family = family;
+  return b;
+}
+
+std::optional<Bound> parse_ip(const std::string& text) {
+  if (auto v4 = parse_ip(text, AF_INET)) return v4;
+  return parse_ip(text, AF_INET6);
+}
+
+bool same_socket(const Bound& a, const Bound& b) {
+  return a.family == b.family && a.addr == b.addr && a.port == b.port && a.port != 0;
+}
+
+// "65535": decimal digits only (no sign, no spaces, no hex, no leading zero, as in a JSON
+// integer), at most 5 of them.
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  if (text.empty() || text.size() > 5 || (text.size() > 1 && text[0] == '0')) return std::nullopt;
+  unsigned n = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (n > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(n);
+}
+
+// "127.0.0.1:9477" or "[::1]:9477". An IPv6 address must be in brackets: "::1:9477" would be
+// ambiguous.
+std::optional<Metrics> parse_host_port(const std::string& text) {
+  std::string address;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const auto close = text.find("]:");
+    if (close == std::string::npos) return std::nullopt;
+    address = text.substr(1, close - 1);
+    port = std::string_view(text).substr(close + 2);
+    if (!parse_ip(address, AF_INET6)) return std::nullopt;
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) return std::nullopt;
+    address = text.substr(0, colon);
+    port = std::string_view(text).substr(colon + 1);
+    if (!parse_ip(address, AF_INET)) return std::nullopt;
+  }
+  const auto p = parse_port(port);
+  if (!p) return std::nullopt;
+  return Metrics{std::move(address), *p};
 }
 
 class Parser {
@@ -248,11 +310,6 @@ class Parser {
     if (v.empty() || v.size() > kMaxListen)
       error(path, "expected 1 to " + std::to_string(kMaxListen) + " entries, got " +
                       std::to_string(v.size()));
-    struct Bound {
-      int family;
-      std::array<unsigned char, sizeof(in6_addr)> addr;
-      std::uint16_t port;
-    };
     std::vector<Bound> seen;
     std::vector<ListenAddress> result;
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -267,19 +324,8 @@ class Parser {
       } else if (!it->is_string()) {
         error(address_path, "expected a string, got " + describe(*it));
       } else {
-        const auto& text = it->get_ref<const std::string&>();
-        Bound b{};
-        // inet_pton stops at a NUL, so "127.0.0.1\u0000junk" must be refused first.
-        const bool no_nul = text.find('\0') == std::string::npos;
-        if (no_nul && inet_pton(AF_INET, text.c_str(), b.addr.data()) == 1) {
-          b.family = AF_INET;
-          bound = b;
-        } else if (no_nul && inet_pton(AF_INET6, text.c_str(), b.addr.data()) == 1) {
-          b.family = AF_INET6;
-          bound = b;
-        } else {
-          error(address_path, "expected an IPv4 or IPv6 address, got " + describe(*it));
-        }
+        bound = parse_ip(it->get_ref<const std::string&>());
+        if (!bound) error(address_path, "expected an IPv4 or IPv6 address, got " + describe(*it));
       }
 
       std::optional<std::uint64_t> port;
@@ -302,8 +348,7 @@ class Parser {
       bound->port = static_cast<std::uint16_t>(*port);
       // Compared as bytes so "::1" and "0::1" count as the same socket.
       for (std::size_t j = 0; j < seen.size(); ++j) {
-        if (seen[j].family == bound->family && seen[j].addr == bound->addr &&
-            seen[j].port == bound->port && bound->port != 0) {
+        if (same_socket(seen[j], *bound)) {
           error(entry_path, "same address and port as " + indexed(path, j));
           break;
         }
@@ -462,6 +507,49 @@ class Parser {
         out.stats_interval_s = static_cast<std::uint32_t>(*n);
     }
   }
+
+  // null (off) or {"listen": "ADDRESS:PORT"}; `listen` is what the server's listeners became,
+  // so the endpoint cannot take one of their sockets.
+  void metrics(const json& v, const std::vector<ListenAddress>& listen,
+               std::optional<Metrics>& out) {
+    const std::string path = "metrics";
+    if (v.is_null()) {
+      out.reset();
+      return;
+    }
+    if (!v.is_object()) {
+      error(path, "expected an object or null, got " + describe(v));
+      return;
+    }
+    if (!object(v, path, kMetricsKeys)) return;
+    const std::string listen_path = join(path, "listen");
+    constexpr std::string_view kExpected =
+        "\"ADDRESS:PORT\" (an IPv4 address, or an IPv6 address in brackets as in "
+        "\"[::1]:9477\"; port 0..65535)";
+    auto it = v.find("listen");
+    if (it == v.end()) {
+      error(listen_path, "missing, expected " + std::string(kExpected));
+      return;
+    }
+    std::optional<Metrics> parsed;
+    if (it->is_string()) parsed = parse_host_port(it->get_ref<const std::string&>());
+    if (!parsed) {
+      error(listen_path, "expected " + std::string(kExpected) + ", got " + describe(*it));
+      return;
+    }
+    auto bound = parse_ip(parsed->address);
+    bound->port = parsed->port;
+    for (std::size_t i = 0; i < listen.size(); ++i) {
+      auto other = parse_ip(listen[i].address);
+      if (!other) continue;
+      other->port = listen[i].port;
+      if (same_socket(*other, *bound)) {
+        error(listen_path, "same address and port as " + indexed("listen", i));
+        return;
+      }
+    }
+    out = std::move(parsed);
+  }
 };
 
 std::string join_dir(std::string_view dir, std::string_view tail) {
@@ -512,6 +600,11 @@ Config default_config(const Environment& env) {
   return c;
 }
 
+std::string listen_text(const Metrics& metrics) {
+  const bool v6 = metrics.address.find(':') != std::string::npos;
+  return (v6 ? "[" + metrics.address + "]" : metrics.address) + ":" + std::to_string(metrics.port);
+}
+
 std::string ConfigError::to_string() const {
   return path.empty() ? message : path + ": " + message;
 }
@@ -535,6 +628,7 @@ ParseResult parse_config(std::string_view json_text, const Environment& env) {
     if (auto it = doc.find("limits"); it != doc.end()) p.limits(*it, c.limits);
     if (auto it = doc.find("auth"); it != doc.end()) p.auth(*it, c.auth);
     if (auto it = doc.find("log"); it != doc.end()) p.log(*it, c.log);
+    if (auto it = doc.find("metrics"); it != doc.end()) p.metrics(*it, c.listen, c.metrics);
   }
   if (!p.errors.empty()) return std::move(p.errors);
   return c;
@@ -583,6 +677,8 @@ std::string to_json(const Config& config) {
   j["log"]["file"] =
       config.log.file ? nlohmann::ordered_json(*config.log.file) : nlohmann::ordered_json(nullptr);
   j["log"]["stats_interval_s"] = config.log.stats_interval_s;
+  j["metrics"] = config.metrics ? nlohmann::ordered_json{{"listen", listen_text(*config.metrics)}}
+                                : nlohmann::ordered_json(nullptr);
   return j.dump(2) + "\n";
 }
 
@@ -610,6 +706,8 @@ ConfigDiff diff(const Config& old_config, const Config& new_config) {
   note(a.log.level != b.log.level, "log.level", false);
   note(a.log.file != b.log.file, "log.file", true);
   note(a.log.stats_interval_s != b.log.stats_interval_s, "log.stats_interval_s", false);
+  // The endpoint is bound once at start, like the listeners.
+  note(a.metrics != b.metrics, "metrics", true);
   return d;
 }
 

@@ -265,6 +265,84 @@ TEST(Config, WrongTypes) {
   EXPECT_EQ(one_error("[]").to_string(), "expected an object, got an array");
 }
 
+TEST(Config, MetricsIsOffByDefault) {
+  EXPECT_FALSE(default_config(kEnv).metrics);
+  EXPECT_FALSE(parse_ok(R"({"metrics": null})").metrics);
+}
+
+TEST(Config, MetricsListen) {
+  auto listen = [](const std::string& text) {
+    return parse_ok(R"({"metrics": {"listen": ")" + text + "\"}}").metrics;
+  };
+  EXPECT_EQ(listen("127.0.0.1:9477"), (Metrics{"127.0.0.1", 9477}));
+  EXPECT_EQ(listen("[::1]:9477"), (Metrics{"::1", 9477}));
+  // 0: the kernel chooses (tests read it from the `metrics_listening` line).
+  EXPECT_EQ(listen("[::1]:0"), (Metrics{"::1", 0}));
+  EXPECT_EQ(listen("127.0.0.1:65535"), (Metrics{"127.0.0.1", 65535}));
+  // Allowed, and documented as exposing operational data to whoever can reach it.
+  EXPECT_EQ(listen("0.0.0.0:9477"), (Metrics{"0.0.0.0", 9477}));
+  EXPECT_EQ(listen("[2001:db8::7]:9477"), (Metrics{"2001:db8::7", 9477}));
+  EXPECT_EQ(listen_text(Metrics{"2001:db8::7", 9477}), "[2001:db8::7]:9477");
+  EXPECT_EQ(listen_text(Metrics{"127.0.0.1", 0}), "127.0.0.1:0");
+
+  for (const char* bad : {"localhost:9477",
+                          "127.0.0.1",
+                          "127.0.0.1:",
+                          ":9477",
+                          "127.0.0.1:65536",
+                          "127.0.0.1:+1",
+                          "127.0.0.1:-1",
+                          "127.0.0.1:0x10",
+                          "127.0.0.1:09477",
+                          "127.0.0.1:9477 ",
+                          " 127.0.0.1:9477",
+                          "127.0.0.1:123456",
+                          "::1:9477",
+                          "[::1]",
+                          "[::1]:",
+                          "[::1]9477",
+                          "[127.0.0.1]:9477",
+                          "[fe80::1%eth0]:9477",
+                          "[]:9477",
+                          "",
+                          "127.0.0.1\\u0000:9477",
+                          "http://127.0.0.1:9477"}) {
+    const ConfigError e = one_error(R"({"metrics": {"listen": ")" + std::string(bad) + "\"}}");
+    EXPECT_EQ(e.path, "metrics.listen") << bad;
+    EXPECT_TRUE(e.message.starts_with("expected \"ADDRESS:PORT\"")) << e.message;
+  }
+  EXPECT_EQ(one_error(R"({"metrics": {"listen": "::1:9477"}})").to_string(),
+            R"(metrics.listen: expected "ADDRESS:PORT" (an IPv4 address, or an IPv6 address in )"
+            R"(brackets as in "[::1]:9477"; port 0..65535), got "::1:9477")");
+  EXPECT_EQ(one_error(R"({"metrics": {"listen": 9477}})").path, "metrics.listen");
+  EXPECT_TRUE(one_error(R"({"metrics": {"listen": 9477}})").message.ends_with("got 9477"));
+  EXPECT_EQ(one_error(R"({"metrics": {}})").to_string(),
+            R"(metrics.listen: missing, expected "ADDRESS:PORT" (an IPv4 address, or an IPv6 )"
+            R"(address in brackets as in "[::1]:9477"; port 0..65535))");
+  EXPECT_EQ(one_error(R"({"metrics": {"listen": "127.0.0.1:1", "path": "/m"}})").to_string(),
+            R"(metrics.path: unknown key, expected one of "listen")");
+  EXPECT_EQ(one_error(R"({"metrics": "127.0.0.1:9477"})").to_string(),
+            R"(metrics: expected an object or null, got "127.0.0.1:9477")");
+  EXPECT_EQ(one_error(R"({"metrics": true})").to_string(),
+            "metrics: expected an object or null, got true");
+}
+
+TEST(Config, MetricsCannotTakeAListenersSocket) {
+  EXPECT_EQ(one_error(R"({"listen": [{"address": "127.0.0.1", "port": 7777},
+                                     {"address": "::1", "port": 7777}],
+                          "metrics": {"listen": "[0::1]:7777"}})")
+                .to_string(),
+            "metrics.listen: same address and port as listen[1]");
+  // Against the default listener, too.
+  EXPECT_EQ(one_error(R"({"metrics": {"listen": "127.0.0.1:7777"}})").to_string(),
+            "metrics.listen: same address and port as listen[0]");
+  // Another port, or port 0 on either side, is a different socket.
+  EXPECT_TRUE(parse_ok(R"({"metrics": {"listen": "127.0.0.1:7778"}})").metrics);
+  EXPECT_TRUE(parse_ok(R"({"listen": [{"address": "127.0.0.1", "port": 0}],
+                           "metrics": {"listen": "127.0.0.1:0"}})")
+                  .metrics);
+}
+
 TEST(Config, ShownValuesAreCapped) {
   const std::string long_value(200, 'x');
   const ConfigError e = one_error(R"({"log": {"level": ")" + long_value + "\"}}");
@@ -419,6 +497,7 @@ Config non_default_config() {
   c.limits.outbox_bytes = 1073741824;
   c.auth = {AuthMode::keys, "/etc/parleyd/authorized_keys"};
   c.log = {LogFormat::text, "debug", "/var/log/parleyd.log", 5};
+  c.metrics = Metrics{"::1", 9477};
   return c;
 }
 
@@ -432,6 +511,13 @@ TEST(Config, ToJsonRoundTrips) {
   const std::string text = to_json(default_config(kEnv));
   EXPECT_NE(text.find("\n  \"limits\": {\n    \"max_clients\": 10000,"), std::string::npos) << text;
   EXPECT_NE(text.find("\"authorized_keys\": null"), std::string::npos);
+  EXPECT_TRUE(text.ends_with("\n  \"metrics\": null\n}\n")) << text;
+  // The endpoint goes out in the form the file uses, brackets and all.
+  EXPECT_NE(to_json(non_default_config()).find(R"("metrics": {
+    "listen": "[::1]:9477"
+  })"),
+            std::string::npos)
+      << to_json(non_default_config());
 }
 
 TEST(Config, Diff) {
@@ -457,9 +543,18 @@ TEST(Config, Diff) {
   EXPECT_EQ(diff(a, sink), (ConfigDiff{{"log.format", "log.file"}, {"log.format", "log.file"}}));
 
   const ConfigDiff all = diff(a, non_default_config());
-  EXPECT_EQ(all.need_restart,
-            (std::vector<std::string>{"listen", "identity_key", "log.format", "log.file"}));
-  EXPECT_EQ(all.changed.size(), 13u);
+  EXPECT_EQ(all.need_restart, (std::vector<std::string>{"listen", "identity_key", "log.format",
+                                                        "log.file", "metrics"}));
+  EXPECT_EQ(all.changed.size(), 14u);
+
+  // Turning the endpoint on, off, or moving it: the socket is bound once, at start.
+  Config metrics = a;
+  metrics.metrics = Metrics{"127.0.0.1", 9477};
+  EXPECT_EQ(diff(a, metrics), (ConfigDiff{{"metrics"}, {"metrics"}}));
+  EXPECT_EQ(diff(metrics, a), (ConfigDiff{{"metrics"}, {"metrics"}}));
+  Config moved = metrics;
+  moved.metrics->port = 9478;
+  EXPECT_EQ(diff(metrics, moved), (ConfigDiff{{"metrics"}, {"metrics"}}));
 }
 
 TEST(Config, ExampleFileIsTheDefaults) {

@@ -44,6 +44,23 @@ TEST(EventLog, OneJsonObjectPerEventWithTsLevelEvent) {
   EXPECT_EQ(lines[2]["duration_ms"], 30);
 }
 
+// A metrics endpoint off loopback is worth a warning: it tells anyone who connects how busy the
+// server is.
+TEST(EventLog, MetricsListeningWarnsOffLoopback) {
+  std::ostringstream sink;
+  EventLog log(LogOptions{LogFormat::json, "warn", std::nullopt}, sink);
+  log.metrics_listening("127.0.0.1", 9477, true);  // info: hidden at warn
+  log.metrics_listening("0.0.0.0", 9477, false);
+  log.flush();
+  const auto lines = lines_of(sink.str());
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["event"], "metrics_listening");
+  EXPECT_EQ(lines[0]["level"], "warn");
+  EXPECT_EQ(lines[0]["address"], "0.0.0.0");
+  EXPECT_EQ(lines[0]["port"], 9477);
+  EXPECT_EQ(lines[0]["loopback"], false);
+}
+
 TEST(EventLog, LevelsFilterAndChange) {
   std::ostringstream sink;
   EventLog log(LogOptions{LogFormat::json, "info", std::nullopt}, sink);

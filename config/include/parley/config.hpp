@@ -87,6 +87,16 @@ struct Log {
   bool operator==(const Log&) const = default;
 };
 
+// The Prometheus endpoint (docs/metrics.md), written "ADDRESS:PORT" ("[::1]:9477" for IPv6).
+struct Metrics {
+  std::string address;     // an IPv4 or IPv6 literal, without brackets
+  std::uint16_t port = 0;  // 0: the kernel chooses (the `metrics_listening` log line says which)
+  bool operator==(const Metrics&) const = default;
+};
+
+// "127.0.0.1:9477", "[::1]:9477": the form the config file uses.
+std::string listen_text(const Metrics& metrics);
+
 struct Config {
   std::vector<ListenAddress> listen;
   std::string identity_key;
@@ -94,6 +104,7 @@ struct Config {
   Limits limits;
   Auth auth;
   Log log;
+  std::optional<Metrics> metrics;  // absent: no metrics endpoint (the default)
   bool operator==(const Config&) const = default;
 };
 
