@@ -88,7 +88,7 @@ write_config() {  # write_config JSON: the service's /etc/parley/parleyd.json
 
 on_exit() {
   local rc=$?
-  trap - EXIT
+  trap - EXIT ERR
   if [ "$rc" -ne 0 ]; then
     echo "not ok - the trial failed after $checks checks ($((SECONDS - started)) s)"
     if [ -z "$nspawn" ]; then
