@@ -9,6 +9,7 @@
 
 #include <csignal>
 
+#include "parley/concat.hpp"
 #include "parley/frame.hpp"
 #include "parley/hello.hpp"
 #include "session.hpp"
@@ -36,7 +37,8 @@ constexpr std::chrono::seconds kRefusalInterval{10};
 
 std::string endpoint_text(const tcp::endpoint& e) {
   const auto a = e.address();
-  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
+  const std::string host = a.to_string(), port = std::to_string(e.port());
+  return a.is_v6() ? concat("[", host, "]:", port) : concat(host, ":", port);
 }
 
 // Admission refusal (PROTOCOL.md 4): one Error frame, without reading the ClientHello.
