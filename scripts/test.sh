@@ -45,7 +45,7 @@ stage "release: build" cmake --build --preset release
 
 stage "fuzz" ./scripts/fuzz.sh
 
-# The operator trial under a booted systemd (tests/systemd-boot/run.sh, about a minute). It
+# The operator trial under a booted systemd (tests/systemd-boot/run.sh, 20-60 s). It
 # needs a root prepared once by tests/systemd-boot/prepare-root.sh; without one it exits 77.
 systemd_trial() {
   local rc=0

@@ -26,7 +26,7 @@ make_deb() {
   command -v cpack >/dev/null || die "cpack not found: install cmake (scripts/install-deps.sh)"
   (cd "$build" && cpack -G DEB -B "$out") >"$out/cpack.log" 2>&1 ||
     { cat "$out/cpack.log" >&2; die "cpack -G DEB failed"; }
-  deb=$(find "$out" -maxdepth 1 -name 'parley_*.deb' | head -n1)
+  deb=$(find "$out" -maxdepth 1 -name 'parley_*.deb' -print -quit)
   [ -n "$deb" ] || die "cpack made no parley_*.deb in $out"
   echo "$deb"
 }
