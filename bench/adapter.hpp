@@ -14,6 +14,7 @@
 #include <botan/rng.h>
 
 #include "parley/bytes.hpp"
+#include "parley/concat.hpp"
 #include "parley/suite.hpp"
 
 namespace parley::bench {
@@ -78,7 +79,9 @@ class System {
   virtual std::string name() const = 0;
   virtual std::unique_ptr<Codec> make(const CodecOptions& options) = 0;
   // How a room is called on this system's wire ("r3", "#r3").
-  virtual std::string room_name(std::size_t index) const { return "r" + std::to_string(index); }
+  virtual std::string room_name(std::size_t index) const {
+    return concat("r", std::to_string(index));
+  }
 };
 
 struct ParleyOptions {

@@ -2,6 +2,8 @@
 
 #include <boost/asio/this_coro.hpp>
 
+#include "parley/concat.hpp"
+
 namespace parley::bench {
 
 void Members::on_closed(Connection& connection, std::string_view why) {
@@ -20,7 +22,7 @@ boost::asio::awaitable<bool> Members::connect_members(std::size_t clients, std::
       co_await pause(std::chrono::milliseconds(1));
     }
     if (!error_.empty()) co_return false;
-    connections_.push_back(open(executor, i, i % rooms, "b" + std::to_string(i)));
+    connections_.push_back(open(executor, i, i % rooms, concat("b", std::to_string(i))));
   }
   while (ready_ < clients && error_.empty()) {
     if (Clock::now() > deadline) co_return false;

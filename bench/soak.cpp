@@ -30,6 +30,7 @@
 #include <random>
 
 #include "members.hpp"
+#include "parley/concat.hpp"
 #include "scenarios.hpp"
 #include "wire.hpp"
 
@@ -169,7 +170,8 @@ void Soak::pacer_ended() {
 }
 
 void Soak::replace(std::size_t slot) {
-  const std::string name = "s" + std::to_string(slot) + "g" + std::to_string(++generation_[slot]);
+  const std::string name =
+      concat("s", std::to_string(slot), "g", std::to_string(++generation_[slot]));
   connections_[slot] = open(executor_, slot, room_of(slot), name);
 }
 

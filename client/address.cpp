@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "parley/concat.hpp"
+
 namespace parley::client {
 namespace {
 
@@ -12,7 +14,7 @@ std::variant<std::uint16_t, std::string> parse_port(std::string_view text) {
   const auto* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (text.empty() || ec != std::errc() || ptr != end || value == 0 || value > 65535)
-    return "bad port '" + std::string(text) + "' (expected 1..65535)";
+    return concat("bad port '", text, "' (expected 1..65535)");
   return static_cast<std::uint16_t>(value);
 }
 
@@ -24,7 +26,7 @@ bool valid_host_char(char c) {
 std::variant<ServerAddress, std::string> make(std::string_view host, std::uint16_t port) {
   if (host.empty()) return std::string("empty host name");
   if (!std::all_of(host.begin(), host.end(), valid_host_char))
-    return "bad host name '" + std::string(host) + "'";
+    return concat("bad host name '", host, "'");
   return ServerAddress{std::string(host), port};
 }
 
@@ -35,7 +37,7 @@ std::variant<ServerAddress, std::string> parse_host_port(std::string_view text) 
     const std::string_view host = text.substr(1, close - 1);
     const std::string_view rest = text.substr(close + 1);
     if (host.find(':') == std::string_view::npos)
-      return "'" + std::string(host) + "' in brackets is not an IPv6 address";
+      return concat("'", host, "' in brackets is not an IPv6 address");
     if (rest.empty()) return make(host, kDefaultPort);
     if (!rest.starts_with(':')) return std::string("expected ':PORT' after ']'");
     auto port = parse_port(rest.substr(1));
@@ -72,8 +74,8 @@ std::string known_hosts_name(const ServerAddress& address) {
   std::string host = address.host;
   std::transform(host.begin(), host.end(), host.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return host + ":" + std::to_string(address.port);
+  if (host.find(':') != std::string::npos) host = concat("[", host, "]");
+  return concat(host, ":", std::to_string(address.port));
 }
 
 }  // namespace parley::client

@@ -3,6 +3,7 @@
 #include <ctime>
 #include <functional>
 
+#include "parley/concat.hpp"
 #include "parley/names.hpp"
 
 namespace parley::client {
@@ -19,7 +20,7 @@ std::string dim(std::string_view text, bool on) {
 
 std::string room_tag(std::string_view room, const RenderContext& ctx) {
   if (fold_name(room) == fold_name(ctx.current_room)) return {};
-  return dim("[" + sanitize(room) + "] ", ctx.colour);
+  return dim(concat("[", sanitize(room), "] "), ctx.colour);
 }
 
 std::string line(std::string_view clock, std::string_view body, bool colour_on) {
@@ -40,7 +41,7 @@ std::string join_names(const std::vector<std::string>& names, bool colour_on) {
 }
 
 std::string id_suffix(std::string_view room) {
-  return "#" + sanitize(room);
+  return concat("#", sanitize(room));
 }
 
 }  // namespace
@@ -80,7 +81,8 @@ std::optional<std::string> render_event(const evt::Event& event, const RenderCon
                       room_tag(e.room, ctx) + "<" + paint_nick(e.from, c) + "> " + sanitize(e.text),
                       c);
         } else if constexpr (std::is_same_v<T, evt::Direct>) {
-          return line(local_clock(e.ts), "*" + paint_nick(e.from, c) + "* " + sanitize(e.text), c);
+          return line(local_clock(e.ts), concat("*", paint_nick(e.from, c), "* ", sanitize(e.text)),
+                      c);
         } else if constexpr (std::is_same_v<T, evt::Joined>) {
           return notice(ctx, paint_nick(e.nick, c) + " joined " + id_suffix(e.room));
         } else if constexpr (std::is_same_v<T, evt::Parted>) {
@@ -98,7 +100,7 @@ std::optional<std::string> render_event(const evt::Event& event, const RenderCon
           if (e.rooms.empty()) return notice(ctx, "no rooms");
           std::string text = "rooms:";
           for (const auto& r : e.rooms)
-            text += " " + id_suffix(r.name) + " (" + std::to_string(r.members) + ")";
+            text += concat(" ", id_suffix(r.name), " (", std::to_string(r.members), ")");
           return notice(ctx, text);
         } else if constexpr (std::is_same_v<T, evt::Error>) {
           return notice(ctx, colour("error: ", 31, c) + describe_error(e, ctx.max_message_bytes));

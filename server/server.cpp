@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <csignal>
 
+#include "parley/concat.hpp"
 #include "parley/frame.hpp"
 #include "parley/hello.hpp"
 #include "session.hpp"
@@ -40,7 +41,8 @@ constexpr std::chrono::milliseconds kLagPeriod{100};
 
 std::string endpoint_text(const tcp::endpoint& e) {
   const auto a = e.address();
-  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
+  const std::string host = a.to_string(), port = std::to_string(e.port());
+  return a.is_v6() ? concat("[", host, "]:", port) : concat(host, ":", port);
 }
 
 // Admission refusal (PROTOCOL.md 4): one Error frame, without reading the ClientHello.

@@ -10,6 +10,7 @@
 
 #include "child_process.hpp"
 #include "harness.hpp"
+#include "parley/concat.hpp"
 
 namespace parley::it {
 namespace {
@@ -459,9 +460,10 @@ TEST_F(InteractiveTest, RoomsListsEveryPage) {
     owners.back()->set_auto_pong(true);
     std::vector<req::Request> joins;
     for (int r = 0; r < 75; ++r)
-      joins.push_back(request(
-          req::Join{o == 1 && r == 74 ? "zzz-last" : "r" + std::to_string(1000 + o * 100 + r)},
-          std::int64_t{r}));
+      joins.push_back(
+          request(req::Join{o == 1 && r == 74 ? "zzz-last"
+                                              : concat("r", std::to_string(1000 + o * 100 + r))},
+                  std::int64_t{r}));
     ASSERT_TRUE(owners.back()->send_burst(joins));
     for (int r = 0; r < 75; ++r)
       ASSERT_TRUE(owners.back()->wait_for<evt::Ack>());

@@ -104,7 +104,7 @@ TEST_F(HostileServerTest, PeerTextNeverReachesTheTerminalRaw) {
   // CR/LF between tokens are valid JSON whitespace, and nlohmann writes DEL and C1 raw.
   std::string split = message.dump();
   split.insert(split.find(",\"room\""), "\r\n");
-  split.insert(split.find(",\"text\""), "\n");
+  split.insert(split.find(",\"text\""), 1, '\n');
   ScriptedServer server(
       {{welcome({{"server", "evil" + attack}, {"suite", attack}, {"nick", "n" + attack}}), split},
        CloseRecord{StatusCode::normal, "bye " + attack}});

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "harness.hpp"
+#include "parley/concat.hpp"
 
 namespace parley::it {
 namespace {
@@ -246,7 +247,7 @@ TEST(NothingLost, EveryMemberGetsExactlyWhatWasSaidWhileItWasThere) {
     } else if (action < 6) {
       run.request(peer, 'p', room, req::Part{room_name(room)});
     } else {
-      run.request(peer, 's', room, req::Say{room_name(room), "m" + std::to_string(said)});
+      run.request(peer, 's', room, req::Say{room_name(room), concat("m", std::to_string(said))});
       ++said;
     }
     if (step % 20 == 0) run.drain(peers, 0ms);

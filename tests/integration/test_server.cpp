@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "parley/concat.hpp"
 #include "test_support.hpp"
 
 namespace parley::it {
@@ -64,8 +65,8 @@ TEST(Relay, ThreeClientsOneRoom) {
   // Interleaved without waiting: the server's room order is the only order there is.
   constexpr int kEach = 5;
   for (int i = 0; i < kEach; ++i) {
-    ASSERT_TRUE(a.send(req::Say{"lobby", "a" + std::to_string(i)}));
-    ASSERT_TRUE(b.send(req::Say{"lobby", "b" + std::to_string(i)}));
+    ASSERT_TRUE(a.send(req::Say{"lobby", concat("a", std::to_string(i))}));
+    ASSERT_TRUE(b.send(req::Say{"lobby", concat("b", std::to_string(i))}));
   }
 
   // C sees all ten, seq 1..10 in steps of one: that fixes the global order.

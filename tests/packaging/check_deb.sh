@@ -14,13 +14,21 @@ if [ "$mode" = lintian ]; then
   need lintian lintian
   deb=$(ls "$out"/parley_*.deb 2>/dev/null | head -n1)
   [ -n "$deb" ] || fail "no .deb in $out (the package.deb test makes it)"
-  set +e
-  lintian --info --display-level '>=info' "$deb" 2>&1 | grep -v '^N:\|root privileges' | tee "$out/lintian.txt"
-  set -e
+  # Exit status (lintian(1)): 0 ran and found nothing at --fail-on's level, 2 found errors,
+  # anything else (1: a run-time error, such as a .deb it cannot read) means it did not check
+  # the package, which must not pass as "0 errors".
+  rc=0
+  lintian --fail-on error --info --display-level '>=info' "$deb" >"$out/lintian.log" 2>&1 || rc=$?
+  grep -v '^N:\|root privileges' "$out/lintian.log" | tee "$out/lintian.txt" || true
   errors=$(grep -c '^E:' "$out/lintian.txt" || true)
   warnings=$(grep -c '^W:' "$out/lintian.txt" || true)
-  echo "lintian: $errors errors, $warnings warnings"
-  [ "$errors" -eq 0 ] || fail "lintian reports errors"
+  echo "lintian: exit status $rc, $errors errors, $warnings warnings"
+  case $rc in
+    0) ;;
+    2) fail "lintian reports errors" ;;
+    *) fail "lintian did not check $(basename "$deb") (exit status $rc, output above)" ;;
+  esac
+  [ "$errors" -eq 0 ] || fail "lintian reports errors but exited 0"
   exit 0
 fi
 

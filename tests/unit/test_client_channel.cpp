@@ -6,6 +6,7 @@
 #include <string>
 
 #include "channel.hpp"
+#include "parley/concat.hpp"
 #include "parley/frame.hpp"
 
 namespace parley::client {
@@ -115,7 +116,7 @@ TEST(ClientChannel, MalformedKnownEventsAreStillViolations) {
 
 std::string welcome_with(std::string_view field, std::uint64_t value) {
   std::string json = kWelcome;
-  const std::string key = "\"" + std::string(field) + "\":";
+  const std::string key = concat("\"", field, "\":");
   const auto at = json.find(key) + key.size();
   json.replace(at, json.find(',', at) - at, std::to_string(value));
   return json;

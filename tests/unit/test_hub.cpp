@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "hub.hpp"
+#include "parley/concat.hpp"
 #include "parley/event.hpp"
 #include "parley/request.hpp"
 
@@ -757,7 +758,7 @@ TEST(HubPaging, RoomsComeInPagesThatEndWithNext) {
   hub.attach(1, m, "");
   hub.set_limits({100000, 100000});
   for (int i = 0; i < 250; ++i)
-    hub.handle(1, req::Request{{}, req::Join{"r" + std::to_string(1000 + i)}}, kNow);
+    hub.handle(1, req::Request{{}, req::Join{concat("r", std::to_string(1000 + i))}}, kNow);
   std::vector<std::string> seen;
   std::optional<std::string> after;
   for (int page = 0; page < 10; ++page) {
