@@ -88,17 +88,8 @@ key_cache=$here/results/.transport-keys.pem  # bench-only: the generator's RSA-2
 raw=$out/raw.jsonl
 : > "$raw"
 
-server_pid=""
-stop_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=""
-}
-cleanup() { stop_server; rm -rf "$work"; }
+# shellcheck source=bench/server_lifecycle.sh
+. "$here/server_lifecycle.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
