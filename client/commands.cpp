@@ -1,5 +1,7 @@
 #include "commands.hpp"
 
+#include <algorithm>
+
 #include "text.hpp"
 
 namespace parley::client {
@@ -27,6 +29,7 @@ Command room_or_current(std::string_view args, std::string_view current_room,
                         std::string_view usage_text, auto make) {
   auto [room, rest] = next_word(args);
   if (!rest.empty()) return usage(usage_text);
+  room = room_name(room);
   if (room.empty()) room = current_room;
   if (room.empty())
     return InputError{"you are not in a room: name one (" + std::string(usage_text) + ")"};
@@ -34,6 +37,17 @@ Command room_or_current(std::string_view args, std::string_view current_room,
 }
 
 }  // namespace
+
+std::string_view room_name(std::string_view typed) {
+  if (typed.starts_with('#')) typed.remove_prefix(1);
+  return typed;
+}
+
+const std::vector<std::string>& command_names() {
+  static const std::vector<std::string> names = {"/help", "/ignore", "/join",  "/msg",    "/nick",
+                                                 "/part", "/quit",   "/rooms", "/switch", "/who"};
+  return names;
+}
 
 Command parse_input(std::string_view line, std::string_view current_room) {
   // Only the line's end is trimmed for text: leading blanks may be deliberate (indentation).
@@ -51,8 +65,31 @@ Command parse_input(std::string_view line, std::string_view current_room) {
   auto [command, args] = next_word(line.substr(1));
   if (command == "nick")
     return one_name(args, "/nick NICK", [](std::string n) { return req::Nick{std::move(n)}; });
-  if (command == "join")
-    return one_name(args, "/join ROOM", [](std::string r) { return req::Join{std::move(r)}; });
+  if (command == "join") {
+    auto [list, rest] = next_word(args);
+    if (list.empty() || !rest.empty()) return usage("/join ROOM[,ROOM...]");
+    JoinRooms join;
+    for (std::size_t start = 0; start <= list.size();) {
+      const auto comma = std::min(list.find(',', start), list.size());
+      const std::string_view room = room_name(list.substr(start, comma - start));
+      if (!room.empty()) join.rooms.emplace_back(room);
+      start = comma + 1;
+    }
+    if (join.rooms.empty()) return usage("/join ROOM[,ROOM...]");
+    return join;
+  }
+  if (command == "switch") {
+    auto [room, rest] = next_word(args);
+    room = room_name(room);
+    if (room.empty() || !rest.empty()) return usage("/switch ROOM");
+    return SwitchRoom{std::string(room)};
+  }
+  if (command == "ignore") {
+    auto [nick, rest] = next_word(args);
+    if (!rest.empty()) return usage("/ignore [NICK]");
+    if (nick.empty()) return Ignore{};
+    return Ignore{std::string(nick)};
+  }
   if (command == "part")
     return room_or_current(args, current_room, "/part [ROOM]",
                            [](std::string r) { return req::Part{std::move(r)}; });
@@ -79,16 +116,19 @@ Command parse_input(std::string_view line, std::string_view current_room) {
 
 std::string_view help_text() {
   return "Commands:\n"
-         "  /join ROOM        join ROOM (created if new) and make it the current room\n"
+         "  /join ROOM[,ROOM]  join rooms (created if new); the last becomes the current room\n"
          "  /part [ROOM]      leave ROOM (default: the current room)\n"
+         "  /switch ROOM      talk in ROOM from now on (also Alt-1..9, Alt-Left/Right)\n"
          "  /msg NICK TEXT    send TEXT to NICK alone\n"
          "  /nick NICK        change your nick\n"
          "  /who [ROOM]       list the members of ROOM (default: the current room)\n"
-         "  /rooms            list the rooms and their member counts\n"
+         "  /rooms            list the rooms and their member counts (* marks yours)\n"
+         "  /ignore [NICK]    hide NICK's lines for this session (alone: list who is hidden)\n"
          "  /quit [REASON]    leave (Ctrl-D does the same)\n"
          "  /help             this text\n"
          "Anything else is said to the current room; start a line with // to say one that\n"
-         "begins with /.\n";
+         "begins with /. Keys as in bash: Ctrl-R searches what you typed before, Tab completes\n"
+         "nicks, rooms and commands, Ctrl-C clears the line (twice on an empty line: leave).\n";
 }
 
 }  // namespace parley::client

@@ -3,10 +3,14 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <csignal>
 #include <ctime>
 #include <map>
+#include <set>
+#include <vector>
 
 #include "commands.hpp"
 #include "guarded.hpp"
@@ -14,168 +18,469 @@
 #include "parley/names.hpp"
 #include "render.hpp"
 #include "scripted.hpp"
+#include "send_queue.hpp"
+#include "utf8.hpp"
 
 namespace parley::client {
 
 namespace asio = boost::asio;
 using asio::awaitable;
 using namespace asio::experimental::awaitable_operators;
+using Clock = std::chrono::steady_clock;
 
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-// Requests awaiting their ack: a person types slowly, but a server that never answers must
-// not make this grow without end.
-constexpr std::size_t kMaxPending = 1024;
+// Requests not yet answered: a person types slowly, but a server that never answers (or a
+// paste of a whole file) must not make this grow without end.
+constexpr std::size_t kMaxUnanswered = 1024;
 // A listing in pages (PROTOCOL.md 6.5) is asked for page by page; a server that never ends one
 // is cut off after this many.
 constexpr std::size_t kMaxPagesFollowed = 100;
+// Lines waiting for the server shown above the input line; beyond that, a count.
+constexpr std::size_t kStatusRows = 5;
+// A second Ctrl-C on an empty line within this time leaves.
+constexpr std::chrono::seconds kSecondInterrupt{2};
+// Nicks remembered per room for completion (a room's members, as far as we have seen them).
+constexpr std::size_t kMaxMembersKept = 5000;
 
 std::string clock_now() {
   return clock_of(std::time(nullptr));
 }
 
-struct Quit {
-  std::optional<std::string> reason;
-};
+std::string hash_room(std::string_view room) {
+  return "#" + sanitize(room);
+}
 
 class InteractiveRun {
  public:
   InteractiveRun(std::shared_ptr<Connection> connection, const InteractiveOptions& options)
       : connection_(std::move(connection)),
         options_(options),
-        editor_(connection_->get_executor()),
+        editor_(connection_->get_executor(), options_.colour),
+        queue_(Pacer::for_welcome(connection_->welcome(), Clock::now()), kMaxUnanswered),
+        wake_sender_(connection_->get_executor()),
         nick_(connection_->welcome().nick) {
     update_prompt();
+    editor_.set_completer(
+        [this](std::string_view before, std::string_view word) { return complete(before, word); });
   }
 
   awaitable<Exit> run() {
-    if (options_.nick) request(req::Nick{*options_.nick});
-    request(req::Join{options_.room});
-    auto outcome = co_await (read_input() || receive_events() || watch_signals());
-    std::optional<std::string> reason;
-    switch (outcome.index()) {
-      case 0:
-        reason = std::get<0>(outcome).reason;
-        break;
-      case 1:
-        co_return std::get<1>(outcome);  // the server ended the session
-      default:
-        break;  // SIGINT or SIGTERM: leave like /quit
-    }
-    co_await leave(*connection_, std::move(reason));
+    if (options_.nick) enqueue(req::Nick{*options_.nick});
+    join({std::string(room_name(options_.room))});
+    // Every branch is guarded: `||` waits for the first branch to *succeed*, so one that threw
+    // would leave the others running forever (guarded.hpp).
+    auto outcome = co_await (guarded(read_input()) || guarded(receive_events()) ||
+                             guarded(watch_signals()) || guarded(send_paced()));
+    rethrow_branch_error(outcome);
+    if (session_over_) co_return *session_over_;
+    co_await leave(*connection_, std::move(quit_reason_));
     co_return Exit::ok;
   }
 
  private:
-  RenderContext context() const {
-    return RenderContext{options_.colour, current_room_, clock_now(),
-                         connection_->welcome().max_message_bytes};
+  // ---- showing things
+
+  RenderContext context(bool colour) const {
+    RenderContext ctx;
+    ctx.colour = colour;
+    ctx.current_room = current_room_;
+    ctx.clock = clock_now();
+    ctx.max_message_bytes = connection_->welcome().max_message_bytes;
+    ctx.tag_every_room = rooms_.size() > 1;
+    ctx.own_nick = nick_;
+    for (const auto& room : rooms_)
+      ctx.joined.push_back(fold_name(room));
+    return ctx;
   }
+  RenderContext context() const { return context(options_.colour); }
 
   void show(const std::string& line) { editor_.print_above(line); }
   void notice(const std::string& text) { show(clock_now() + " -!- " + text); }
 
   void update_prompt() {
-    editor_.set_prompt(current_room_.empty() ? "[no room] "
-                                             : "[#" + sanitize(current_room_) + "] ");
-  }
-
-  void request(req::Body body) {
-    if (pending_.size() >= kMaxPending) {
-      notice("the server is not answering; request not sent");
+    if (current_room_.empty()) {
+      editor_.set_prompt("[no room] ");
       return;
     }
-    const std::int64_t id = next_id_++;
-    pending_.emplace(id, body);
-    try {
-      connection_->send(req::Request{RequestId{id}, std::move(body)});
-    } catch (const ClientError& e) {
-      // The server has stopped reading; say so and keep the terminal usable (Ctrl-D leaves).
-      pending_.erase(id);
-      notice(std::string("not sent: ") + e.what());
+    std::string prompt = "[" + hash_room(current_room_);
+    std::string others;
+    for (const auto& room : rooms_) {
+      if (fold_name(room) == fold_name(current_room_)) continue;
+      others += " " + hash_room(room);
+      if (auto it = unread_.find(fold_name(room)); it != unread_.end() && it->second > 0)
+        others += ":" + std::to_string(it->second);
+    }
+    if (!others.empty()) prompt += " |" + others;
+    editor_.set_prompt(prompt + "] ");
+  }
+
+  // The lines typed but not yet confirmed, between the conversation and the input line.
+  void update_status() {
+    const RenderContext plain = context(false);
+    std::vector<std::string> rows;
+    std::size_t chat = 0;
+    for (const auto& item : queue_.items()) {
+      std::optional<std::string> row;
+      if (const auto* say = std::get_if<req::Say>(&item.body))
+        row = render_own_say(say->room, nick_, say->text, plain);
+      else if (const auto* msg = std::get_if<req::Msg>(&item.body))
+        row = render_own_msg(msg->to, msg->text, plain);
+      if (!row) continue;
+      if (++chat < kStatusRows) rows.push_back(*row + (item.sent ? "  (sending)" : "  (waiting)"));
+    }
+    if (chat >= kStatusRows) {
+      const std::size_t waiting = queue_.waiting();
+      rows.push_back("... " + std::to_string(chat - rows.size()) + " more lines; " +
+                     std::to_string(waiting) + " waiting to be sent at the server's pace");
+    }
+    editor_.set_status(std::move(rows));
+  }
+
+  // ---- sending
+
+  // Queued and sent at the pace the server allows; false (and a notice) when too many wait.
+  bool enqueue(req::Body body) {
+    if (!queue_.push(std::move(body), clock_now())) {
+      notice(std::to_string(kMaxUnanswered) +
+             " requests are waiting for the server already; try again when they are through");
+      return false;
+    }
+    wake_sender_.cancel();
+    update_status();
+    return true;
+  }
+
+  awaitable<void> send_paced() {
+    for (;;) {
+      const auto now = Clock::now();
+      if (auto request = queue_.take(now)) {
+        try {
+          connection_->send(*request);
+        } catch (const ClientError& e) {
+          // The server has stopped reading: keep the line and try again later.
+          if (auto item = queue_.settle(std::get<std::int64_t>(request->id)))
+            queue_.retry(std::move(*item), now);
+          notice(std::string("not sent yet: ") + e.what());
+        }
+        update_status();
+        continue;
+      }
+      const auto wait = queue_.next_in(now);
+      wake_sender_.expires_after(wait ? *wait : std::chrono::hours(1));
+      co_await wake_sender_.async_wait(use_tuple);  // or woken early by enqueue()
     }
   }
 
-  awaitable<Quit> read_input() {
+  // ---- what the user does
+
+  awaitable<void> read_input() {
     for (;;) {
-      std::optional<std::string> line = co_await editor_.next_line();
-      if (!line) co_return Quit{};  // Ctrl-D
-      Command command = parse_input(*line, current_room_);
-      if (std::holds_alternative<ShowHelp>(command)) {
-        show(std::string(help_text()));
-      } else if (auto* error = std::get_if<InputError>(&command)) {
-        notice(error->message);
-      } else if (auto* send = std::get_if<SendRequest>(&command)) {
-        if (auto* quit = std::get_if<req::Quit>(&send->body)) co_return Quit{quit->reason};
-        if (auto* say = std::get_if<req::Say>(&send->body))
-          editor_.replace_entered(render_own_say(say->room, nick_, say->text, context()));
-        if (auto* msg = std::get_if<req::Msg>(&send->body))
-          editor_.replace_entered(render_own_msg(msg->to, msg->text, context()));
-        request(std::move(send->body));
+      const Input input = co_await editor_.next_input();
+      if (std::holds_alternative<InputEnd>(input)) co_return;  // Ctrl-D
+      if (std::holds_alternative<InputInterrupt>(input)) {
+        if (interrupted()) co_return;
+      } else if (const auto* key = std::get_if<InputRoomKey>(&input)) {
+        switch_by_key(*key);
+      } else if (!take_line(std::get<InputLine>(input).text)) {
+        co_return;  // /quit
       }
     }
   }
 
-  // What an ack confirms: the client's picture of its nick and rooms follows the server's.
-  void confirmed(const req::Body& body) {
-    if (auto* nick = std::get_if<req::Nick>(&body)) {
-      nick_ = nick->nick;
-      notice("you are now " + paint_nick(nick_, options_.colour));
-    } else if (auto* join = std::get_if<req::Join>(&body)) {
-      rooms_[fold_name(join->room)] = join->room;
-      current_room_ = join->room;
-      update_prompt();
-      notice("you joined #" + sanitize(join->room) + " (talking there now)");
-    } else if (auto* part = std::get_if<req::Part>(&body)) {
-      rooms_.erase(fold_name(part->room));
-      if (fold_name(current_room_) == fold_name(part->room))
-        current_room_ = rooms_.empty() ? std::string() : rooms_.begin()->second;
-      update_prompt();
-      notice("you left #" + sanitize(part->room));
+  // False when the line asks to leave.
+  bool take_line(const std::string& line) {
+    Command command = parse_input(line, current_room_);
+    if (std::holds_alternative<ShowHelp>(command)) {
+      show(std::string(help_text()));
+    } else if (const auto* error = std::get_if<InputError>(&command)) {
+      notice(error->message);
+    } else if (const auto* rooms = std::get_if<JoinRooms>(&command)) {
+      join(rooms->rooms);
+    } else if (const auto* to = std::get_if<SwitchRoom>(&command)) {
+      if (const auto* room = joined(to->room))
+        switch_to(*room);
+      else
+        notice("you are not in " + hash_room(to->room) + " (/join " + sanitize(to->room) +
+               " first)");
+    } else if (const auto* ignore = std::get_if<Ignore>(&command)) {
+      toggle_ignore(ignore->nick);
+    } else if (auto* send = std::get_if<SendRequest>(&command)) {
+      if (auto* quit = std::get_if<req::Quit>(&send->body)) {
+        quit_reason_ = quit->reason;
+        return false;
+      }
+      if (auto* say = std::get_if<req::Say>(&send->body)) {
+        say_in_pieces(*say, line);
+      } else if (!enqueue(std::move(send->body))) {
+        editor_.restore(line);
+      }
+    }
+    return true;
+  }
+
+  // A line longer than the server takes goes as several messages, cut between characters.
+  void say_in_pieces(const req::Say& say, const std::string& line) {
+    const std::size_t max = connection_->welcome().max_message_bytes;
+    std::vector<std::string> pieces;
+    for (std::string_view rest = say.text; !rest.empty();) {
+      const std::string_view piece = max ? split_point(rest, max) : rest;
+      pieces.emplace_back(piece);
+      rest.remove_prefix(piece.size());
+    }
+    if (queue_.items().size() + pieces.size() > kMaxUnanswered) {
+      notice("too many lines are waiting for the server; your line is kept: send it later");
+      editor_.restore(line);
+      return;
+    }
+    if (pieces.size() > 1)
+      notice("that line is longer than the server's " + std::to_string(max) +
+             " bytes: sending it as " + std::to_string(pieces.size()) + " messages");
+    for (auto& piece : pieces)
+      enqueue(req::Say{say.room, std::move(piece)});
+  }
+
+  void join(const std::vector<std::string>& rooms) {
+    for (const auto& room : rooms) {
+      if (const auto* already = joined(room)) {
+        switch_to(*already);
+        notice("you are already in " + hash_room(*already) + " (talking there now)");
+      } else {
+        enqueue(req::Join{room});
+      }
     }
   }
 
-  static std::string refused_what(const req::Body& body) {
-    if (auto* nick = std::get_if<req::Nick>(&body)) return "nick " + sanitize(nick->nick);
-    if (auto* join = std::get_if<req::Join>(&body)) return "join #" + sanitize(join->room);
-    if (auto* part = std::get_if<req::Part>(&body)) return "part #" + sanitize(part->room);
-    if (auto* say = std::get_if<req::Say>(&body)) return "message to #" + sanitize(say->room);
-    if (auto* msg = std::get_if<req::Msg>(&body)) return "message to " + sanitize(msg->to);
-    return "request";
+  const std::string* joined(std::string_view room) const {
+    for (const auto& r : rooms_)
+      if (fold_name(r) == fold_name(room)) return &r;
+    return nullptr;
+  }
+
+  void switch_to(const std::string& room) {
+    if (fold_name(room) == fold_name(current_room_)) return;
+    current_room_ = room;
+    unread_[fold_name(room)] = 0;
+    update_prompt();
+  }
+
+  void switch_by_key(const InputRoomKey& key) {
+    if (rooms_.empty()) return;
+    if (key.index > 0) {
+      if (static_cast<std::size_t>(key.index) <= rooms_.size())
+        switch_to(rooms_[static_cast<std::size_t>(key.index) - 1]);
+      return;
+    }
+    std::size_t at = 0;
+    while (at < rooms_.size() && fold_name(rooms_[at]) != fold_name(current_room_))
+      ++at;
+    const std::size_t n = rooms_.size();
+    if (at == n) at = 0;
+    switch_to(rooms_[key.step > 0 ? (at + 1) % n : (at + n - 1) % n]);
+  }
+
+  void toggle_ignore(const std::optional<std::string>& nick) {
+    if (!nick) {
+      if (ignored_.empty()) {
+        notice("you ignore nobody (/ignore NICK hides NICK's lines)");
+        return;
+      }
+      std::string list;
+      for (const auto& [folded, shown] : ignored_)
+        list += (list.empty() ? "" : ", ") + shown;
+      notice("you ignore " + sanitize(list) + " (/ignore NICK again to stop)");
+      return;
+    }
+    if (ignored_.erase(fold_name(*nick)) > 0) {
+      notice("you see " + sanitize(*nick) + "'s lines again");
+    } else {
+      ignored_.emplace(fold_name(*nick), *nick);
+      notice("you ignore " + sanitize(*nick) + " for this session (/ignore " + sanitize(*nick) +
+             " again to stop)");
+    }
+  }
+
+  bool is_ignored(std::string_view nick) const { return ignored_.contains(fold_name(nick)); }
+
+  // Ctrl-C: clears a search or the line; on an empty line, a hint, and a second one leaves.
+  bool interrupted() {
+    if (editor_.interrupt() != LineEditor::Interrupted::nothing) return false;
+    const auto now = Clock::now();
+    if (last_interrupt_ && now - *last_interrupt_ < kSecondInterrupt) return true;
+    last_interrupt_ = now;
+    notice("Ctrl-C again or /quit to leave");
+    return false;
+  }
+
+  std::vector<std::string> complete(std::string_view before, std::string_view word) const {
+    std::vector<std::string> out;
+    const auto starts = [&](std::string_view candidate, std::string_view prefix) {
+      return fold_name(candidate.substr(0, prefix.size())) == fold_name(prefix);
+    };
+    if (before.empty() && word.starts_with('/')) {
+      for (const auto& c : command_names())
+        if (c.starts_with(word)) out.push_back(c);
+      return out;
+    }
+    const bool room_wanted = word.starts_with('#') || before.starts_with("/join ") ||
+                             before.starts_with("/part ") || before.starts_with("/switch ") ||
+                             before.starts_with("/who ");
+    if (room_wanted) {
+      const std::string_view bare = room_name(word);
+      for (const auto& room : rooms_)
+        if (starts(room, bare)) out.push_back((word.starts_with('#') ? "#" : "") + room);
+      return out;
+    }
+    auto it = members_.find(fold_name(current_room_));
+    if (it == members_.end()) return out;
+    for (const auto& [folded, nick] : it->second)
+      if (folded != fold_name(nick_) && starts(nick, word))
+        out.push_back(before.empty() ? nick + ":" : nick);
+    return out;
+  }
+
+  // ---- what the server says
+
+  void confirmed(const SendQueue::Item& item, const evt::Ack&) {
+    if (const auto* say = std::get_if<req::Say>(&item.body)) {
+      RenderContext ctx = context();
+      ctx.clock = item.clock;
+      show(render_own_say(say->room, nick_, say->text, ctx));
+    } else if (const auto* msg = std::get_if<req::Msg>(&item.body)) {
+      RenderContext ctx = context();
+      ctx.clock = item.clock;
+      show(render_own_msg(msg->to, msg->text, ctx));
+    } else if (const auto* nick = std::get_if<req::Nick>(&item.body)) {
+      rename_member(nick_, nick->nick);
+      nick_ = nick->nick;
+      notice("you are now " + paint_nick(nick_, options_.colour));
+    } else if (const auto* join = std::get_if<req::Join>(&item.body)) {
+      rooms_.push_back(join->room);
+      current_room_ = join->room;
+      update_prompt();
+      notice("you joined " + hash_room(join->room) + " (talking there now)");
+      enqueue(req::Who{join->room});  // who is there
+    } else if (const auto* part = std::get_if<req::Part>(&item.body)) {
+      std::erase_if(rooms_,
+                    [&](const std::string& r) { return fold_name(r) == fold_name(part->room); });
+      members_.erase(fold_name(part->room));
+      if (fold_name(current_room_) == fold_name(part->room))
+        current_room_ = rooms_.empty() ? std::string() : rooms_.back();
+      update_prompt();
+      notice("you left " + hash_room(part->room) +
+             (current_room_.empty() ? std::string(" (/join ROOM to talk again)")
+                                    : " (talking in " + hash_room(current_room_) + " now)"));
+    }
+  }
+
+  void refused(const SendQueue::Item& item, const evt::Error& error) {
+    const std::string why = describe_error(error, connection_->welcome().max_message_bytes);
+    if (const auto* say = std::get_if<req::Say>(&item.body)) {
+      RenderContext ctx = context();
+      ctx.clock = item.clock;
+      show(render_own_say(say->room, nick_, say->text, ctx) + "  [not sent]");
+      notice("your line to " + hash_room(say->room) + " was not sent: " + why);
+    } else if (const auto* msg = std::get_if<req::Msg>(&item.body)) {
+      RenderContext ctx = context();
+      ctx.clock = item.clock;
+      show(render_own_msg(msg->to, msg->text, ctx) + "  [not sent]");
+      notice("your message to " + sanitize(msg->to) + " was not sent: " + why);
+    } else {
+      notice(describe_refusal(item.body) + ": " + why);
+    }
+  }
+
+  static std::string describe_refusal(const req::Body& body) {
+    if (const auto* nick = std::get_if<req::Nick>(&body))
+      return "your nick is still the same, " + sanitize(nick->nick) + " was refused";
+    if (const auto* join = std::get_if<req::Join>(&body))
+      return "you did not join " + hash_room(join->room);
+    if (const auto* part = std::get_if<req::Part>(&body))
+      return "you did not leave " + hash_room(part->room);
+    if (const auto* who = std::get_if<req::Who>(&body)) return "no list of " + hash_room(who->room);
+    if (std::holds_alternative<req::Rooms>(body)) return "no list of rooms";
+    return "the request was refused";
+  }
+
+  // The client's picture of who is where, for Tab completion.
+  void remember_member(std::string_view room, std::string_view nick) {
+    auto& members = members_[fold_name(room)];
+    if (members.size() < kMaxMembersKept) members.emplace(fold_name(nick), std::string(nick));
+  }
+  void forget_member(std::string_view nick) {
+    for (auto& [room, members] : members_)
+      members.erase(fold_name(nick));
+  }
+  void rename_member(std::string_view old_nick, std::string_view new_nick) {
+    for (auto& [room, members] : members_)
+      if (members.erase(fold_name(old_nick)) > 0) members.emplace(fold_name(new_nick), new_nick);
+  }
+
+  void follow(const evt::Event& event) {
+    if (const auto* joined_event = std::get_if<evt::Joined>(&event)) {
+      remember_member(joined_event->room, joined_event->nick);
+    } else if (const auto* parted = std::get_if<evt::Parted>(&event)) {
+      members_[fold_name(parted->room)].erase(fold_name(parted->nick));
+    } else if (const auto* quit = std::get_if<evt::Quit>(&event)) {
+      forget_member(quit->nick);
+    } else if (const auto* renamed = std::get_if<evt::NickChanged>(&event)) {
+      rename_member(renamed->old_nick, renamed->new_nick);
+    } else if (const auto* who = std::get_if<evt::Who>(&event)) {
+      for (const auto& nick : who->nicks)
+        remember_member(who->room, nick);
+    }
+  }
+
+  // An ack or error for one of ours: settles it. False when the event answers nothing we sent.
+  bool settle(const evt::Event& event) {
+    const RequestId* id = nullptr;
+    if (const auto* ack = std::get_if<evt::Ack>(&event)) id = &ack->id;
+    if (const auto* error = std::get_if<evt::Error>(&event)) id = &error->id;
+    if (const auto* who = std::get_if<evt::Who>(&event)) id = &who->id;
+    if (const auto* rooms = std::get_if<evt::Rooms>(&event)) id = &rooms->id;
+    const auto* number = id ? std::get_if<std::int64_t>(id) : nullptr;
+    if (!number) return false;
+    std::optional<SendQueue::Item> item = queue_.settle(*number);
+    if (!item) return false;
+    if (const auto* error = std::get_if<evt::Error>(&event)) {
+      if (error->code == ErrorCode::rate_limited && !error->unknown_code) {
+        queue_.retry(std::move(*item), Clock::now());  // sent again, slower; nothing is lost
+        wake_sender_.cancel();
+      } else {
+        refused(*item, *error);
+      }
+    } else if (const auto* ack = std::get_if<evt::Ack>(&event)) {
+      confirmed(*item, *ack);
+    } else {
+      return false;  // a listing: shown below like any other
+    }
+    update_status();
+    return true;
   }
 
   void on_event(const evt::Event& event) {
-    const RequestId* id = nullptr;
-    if (auto* ack = std::get_if<evt::Ack>(&event)) id = &ack->id;
-    if (auto* error = std::get_if<evt::Error>(&event)) id = &error->id;
-    if (id) {
-      const auto* number = std::get_if<std::int64_t>(id);
-      auto it = number ? pending_.find(*number) : pending_.end();
-      if (it != pending_.end()) {
-        const req::Body body = std::move(it->second);
-        pending_.erase(it);
-        if (auto* error = std::get_if<evt::Error>(&event)) {
-          notice("cannot " + refused_what(body) + ": " +
-                 describe_error(*error, connection_->welcome().max_message_bytes));
-        } else {
-          confirmed(body);
-        }
-        return;
+    follow(event);
+    if (settle(event)) return;
+    if (const auto* message = std::get_if<evt::Message>(&event)) {
+      if (is_ignored(message->from)) return;
+      if (fold_name(message->room) != fold_name(current_room_)) {
+        ++unread_[fold_name(message->room)];
+        update_prompt();
       }
-    } else if (auto* reply = std::get_if<evt::Who>(&event); reply) {
-      if (auto* n = std::get_if<std::int64_t>(&reply->id)) pending_.erase(*n);
-    } else if (auto* rooms = std::get_if<evt::Rooms>(&event); rooms) {
-      if (auto* n = std::get_if<std::int64_t>(&rooms->id)) pending_.erase(*n);
+      if (mentions(message->text, nick_)) editor_.bell();
+    } else if (const auto* direct = std::get_if<evt::Direct>(&event)) {
+      if (is_ignored(direct->from)) return;
+      editor_.bell();
     }
     if (auto text = render_event(event, context())) show(*text);
-    if (auto* reply = std::get_if<evt::Who>(&event); reply)
+    if (const auto* reply = std::get_if<evt::Who>(&event))
       follow_page(reply->next, [&](std::string after) {
         req::Who more{reply->room};
         more.after = std::move(after);
         return req::Body{std::move(more)};
       });
-    if (auto* rooms = std::get_if<evt::Rooms>(&event); rooms)
+    if (const auto* rooms = std::get_if<evt::Rooms>(&event))
       follow_page(rooms->next, [](std::string after) {
         req::Rooms more;
         more.after = std::move(after);
@@ -195,10 +500,10 @@ class InteractiveRun {
       pages_followed_ = 0;
       return;
     }
-    request(make_request(*next));
+    enqueue(make_request(*next));
   }
 
-  awaitable<Exit> receive_events() {
+  awaitable<void> receive_events() {
     for (;;) {
       Received received = co_await connection_->receive();
       if (auto* event = std::get_if<ReceivedEvent>(&received)) {
@@ -211,7 +516,8 @@ class InteractiveRun {
         notice("protocol error: " + sanitize(violation->what));
       else
         notice(sanitize(std::get<ConnectionLost>(received).what));
-      co_return Exit::closed;
+      session_over_ = Exit::closed;
+      co_return;
     }
   }
 
@@ -219,19 +525,26 @@ class InteractiveRun {
     asio::signal_set signals(connection_->get_executor(), SIGINT, SIGTERM, SIGWINCH);
     for (;;) {
       auto [ec, signo] = co_await signals.async_wait(use_tuple);
-      if (ec || signo != SIGWINCH) co_return;
-      editor_.resize();
+      if (ec || signo == SIGTERM) co_return;
+      if (signo == SIGWINCH) editor_.resize();
+      if (signo == SIGINT && interrupted()) co_return;
     }
   }
 
   std::shared_ptr<Connection> connection_;
   const InteractiveOptions& options_;
   LineEditor editor_;
+  SendQueue queue_;
+  asio::steady_timer wake_sender_;
   std::string nick_;
   std::string current_room_;
-  std::map<std::string, std::string> rooms_;  // folded name -> as joined
-  std::map<std::int64_t, req::Body> pending_;
-  std::int64_t next_id_ = 1;
+  std::vector<std::string> rooms_;  // as joined, in the order joined (Alt-1 is the first)
+  std::map<std::string, std::size_t> unread_;  // folded room -> lines not seen
+  std::map<std::string, std::map<std::string, std::string>> members_;  // room -> folded -> nick
+  std::map<std::string, std::string> ignored_;                         // folded -> as typed
+  std::optional<Clock::time_point> last_interrupt_;
+  std::optional<Exit> session_over_;
+  std::optional<std::string> quit_reason_;
   std::size_t pages_followed_ = 0;
 };
 

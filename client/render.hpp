@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parley/event.hpp"
 #include "parley/status.hpp"
@@ -20,6 +21,9 @@ struct RenderContext {
   std::string current_room;             // messages from other rooms are tagged with their room
   std::string clock;                    // HH:MM:SS for events that carry no timestamp
   std::uint64_t max_message_bytes = 0;  // from the welcome, for the too_long explanation
+  bool tag_every_room = false;          // in several rooms: every room line names its room
+  std::string own_nick;                 // lines that mention it are highlighted
+  std::vector<std::string> joined;      // folded names of the rooms the user is in (/rooms)
 };
 
 // "HH:MM:SS" in local time ("--:--:--" if the time cannot be converted).
@@ -29,7 +33,11 @@ std::string clock_of(std::time_t when);
 // text itself (sanitized) when it is not one.
 std::string local_clock(std::string_view rfc3339);
 
-// The nick with its colour codes when ctx.colour.
+// `text` names `nick` as a word of its own (any case): "bob: hi", "hi Bob!", not "bobby".
+bool mentions(std::string_view text, std::string_view nick);
+
+// The nick with its colour codes when ctx.colour: one of 24 colours of the 256-colour palette
+// that read well on dark and light backgrounds, chosen by the folded nick.
 std::string paint_nick(std::string_view nick, bool colour);
 
 // The line for an event, or nullopt for those the user does not need to see (ack, pong, ping).

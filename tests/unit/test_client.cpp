@@ -173,7 +173,8 @@ TEST(Commands, EveryCommandAndPlainText) {
   EXPECT_EQ(body_of("  indented"), req::Body(req::Say{"lobby", "  indented"}));
   EXPECT_EQ(body_of("//slash"), req::Body(req::Say{"lobby", "/slash"}));
   EXPECT_EQ(body_of("/nick bob"), req::Body(req::Nick{"bob"}));
-  EXPECT_EQ(body_of("/join  dev "), req::Body(req::Join{"dev"}));
+  EXPECT_EQ(std::get<JoinRooms>(parse_input("/join  dev ", "lobby")).rooms,
+            std::vector<std::string>{"dev"});
   EXPECT_EQ(body_of("/part"), req::Body(req::Part{"lobby"}));
   EXPECT_EQ(body_of("/part dev"), req::Body(req::Part{"dev"}));
   EXPECT_EQ(body_of("/msg bob hi  there"), req::Body(req::Msg{"bob", "hi  there"}));
@@ -243,7 +244,10 @@ TEST(Render, SanitizeDefusesInvisibleAndReorderingCharacters) {
 TEST(Render, EventsReadLikeAChat) {
   ::setenv("TZ", "UTC", 1);
   ::tzset();
-  RenderContext ctx{false, "lobby", "12:00:00", 4096};
+  RenderContext ctx;
+  ctx.current_room = "lobby";
+  ctx.clock = "12:00:00";
+  ctx.max_message_bytes = 4096;
   EXPECT_EQ(local_clock("2026-11-23T10:11:12.345Z"), "10:11:12");
   EXPECT_EQ(
       render_event(evt::Message{"lobby", "bob", "hi\x1b", "2026-11-23T10:11:12.345Z", 3}, ctx),
