@@ -27,6 +27,8 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // How long the bytes of one key sequence may take to arrive: a terminal sends them together;
 // a person pressing Escape and then a key is far slower.
 constexpr std::chrono::milliseconds kSequenceWait{50};
+// Lines printed above the input that a resize can show again.
+constexpr std::size_t kLinesKept = 500;
 
 // The single bytes libedit receives for the keys it edits with. Those that libedit binds
 // differently by default, or not at all, are bound in the constructor; the last five are free
@@ -404,18 +406,43 @@ void LineEditor::set_status(std::vector<std::string> rows) {
 
 void LineEditor::print_above(std::string_view text) {
   wipe();
-  for (char c : text) {
-    if (c == '\n') std::fputc('\r', stdout);
-    std::fputc(c, stdout);
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  for (std::size_t start = 0; start <= text.size();) {
+    const std::size_t end = std::min(text.find('\n', start), text.size());
+    const std::string_view line = text.substr(start, end - start);
+    put(line);
+    put("\r\n");
+    shown_.emplace_back(line);
+    if (shown_.size() > kLinesKept) shown_.pop_front();
+    start = end + 1;
   }
-  if (text.empty() || text.back() != '\n') put("\r\n");
   draw();
 }
 
 void LineEditor::resize() {
-  // The terminal has already re-flowed what it shows to the new width: measure with it.
-  wipe();
-  el_resize(el_);
+  // Terminals re-flow what they show to a new width each in their own way (and several resizes
+  // may come before we hear of one), so where the input's rows ended up cannot be worked out.
+  // Start from a clean screen instead, with as much of the conversation as fits above the
+  // input line, as full-screen clients do.
+  winsize ws{};
+  const std::size_t rows =
+      ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 ? ws.ws_row : 24;
+  const std::size_t cols = columns();
+  const auto rows_of = [cols](std::size_t width) {
+    return std::max<std::size_t>(1, (width + cols - 1) / cols);
+  };
+  std::size_t used = rows_of(display_width(prompt_) + display_width(line()));
+  for (const auto& row : status_)
+    used += rows_of(display_width(fit_width(row, cols - 1)));
+  std::size_t first = shown_.size();
+  while (first > 0 && used + rows_of(visible_width(shown_[first - 1])) < rows)
+    used += rows_of(visible_width(shown_[--first]));
+  put("\x1b[H\x1b[2J");
+  for (std::size_t i = first; i < shown_.size(); ++i) {
+    put(shown_[i]);
+    put("\r\n");
+  }
+  status_widths_.clear();
   draw();
 }
 
@@ -471,6 +498,7 @@ void LineEditor::wipe() {
 void LineEditor::draw() {
   // Each row stays one column short of the edge, so that no terminal wraps it.
   const std::size_t cols = columns();
+  follow_width(cols);
   for (const auto& row : status_) {
     const std::string_view shown = fit_width(row, cols > 1 ? cols - 1 : 1);
     put(colour_ ? "\x1b[2m" : "");
@@ -482,7 +510,16 @@ void LineEditor::draw() {
   std::fflush(stdout);
 }
 
+void LineEditor::follow_width(std::size_t cols) {
+  // A message may be drawn before SIGWINCH is handled: libedit must draw at the width wipe()
+  // measured with, not the one it last heard of.
+  if (cols == drawn_columns_) return;
+  drawn_columns_ = cols;
+  el_resize(el_);
+}
+
 void LineEditor::restart_line() {
+  follow_width(columns());
   // Leaving and re-entering unbuffered mode is libedit's way to start a fresh line: it empties
   // the buffer, resets the history position, and draws the prompt where the cursor is.
   for (const auto& row : status_) {

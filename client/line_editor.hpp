@@ -20,6 +20,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -102,6 +103,7 @@ class LineEditor {
   void draw();
   void restart_line();  // an empty input line, drawn
   std::size_t columns() const;
+  void follow_width(std::size_t cols);
   std::size_t cursor_row() const;
 
   EditLine* el_ = nullptr;
@@ -116,6 +118,8 @@ class LineEditor {
   std::string normal_prompt_ = "> ";
   std::vector<std::string> status_;
   std::vector<std::size_t> status_widths_;  // columns each status row took when drawn
+  std::size_t drawn_columns_ = 0;           // the width libedit last drew at
+  std::deque<std::string> shown_;           // the last lines printed above, for a resize
 
   std::string command_;  // the bytes of the command libedit is reading
   std::size_t command_pos_ = 0;

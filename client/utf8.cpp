@@ -63,6 +63,19 @@ std::size_t display_width(std::string_view s) {
   return width;
 }
 
+std::size_t visible_width(std::string_view s) {
+  std::size_t width = 0;
+  while (!s.empty()) {
+    const auto escape = s.find("\x1b[");
+    width += display_width(s.substr(0, escape));
+    if (escape == std::string_view::npos) break;
+    const auto end = s.find('m', escape);
+    if (end == std::string_view::npos) break;
+    s.remove_prefix(end + 1);
+  }
+  return width;
+}
+
 std::string_view fit_width(std::string_view s, std::size_t columns) {
   std::size_t width = 0;
   std::size_t at = 0;

@@ -16,6 +16,9 @@ std::size_t last_character_start(std::string_view s);
 // no width of its own (invalid, or a control) counts 1, as it will be shown as a replacement.
 std::size_t display_width(std::string_view s);
 
+// Like display_width, but SGR colour sequences ("\x1b[...m") take no room.
+std::size_t visible_width(std::string_view s);
+
 // The longest prefix of `s`, cut at a character boundary, that fits in `columns`.
 std::string_view fit_width(std::string_view s, std::size_t columns);
 

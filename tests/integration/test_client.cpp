@@ -358,7 +358,29 @@ class Tmux {
       return ::testing::AssertionFailure() << "tmux send-keys Enter failed";
     return ::testing::AssertionSuccess();
   }
-  std::string screen() { return run({"capture-pane", "-p", "-t", "parley"}).out; }
+  // Keys by tmux's names ("Escape", "C-r", "Home", "M-2"), one after the other.
+  ::testing::AssertionResult keys(std::vector<std::string> names) {
+    names.insert(names.begin(), {"send-keys", "-t", "parley"});
+    if (run(std::move(names)).status.code != 0)
+      return ::testing::AssertionFailure() << "tmux send-keys failed";
+    return ::testing::AssertionSuccess();
+  }
+  // Pastes text as a terminal does (line feeds become Enter).
+  ::testing::AssertionResult paste(const std::string& text) {
+    if (run({"set-buffer", "-b", "p", text}).status.code != 0 ||
+        run({"paste-buffer", "-b", "p", "-t", "parley"}).status.code != 0)
+      return ::testing::AssertionFailure() << "tmux paste failed";
+    return ::testing::AssertionSuccess();
+  }
+  ::testing::AssertionResult resize(int columns, int rows) {
+    if (run({"resize-window", "-t", "parley", "-x", std::to_string(columns), "-y",
+             std::to_string(rows)})
+            .status.code != 0)
+      return ::testing::AssertionFailure() << "tmux resize-window failed";
+    return ::testing::AssertionSuccess();
+  }
+  // Wrapped rows joined into the lines they are.
+  std::string screen() { return run({"capture-pane", "-p", "-J", "-t", "parley"}).out; }
   // Waits for `text` on the screen; returns the last screen seen.
   std::string wait_text(const std::string& text, milliseconds timeout = kDefaultTimeout) {
     return wait_screen([&](const std::string& s) { return s.find(text) != std::string::npos; },
@@ -388,6 +410,8 @@ std::string last_nonempty_line(const std::string& screen) {
   std::istringstream in(screen);
   for (std::string line; std::getline(in, line);)
     if (line.find_first_not_of(' ') != std::string::npos) last = line;
+  while (!last.empty() && last.back() == ' ')
+    last.pop_back();
   return last;
 }
 
@@ -509,6 +533,278 @@ TEST_F(InteractiveTest, NoMeansNotConnected) {
   screen = tmux_.wait_text("parley-exit=");
   EXPECT_NE(screen.find("parley-exit=4"), std::string::npos) << screen;
   EXPECT_FALSE(std::filesystem::exists(known_hosts()));
+}
+
+// Lines of the screen that contain `text`.
+int lines_with(const std::string& screen, const std::string& text) {
+  int n = 0;
+  std::istringstream in(screen);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(text) != std::string::npos) ++n;
+  return n;
+}
+
+class InteractiveKeysTest : public InteractiveTest {
+ protected:
+  // alice in #lobby, bob watching there.
+  void start_alice(const nlohmann::json& config, const std::string& flags = "") {
+    ASSERT_TRUE(server_.start(config));
+    bob_ = watcher("bob");
+    ASSERT_TRUE(start_parley("--trust-new --nick alice " + flags));
+    const std::string screen = tmux_.wait_text("in #lobby:", milliseconds(15000));
+    ASSERT_NE(screen.find("in #lobby:"), std::string::npos) << screen;
+  }
+  // The input line as the user sees it: from the prompt to the end of the screen, its rows
+  // put together (the editor may move to a new row rather than let the terminal wrap it).
+  static std::string input_line(const std::string& screen) {
+    std::vector<std::string> lines;
+    std::istringstream in(screen);
+    for (std::string line; std::getline(in, line);)
+      lines.push_back(line);
+    std::size_t from = lines.size();
+    while (from > 0 && !lines[from - 1].starts_with("[") && !lines[from - 1].starts_with("("))
+      --from;
+    if (from == 0) return {};
+    std::string out;
+    for (std::size_t i = from - 1; i < lines.size(); ++i)
+      out += lines[i];
+    while (!out.empty() && out.back() == ' ')
+      out.pop_back();
+    return out;
+  }
+  // Waits until the input line reads `line`. Blanks are not compared: one at the end of a row
+  // is not told apart from the empty rest of that row.
+  ::testing::AssertionResult input_reads(std::string line) {
+    const auto unblanked = [](std::string s) {
+      std::erase(s, ' ');
+      return s;
+    };
+    line = unblanked(line);
+    const std::string screen =
+        tmux_.wait_screen([&](const std::string& s) { return unblanked(input_line(s)) == line; });
+    if (unblanked(input_line(screen)) == line) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "input line is not \"" << line << "\":\n" << screen;
+  }
+  void quit_cleanly() {
+    ASSERT_TRUE(tmux_.keys({"C-u"}));
+    ASSERT_TRUE(tmux_.type("/quit", true));
+    const std::string screen = tmux_.wait_text("parley-exit=");
+    EXPECT_NE(screen.find("parley-exit=0"), std::string::npos) << screen;
+  }
+  std::unique_ptr<TestClient> bob_;
+};
+
+// Issue 14 item 1: Escape, Ctrl-R and the editing keys edit; none quits or types a '~'.
+TEST_F(InteractiveKeysTest, KeysPeoplePressWithoutThinkingNeverQuit) {
+  start_alice(server_.default_config());
+  ASSERT_TRUE(tmux_.type("hello world", true));
+  ASSERT_TRUE(bob_->wait_for<evt::Message>());
+  ASSERT_TRUE(tmux_.type("middle"));
+  ASSERT_TRUE(tmux_.keys({"Escape"}));  // a lone Escape: nothing
+  ASSERT_TRUE(tmux_.keys({"Home"}));    // tmux sends ESC [ 1 ~
+  ASSERT_TRUE(tmux_.type("<"));
+  ASSERT_TRUE(tmux_.keys({"End"}));  // ESC [ 4 ~
+  ASSERT_TRUE(tmux_.type(">"));
+  ASSERT_TRUE(input_reads("[#lobby] <middle>"));
+  ASSERT_TRUE(tmux_.keys({"PageUp", "PageDown", "IC", "Escape", "Escape"}));
+  // Ctrl-Left to the word's start, Delete, Ctrl-Right to its end, Backspace: as in bash.
+  ASSERT_TRUE(tmux_.keys({"C-Left", "DC", "C-Right", "BSpace"}));
+  ASSERT_TRUE(input_reads("[#lobby] <iddl>"));
+  // Ctrl-R finds the earlier line; Ctrl-G puts back what was typed.
+  ASSERT_TRUE(tmux_.keys({"C-r"}));
+  ASSERT_TRUE(tmux_.type("wor"));
+  ASSERT_TRUE(input_reads("(reverse-i-search)`wor': hello world"));
+  ASSERT_TRUE(tmux_.keys({"C-g"}));
+  ASSERT_TRUE(input_reads("[#lobby] <iddl>"));
+  // Escape keeps the line found for editing; Enter sends it.
+  ASSERT_TRUE(tmux_.keys({"C-r"}));
+  ASSERT_TRUE(tmux_.type("hello"));
+  ASSERT_TRUE(tmux_.keys({"Escape"}));
+  ASSERT_TRUE(input_reads("[#lobby] hello world"));
+  ASSERT_TRUE(tmux_.keys({"End"}));  // the cursor was left where the match starts
+  ASSERT_TRUE(tmux_.type("!", true));
+  auto m = bob_->wait_for<evt::Message>();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->text, "hello world!");
+  // Ctrl-D with text on the line deletes; the client is still here.
+  ASSERT_TRUE(tmux_.type("ab"));
+  ASSERT_TRUE(tmux_.keys({"Home", "C-d"}));
+  ASSERT_TRUE(input_reads("[#lobby] b"));
+  const std::string screen = tmux_.screen();
+  EXPECT_EQ(screen.find('~'), std::string::npos) << screen;
+  EXPECT_EQ(screen.find("parley-exit="), std::string::npos) << screen;
+  quit_cleanly();
+}
+
+// Item 2: a paste of 50 lines with rate 5/burst 10 reaches the room whole, in order; the
+// client says how many wait.
+TEST_F(InteractiveKeysTest, APasteOfFiftyLinesArrivesWhole) {
+  auto cfg = server_.default_config();
+  cfg["limits"]["rate"] = 10;
+  cfg["limits"]["burst"] = 10;
+  start_alice(cfg);
+  std::string text;
+  for (int i = 1; i <= 50; ++i)
+    text += "pasted line " + std::to_string(i) + "\n";
+  ASSERT_TRUE(tmux_.paste(text));
+  const std::string screen = tmux_.wait_text("waiting to be sent");
+  EXPECT_NE(screen.find("waiting to be sent"), std::string::npos) << screen;
+  for (int i = 1; i <= 50; ++i) {
+    auto m =
+        bob_->wait_for<evt::Message>([](const evt::Message&) { return true; }, milliseconds(15000));
+    ASSERT_TRUE(m) << "line " << i;
+    EXPECT_EQ(m->text, "pasted line " + std::to_string(i));
+  }
+  EXPECT_NE(tmux_.wait_text("<alice> pasted line 50").find("<alice> pasted line 50"),
+            std::string::npos);
+  EXPECT_EQ(tmux_.screen().find("rate"), std::string::npos) << "no rate_limited refusal";
+  quit_cleanly();
+}
+
+// Item 3: with the server stopped, a line shows as pending, not as said; an error is shown
+// against the line it refused.
+TEST_F(InteractiveKeysTest, OwnLinesArePendingUntilTheServerHasThem) {
+  start_alice(server_.default_config());
+  ASSERT_EQ(::kill(server_.pid(), SIGSTOP), 0);
+  ASSERT_TRUE(tmux_.type("said while stopped", true));
+  ASSERT_TRUE(tmux_.type("/msg nobody hi", true));
+  std::string screen = tmux_.wait_text("-> *nobody* hi  (sending)");
+  EXPECT_NE(screen.find("<alice> said while stopped  (sending)"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("-> *nobody* hi  (sending)"), std::string::npos) << screen;
+  EXPECT_EQ(lines_with(screen, "said while stopped"), 1) << screen;
+  ASSERT_EQ(::kill(server_.pid(), SIGCONT), 0);
+  screen = tmux_.wait_text("was not sent");
+  EXPECT_NE(screen.find("-> *nobody* hi  [not sent]"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("your message to nobody was not sent: nobody has that nick"),
+            std::string::npos)
+      << screen;
+  screen = tmux_.wait_screen(
+      [](const std::string& s) { return s.find("(sending)") == std::string::npos; });
+  EXPECT_NE(screen.find("<alice> said while stopped"), std::string::npos) << screen;
+  EXPECT_EQ(screen.find("(sending)"), std::string::npos) << screen;
+  quit_cleanly();
+}
+
+// Item 4: a typed line over several rows, a message arriving, and a resize leave no junk.
+TEST_F(InteractiveKeysTest, WrappedInputIsRedrawnWholeAfterMessagesAndResizes) {
+  start_alice(server_.default_config());
+  std::string typed;
+  for (int i = 100; i < 140; ++i)
+    typed += "w" + std::to_string(i) + " ";
+  typed += "end";  // 203 characters: three rows of 100
+  ASSERT_TRUE(tmux_.type(typed));
+  ASSERT_TRUE(input_reads("[#lobby] " + typed));
+  ASSERT_TRUE(tmux_.keys({"Home", "C-Right", "C-Right"}));  // the cursor on the first row
+  ASSERT_TRUE(bob_->send(req::Say{"lobby", "first arrival"}, RequestId{10}));
+  std::string screen = tmux_.wait_text("<bob> first arrival");
+  ASSERT_TRUE(input_reads("[#lobby] " + typed));
+  // Resizes one after the other, with messages arriving in between (several resizes may come
+  // before the client hears of one): the screen settles with everything on it exactly once.
+  for (int width : {60, 37, 100}) {
+    ASSERT_TRUE(tmux_.resize(width, 30));
+    ASSERT_TRUE(bob_->send(req::Say{"lobby", "at " + std::to_string(width)}, RequestId{11}));
+  }
+  const auto settled = [&](const std::string& s) {
+    std::string unblanked_input = input_line(s);
+    std::erase(unblanked_input, ' ');
+    std::string unblanked_typed = "[#lobby]" + typed;
+    std::erase(unblanked_typed, ' ');
+    return unblanked_input == unblanked_typed && lines_with(s, "w117") == 1 &&
+           lines_with(s, "<bob> first arrival") == 1 && lines_with(s, "<bob> at 60") == 1 &&
+           lines_with(s, "<bob> at 37") == 1 && lines_with(s, "<bob> at 100") == 1;
+  };
+  screen = tmux_.wait_screen(settled);
+  EXPECT_TRUE(settled(screen)) << screen;
+  quit_cleanly();
+}
+
+// Item 9: Ctrl-C clears the line; on an empty line it says how to leave; twice leaves.
+TEST_F(InteractiveKeysTest, CtrlCClearsTheLineThenHintsThenLeaves) {
+  start_alice(server_.default_config());
+  ASSERT_TRUE(tmux_.type("never sent"));
+  ASSERT_TRUE(input_reads("[#lobby] never sent"));
+  ASSERT_TRUE(tmux_.keys({"C-c"}));
+  ASSERT_TRUE(input_reads("[#lobby]"));
+  ASSERT_TRUE(tmux_.keys({"C-c"}));
+  std::string screen = tmux_.wait_text("Ctrl-C again or /quit to leave");
+  EXPECT_NE(screen.find("Ctrl-C again or /quit to leave"), std::string::npos) << screen;
+  ASSERT_TRUE(tmux_.keys({"C-c"}));
+  screen = tmux_.wait_text("parley-exit=");
+  EXPECT_NE(screen.find("parley-exit=0"), std::string::npos) << screen;
+  auto quit = bob_->wait_for<evt::Quit>();
+  ASSERT_TRUE(quit);
+  EXPECT_EQ(quit->nick, "alice");
+  auto said = bob_->next_event(milliseconds(200));
+  EXPECT_FALSE(said && std::holds_alternative<evt::Message>(*said)) << "the cleared line was sent";
+}
+
+// Item 10: several rooms at once, a current room to switch, unread counts, tags; Item 11: Tab.
+TEST_F(InteractiveKeysTest, RoomsSwitchUnreadAndCompletion) {
+  start_alice(server_.default_config());
+  ASSERT_TRUE(tmux_.type("/join #ops,dev", true));
+  ASSERT_TRUE(input_reads("[#dev | #lobby #ops]"));
+  ASSERT_TRUE(bob_->send(req::Join{"ops"}, RequestId{20}));
+  ASSERT_TRUE(bob_->wait_for<evt::Ack>());
+  ASSERT_TRUE(bob_->send(req::Say{"ops", "ops news"}, RequestId{21}));
+  std::string screen = tmux_.wait_text("[ops] <bob> ops news");
+  EXPECT_NE(screen.find("[ops] <bob> ops news"), std::string::npos) << screen;
+  ASSERT_TRUE(input_reads("[#dev | #lobby #ops:1]"));
+  ASSERT_TRUE(tmux_.keys({"M-2"}));  // the second room joined
+  ASSERT_TRUE(input_reads("[#ops | #lobby #dev]"));
+  ASSERT_TRUE(tmux_.keys({"M-Right"}));
+  ASSERT_TRUE(input_reads("[#dev | #lobby #ops]"));
+  ASSERT_TRUE(tmux_.type("/join ops", true));
+  screen = tmux_.wait_text("you are already in #ops");
+  EXPECT_NE(screen.find("you are already in #ops (talking there now)"), std::string::npos)
+      << screen;
+  ASSERT_TRUE(input_reads("[#ops | #lobby #dev]"));
+  // Tab: commands, then nicks of the current room.
+  ASSERT_TRUE(tmux_.type("/sw"));
+  ASSERT_TRUE(tmux_.keys({"Tab"}));
+  ASSERT_TRUE(input_reads("[#ops | #lobby #dev] /switch"));
+  ASSERT_TRUE(tmux_.keys({"C-u"}));
+  ASSERT_TRUE(tmux_.type("bo"));
+  ASSERT_TRUE(tmux_.keys({"Tab"}));
+  ASSERT_TRUE(tmux_.type("hi", true));
+  auto m = bob_->wait_for<evt::Message>([](const evt::Message& m) { return m.room == "ops"; });
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->text, "bob: hi");
+  ASSERT_TRUE(tmux_.type("/rooms", true));
+  screen = tmux_.wait_text("rooms: ");
+  EXPECT_NE(screen.find("*#ops (2)"), std::string::npos) << screen;
+  quit_cleanly();
+}
+
+// Item 15: /ignore hides a nick's lines; a line over max_message_bytes goes as several.
+TEST_F(InteractiveKeysTest, IgnoreAndLongLinesSplit) {
+  auto cfg = server_.default_config();
+  cfg["limits"]["max_message_bytes"] = 100;
+  start_alice(cfg);
+  ASSERT_TRUE(tmux_.type("/ignore bob", true));
+  tmux_.wait_text("you ignore bob");
+  ASSERT_TRUE(bob_->send(req::Say{"lobby", "hidden words"}, RequestId{30}));
+  ASSERT_TRUE(bob_->wait_for<evt::Ack>());
+  std::string typed;
+  for (int i = 0; i < 25; ++i)
+    typed += "\xc3\xa9t\xc3\xa9 ";  // 7 bytes each, 175 in all
+  ASSERT_TRUE(tmux_.type(typed, true));
+  std::string got;
+  for (int i = 0; i < 2; ++i) {
+    auto m = bob_->wait_for<evt::Message>();
+    ASSERT_TRUE(m) << "piece " << i;
+    EXPECT_LE(m->text.size(), 100u);
+    got += m->text;
+  }
+  EXPECT_EQ(got, typed);
+  std::string screen = tmux_.wait_text("sending it as 2 messages");
+  EXPECT_NE(screen.find("sending it as 2 messages"), std::string::npos) << screen;
+  EXPECT_EQ(screen.find("hidden words"), std::string::npos) << screen;
+  ASSERT_TRUE(tmux_.type("/ignore bob", true));
+  tmux_.wait_text("you see bob's lines again");
+  ASSERT_TRUE(bob_->send(req::Say{"lobby", "visible words"}, RequestId{31}));
+  screen = tmux_.wait_text("<bob> visible words");
+  EXPECT_NE(screen.find("<bob> visible words"), std::string::npos) << screen;
+  quit_cleanly();
 }
 
 }  // namespace

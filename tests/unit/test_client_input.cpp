@@ -2,9 +2,16 @@
 // send queue, UTF-8 widths and cuts, commands for rooms, mentions.
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <clocale>
 
 #include "commands.hpp"
+#include "guarded.hpp"
 #include "key_splitter.hpp"
 #include "render.hpp"
 #include "reverse_search.hpp"
@@ -184,6 +191,7 @@ TEST_F(Utf8, WidthsAndCutsAtCharacterBoundaries) {
   EXPECT_EQ(display_width("abc"), 3u);
   EXPECT_EQ(display_width("\xc3\xa9t\xc3\xa9"), 3u);         // été
   EXPECT_EQ(display_width("\xe4\xbd\xa0\xe5\xa5\xbd"), 4u);  // 你好: wide
+  EXPECT_EQ(visible_width("\x1b[38;5;31malice\x1b[0m: \xc3\xa9"), 8u);
   EXPECT_EQ(fit_width("\xe4\xbd\xa0\xe5\xa5\xbd", 3), "\xe4\xbd\xa0");
   EXPECT_EQ(split_point("a\xc3\xa9z", 2), "a");
   EXPECT_EQ(split_point("\xe2\x9c\x93", 1), "\xe2\x9c\x93");  // always progress
@@ -212,6 +220,36 @@ TEST(Render, MentionsAreWholeWordsInAnyCase) {
   EXPECT_FALSE(mentions("malice", "alice"));
   EXPECT_FALSE(mentions("alice_b here", "alice"));
   EXPECT_FALSE(mentions("", "alice"));
+}
+
+// Issue 14 item 8: `||` ends with the first branch that succeeds, so a branch that throws must
+// be guarded, or the race waits for the other branch forever.
+TEST(Guarded, ABranchThatFailsEndsTheRace) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  boost::asio::io_context io;
+  auto failing = []() -> boost::asio::awaitable<void> {
+    throw ClientError(Exit::closed, "the branch failed");
+    co_return;
+  };
+  auto forever = [&io]() -> boost::asio::awaitable<void> {
+    boost::asio::steady_timer timer(io, std::chrono::hours(1));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+  };
+  std::optional<std::string> error;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        auto outcome = co_await (guarded(failing()) || guarded(forever()));
+        try {
+          rethrow_branch_error(outcome);
+        } catch (const ClientError& e) {
+          error = e.what();
+        }
+      },
+      boost::asio::detached);
+  io.run_for(std::chrono::seconds(10));
+  ASSERT_TRUE(error) << "the race did not end";
+  EXPECT_EQ(*error, "the branch failed");
 }
 
 }  // namespace
