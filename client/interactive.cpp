@@ -90,6 +90,7 @@ class InteractiveRun {
     ctx.max_message_bytes = connection_->welcome().max_message_bytes;
     ctx.tag_every_room = rooms_.size() > 1;
     ctx.own_nick = nick_;
+    ctx.nick_colours = &colours_;
     for (const auto& room : rooms_)
       ctx.joined.push_back(fold_name(room));
     return ctx;
@@ -354,7 +355,7 @@ class InteractiveRun {
     } else if (const auto* nick = std::get_if<req::Nick>(&item.body)) {
       rename_member(nick_, nick->nick);
       nick_ = nick->nick;
-      notice("you are now " + paint_nick(nick_, options_.colour));
+      notice("you are now " + paint_nick(nick_, options_.colour, &colours_));
     } else if (const auto* join = std::get_if<req::Join>(&item.body)) {
       rooms_.push_back(join->room);
       current_room_ = join->room;
@@ -411,17 +412,25 @@ class InteractiveRun {
   void forget_member(std::string_view nick) {
     for (auto& [room, members] : members_)
       members.erase(fold_name(nick));
+    colours_.forget(nick);
+  }
+  void forget_member(std::string_view room, std::string_view nick) {
+    members_[fold_name(room)].erase(fold_name(nick));
+    for (const auto& [other, members] : members_)
+      if (members.contains(fold_name(nick))) return;
+    colours_.forget(nick);  // out of view: its colour may go to someone else
   }
   void rename_member(std::string_view old_nick, std::string_view new_nick) {
     for (auto& [room, members] : members_)
       if (members.erase(fold_name(old_nick)) > 0) members.emplace(fold_name(new_nick), new_nick);
+    colours_.rename(old_nick, new_nick);
   }
 
   void follow(const evt::Event& event) {
     if (const auto* joined_event = std::get_if<evt::Joined>(&event)) {
       remember_member(joined_event->room, joined_event->nick);
     } else if (const auto* parted = std::get_if<evt::Parted>(&event)) {
-      members_[fold_name(parted->room)].erase(fold_name(parted->nick));
+      forget_member(parted->room, parted->nick);
     } else if (const auto* quit = std::get_if<evt::Quit>(&event)) {
       forget_member(quit->nick);
     } else if (const auto* renamed = std::get_if<evt::NickChanged>(&event)) {
@@ -542,6 +551,7 @@ class InteractiveRun {
   std::map<std::string, std::size_t> unread_;  // folded room -> lines not seen
   std::map<std::string, std::map<std::string, std::string>> members_;  // room -> folded -> nick
   std::map<std::string, std::string> ignored_;                         // folded -> as typed
+  mutable NickColours colours_;  // assigned as nicks are shown
   std::optional<Clock::time_point> last_interrupt_;
   std::optional<Exit> session_over_;
   std::optional<std::string> quit_reason_;

@@ -1,6 +1,7 @@
 #include "render.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <ctime>
 #include <functional>
@@ -33,11 +34,12 @@ std::string notice(const RenderContext& ctx, std::string_view text) {
   return line(ctx.clock, dim("-!- ", ctx.colour) + std::string(text), ctx.colour);
 }
 
-std::string join_names(const std::vector<std::string>& names, bool colour_on) {
+std::string join_names(const std::vector<std::string>& names, bool colour_on,
+                       NickColours* colours) {
   std::string out;
   for (const auto& n : names) {
     if (!out.empty()) out += ", ";
-    out += paint_nick(n, colour_on);
+    out += paint_nick(n, colour_on, colours);
   }
   return out.empty() ? "(nobody)" : out;
 }
@@ -86,16 +88,50 @@ bool mentions(std::string_view text, std::string_view nick) {
   return false;
 }
 
-std::string paint_nick(std::string_view nick, bool colour_on) {
+namespace {
+// Readable on dark and light backgrounds alike.
+constexpr int kPalette[] = {31,  32,  33,  35,  36,  37,  38,  39,  40,  69,  75,  99,
+                            105, 130, 135, 141, 160, 166, 170, 172, 178, 197, 202, 208};
+constexpr std::size_t kColours = std::size(kPalette);
+
+std::size_t preferred_colour(std::string_view folded) {
+  return std::hash<std::string_view>{}(folded) % kColours;
+}
+}  // namespace
+
+std::size_t NickColours::of(std::string_view nick) {
+  const std::string folded = fold_name(nick);
+  if (auto it = assigned_.find(folded); it != assigned_.end()) return it->second;
+  if (assigned_.size() >= kMaxRemembered) assigned_.clear();
+  std::array<bool, kColours> taken{};
+  for (const auto& [other, colour] : assigned_)
+    taken[colour] = true;
+  std::size_t colour = preferred_colour(folded);
+  for (std::size_t step = 0; step < kColours && taken[colour]; ++step)
+    colour = (colour + 1) % kColours;
+  if (taken[colour]) colour = preferred_colour(folded);  // all taken: share
+  assigned_.emplace(folded, colour);
+  return colour;
+}
+
+void NickColours::forget(std::string_view nick) {
+  assigned_.erase(fold_name(nick));
+}
+
+void NickColours::rename(std::string_view old_nick, std::string_view new_nick) {
+  auto it = assigned_.find(fold_name(old_nick));
+  if (it == assigned_.end()) return;
+  const std::size_t colour = it->second;
+  assigned_.erase(it);
+  assigned_.emplace(fold_name(new_nick), colour);
+}
+
+std::string paint_nick(std::string_view nick, bool colour_on, NickColours* colours) {
   // Chosen by the folded nick, so that "Alice" and "alice" (one nick to the server) look the
-  // same; 24 colours make two nicks in a room of six share one about one time in four, where
-  // the eight basic colours made it one time in two.
-  static constexpr int kPalette[] = {31,  32,  33,  35,  36,  37,  38,  39,  40,  69,  75,  99,
-                                     105, 130, 135, 141, 160, 166, 170, 172, 178, 197, 202, 208};
-  const std::size_t h = std::hash<std::string>{}(fold_name(nick));
+  // same.
   if (!colour_on) return sanitize(nick);
-  return "\x1b[38;5;" + std::to_string(kPalette[h % std::size(kPalette)]) + "m" + sanitize(nick) +
-         "\x1b[0m";
+  const std::size_t index = colours ? colours->of(nick) : preferred_colour(fold_name(nick));
+  return "\x1b[38;5;" + std::to_string(kPalette[index]) + "m" + sanitize(nick) + "\x1b[0m";
 }
 
 std::optional<std::string> render_event(const evt::Event& event, const RenderContext& ctx) {
@@ -107,25 +143,29 @@ std::optional<std::string> render_event(const evt::Event& event, const RenderCon
           // A line that names the user stands out (bold, reverse) as in irssi.
           const bool named = !ctx.own_nick.empty() && mentions(e.text, ctx.own_nick);
           return line(local_clock(e.ts),
-                      room_tag(e.room, ctx) + "<" + paint_nick(e.from, c) + "> " +
+                      room_tag(e.room, ctx) + "<" + paint_nick(e.from, c, ctx.nick_colours) + "> " +
                           (named ? colour(sanitize(e.text), 7, c) : sanitize(e.text)),
                       c);
         } else if constexpr (std::is_same_v<T, evt::Direct>) {
-          return line(local_clock(e.ts), concat("*", paint_nick(e.from, c), "* ", sanitize(e.text)),
+          return line(local_clock(e.ts),
+                      concat("*", paint_nick(e.from, c, ctx.nick_colours), "* ", sanitize(e.text)),
                       c);
         } else if constexpr (std::is_same_v<T, evt::Joined>) {
-          return notice(ctx, paint_nick(e.nick, c) + " joined " + id_suffix(e.room));
+          return notice(ctx,
+                        paint_nick(e.nick, c, ctx.nick_colours) + " joined " + id_suffix(e.room));
         } else if constexpr (std::is_same_v<T, evt::Parted>) {
-          return notice(ctx, paint_nick(e.nick, c) + " left " + id_suffix(e.room));
+          return notice(ctx,
+                        paint_nick(e.nick, c, ctx.nick_colours) + " left " + id_suffix(e.room));
         } else if constexpr (std::is_same_v<T, evt::Quit>) {
-          std::string text = paint_nick(e.nick, c) + " quit";
+          std::string text = paint_nick(e.nick, c, ctx.nick_colours) + " quit";
           if (e.reason && !e.reason->empty()) text += " (" + sanitize(*e.reason) + ")";
           return notice(ctx, text);
         } else if constexpr (std::is_same_v<T, evt::NickChanged>) {
-          return notice(
-              ctx, paint_nick(e.old_nick, c) + " is now known as " + paint_nick(e.new_nick, c));
+          return notice(ctx, paint_nick(e.old_nick, c, ctx.nick_colours) + " is now known as " +
+                                 paint_nick(e.new_nick, c, ctx.nick_colours));
         } else if constexpr (std::is_same_v<T, evt::Who>) {
-          return notice(ctx, "in " + id_suffix(e.room) + ": " + join_names(e.nicks, c));
+          return notice(
+              ctx, "in " + id_suffix(e.room) + ": " + join_names(e.nicks, c, ctx.nick_colours));
         } else if constexpr (std::is_same_v<T, evt::Rooms>) {
           if (e.rooms.empty()) return notice(ctx, "no rooms");
           std::string text = "rooms:";
@@ -140,8 +180,8 @@ std::optional<std::string> render_event(const evt::Event& event, const RenderCon
         } else if constexpr (std::is_same_v<T, evt::Error>) {
           return notice(ctx, colour("error: ", 31, c) + describe_error(e, ctx.max_message_bytes));
         } else if constexpr (std::is_same_v<T, evt::Welcome>) {
-          return notice(ctx, "you are " + paint_nick(e.nick, c) + " on " + sanitize(e.server) +
-                                 " (" + sanitize(e.suite) + ")");
+          return notice(ctx, "you are " + paint_nick(e.nick, c, ctx.nick_colours) + " on " +
+                                 sanitize(e.server) + " (" + sanitize(e.suite) + ")");
         } else {
           return std::nullopt;  // ack, pong, ping: bookkeeping, not conversation
         }
@@ -152,12 +192,15 @@ std::optional<std::string> render_event(const evt::Event& event, const RenderCon
 std::string render_own_say(std::string_view room, std::string_view nick, std::string_view text,
                            const RenderContext& ctx) {
   return line(ctx.clock,
-              room_tag(room, ctx) + "<" + paint_nick(nick, ctx.colour) + "> " + sanitize(text),
+              room_tag(room, ctx) + "<" + paint_nick(nick, ctx.colour, ctx.nick_colours) + "> " +
+                  sanitize(text),
               ctx.colour);
 }
 
 std::string render_own_msg(std::string_view to, std::string_view text, const RenderContext& ctx) {
-  return line(ctx.clock, "-> *" + paint_nick(to, ctx.colour) + "* " + sanitize(text), ctx.colour);
+  return line(ctx.clock,
+              "-> *" + paint_nick(to, ctx.colour, ctx.nick_colours) + "* " + sanitize(text),
+              ctx.colour);
 }
 
 std::string describe_error(const evt::Error& error, std::uint64_t max_message_bytes) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <ctime>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,22 @@
 
 namespace parley::client {
 
+// The colours of the nicks in view. A nick keeps its colour while it is around; one seen for the
+// first time gets the colour its name hashes to, unless a nick in view has that one already:
+// then the next free one. Only when every colour of the palette is taken do two nicks share.
+class NickColours {
+ public:
+  static constexpr std::size_t kMaxRemembered = 4096;
+  // The palette index for `nick` (assigned now if it has none).
+  std::size_t of(std::string_view nick);
+  // `nick` has left every room we share: its colour is free again.
+  void forget(std::string_view nick);
+  void rename(std::string_view old_nick, std::string_view new_nick);
+
+ private:
+  std::map<std::string, std::size_t> assigned_;  // folded nick -> palette index
+};
+
 struct RenderContext {
   bool colour = false;
   std::string current_room;             // messages from other rooms are tagged with their room
@@ -24,6 +41,7 @@ struct RenderContext {
   bool tag_every_room = false;          // in several rooms: every room line names its room
   std::string own_nick;                 // lines that mention it are highlighted
   std::vector<std::string> joined;      // folded names of the rooms the user is in (/rooms)
+  NickColours* nick_colours = nullptr;  // when set, nicks in view get distinct colours
 };
 
 // "HH:MM:SS" in local time ("--:--:--" if the time cannot be converted).
@@ -36,9 +54,9 @@ std::string local_clock(std::string_view rfc3339);
 // `text` names `nick` as a word of its own (any case): "bob: hi", "hi Bob!", not "bobby".
 bool mentions(std::string_view text, std::string_view nick);
 
-// The nick with its colour codes when ctx.colour: one of 24 colours of the 256-colour palette
-// that read well on dark and light backgrounds, chosen by the folded nick.
-std::string paint_nick(std::string_view nick, bool colour);
+// The nick with its colour codes when `colour`: one of 24 colours of the 256-colour palette
+// that read well on dark and light backgrounds, chosen by the folded nick, or by `colours`.
+std::string paint_nick(std::string_view nick, bool colour, NickColours* colours = nullptr);
 
 // The line for an event, or nullopt for those the user does not need to see (ack, pong, ping).
 std::optional<std::string> render_event(const evt::Event& event, const RenderContext& ctx);

@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <clocale>
+#include <set>
 
 #include "commands.hpp"
 #include "guarded.hpp"
@@ -211,6 +212,23 @@ TEST(Commands, RoomsWithHashSeveralAtOnceSwitchAndIgnore) {
   EXPECT_TRUE(std::holds_alternative<InputError>(parse_input("/join #", "lobby")));
   EXPECT_TRUE(std::holds_alternative<InputError>(parse_input("/switch", "lobby")));
   EXPECT_EQ(room_name("#x"), "x");
+}
+
+TEST(Render, NicksInViewGetDistinctColoursWhileTheyLast) {
+  NickColours colours;
+  std::set<std::size_t> seen;
+  for (int i = 0; i < 24; ++i)
+    seen.insert(colours.of("nick" + std::to_string(i)));
+  EXPECT_EQ(seen.size(), 24u) << "24 nicks, 24 colours";
+  EXPECT_EQ(colours.of("NICK3"), colours.of("nick3"));  // one nick to the server, one colour
+  const std::size_t freed = colours.of("nick5");
+  colours.forget("nick5");
+  EXPECT_EQ(colours.of("newcomer"), freed);  // the only free colour
+  colours.rename("nick7", "seven");
+  EXPECT_EQ(colours.of("seven"), colours.of("seven"));
+  const std::string painted = paint_nick("bob", true, &colours);
+  EXPECT_NE(painted.find("\x1b[38;5;"), std::string::npos);
+  EXPECT_EQ(paint_nick("bob", false, &colours), "bob");
 }
 
 TEST(Render, MentionsAreWholeWordsInAnyCase) {
