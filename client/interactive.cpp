@@ -1,5 +1,6 @@
 #include "interactive.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -9,6 +10,7 @@
 #include <csignal>
 #include <ctime>
 #include <map>
+#include <random>
 #include <set>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "guarded.hpp"
 #include "line_editor.hpp"
 #include "parley/names.hpp"
+#include "reconnect.hpp"
 #include "render.hpp"
 #include "scripted.hpp"
 #include "send_queue.hpp"
@@ -67,16 +70,35 @@ class InteractiveRun {
   }
 
   awaitable<Exit> run() {
-    if (options_.nick) enqueue(req::Nick{*options_.nick});
-    join({std::string(room_name(options_.room))});
-    // Every branch is guarded: `||` waits for the first branch to *succeed*, so one that threw
-    // would leave the others running forever (guarded.hpp).
-    auto outcome = co_await (guarded(read_input()) || guarded(receive_events()) ||
-                             guarded(watch_signals()) || guarded(send_paced()));
-    rethrow_branch_error(outcome);
-    if (session_over_) co_return *session_over_;
-    co_await leave(*connection_, std::move(quit_reason_));
-    co_return Exit::ok;
+    if (options_.nick) {
+      wanted_nick_ = *options_.nick;
+      enqueue(req::Nick{*options_.nick});
+    }
+    std::vector<std::string> rooms;
+    for (const auto& room : options_.rooms)
+      rooms.emplace_back(room_name(room));
+    join(rooms);
+    for (;;) {
+      // Every branch is guarded: `||` waits for the first branch to *succeed*, so one that
+      // threw would leave the others running forever (guarded.hpp).
+      auto outcome = co_await (guarded(read_input()) || guarded(receive_events()) ||
+                               guarded(watch_signals()) || guarded(send_paced()));
+      rethrow_branch_error(outcome);
+      if (!ending_) {
+        co_await leave(*connection_, std::move(quit_reason_));
+        co_return Exit::ok;
+      }
+      if (!ending_->may_come_back || !options_.reconnect ||
+          options_.reconnect_for <= std::chrono::milliseconds::zero())
+        co_return ending_->exit;
+      // Away: what is typed meanwhile waits in the queue; the user may still leave.
+      std::shared_ptr<Connection> next;
+      auto away =
+          co_await (guarded(read_input()) || guarded(watch_signals()) || guarded(come_back(next)));
+      rethrow_branch_error(away);
+      if (!next) co_return away.index() == 2 ? Exit::connect : Exit::ok;
+      resume(std::move(next));
+    }
   }
 
  private:
@@ -343,8 +365,9 @@ class InteractiveRun {
 
   // ---- what the server says
 
-  void confirmed(const SendQueue::Item& item, const evt::Ack&) {
+  void confirmed(const SendQueue::Item& item, const evt::Ack& ack) {
     if (const auto* say = std::get_if<req::Say>(&item.body)) {
+      if (ack.seq) cursor_.advance(say->room, *ack.seq);
       RenderContext ctx = context();
       ctx.clock = item.clock;
       show(render_own_say(say->room, nick_, say->text, ctx));
@@ -355,9 +378,20 @@ class InteractiveRun {
     } else if (const auto* nick = std::get_if<req::Nick>(&item.body)) {
       rename_member(nick_, nick->nick);
       nick_ = nick->nick;
+      if (!wanted_nick_ || fold_name(*wanted_nick_) == fold_name(nick->nick))
+        wanted_nick_ = nick->nick;
       notice("you are now " + paint_nick(nick_, options_.colour, &colours_));
     } else if (const auto* join = std::get_if<req::Join>(&item.body)) {
       rooms_.push_back(join->room);
+      if (rejoining_.erase(fold_name(join->room)) > 0) {
+        // Back in a room after a reconnect: the current room stays what it was.
+        if (current_room_.empty()) current_room_ = join->room;
+        update_prompt();
+        notice("back in " + hash_room(join->room));
+        return;
+      }
+      // The room's last seq: history after a reconnect starts there.
+      if (ack.seq && !cursor_.last(join->room)) cursor_.advance(join->room, *ack.seq);
       current_room_ = join->room;
       update_prompt();
       notice("you joined " + hash_room(join->room) + " (talking there now)");
@@ -377,6 +411,17 @@ class InteractiveRun {
 
   void refused(const SendQueue::Item& item, const evt::Error& error) {
     const std::string why = describe_error(error, connection_->welcome().max_message_bytes);
+    if (const auto* nick = std::get_if<req::Nick>(&item.body);
+        nick && error.code == ErrorCode::nick_taken && !error.unknown_code && wanted_nick_ &&
+        fold_name(nick->nick) == fold_name(*wanted_nick_)) {
+      // After a reconnect, most likely our own old session, not yet timed out: use a variant
+      // and take the nick back when that session goes (follow() sees it quit).
+      notice(sanitize(nick->nick) + " is still taken (by your old session, if it has not timed " +
+             "out yet); you will get it back when it goes");
+      std::string variant = nick->nick.substr(0, 31) + "_";
+      if (fold_name(variant) != fold_name(nick_)) enqueue(req::Nick{std::move(variant)});
+      return;
+    }
     if (const auto* say = std::get_if<req::Say>(&item.body)) {
       RenderContext ctx = context();
       ctx.clock = item.clock;
@@ -433,6 +478,10 @@ class InteractiveRun {
       forget_member(parted->room, parted->nick);
     } else if (const auto* quit = std::get_if<evt::Quit>(&event)) {
       forget_member(quit->nick);
+      // The session that held our nick has gone: take it back.
+      if (wanted_nick_ && fold_name(quit->nick) == fold_name(*wanted_nick_) &&
+          fold_name(nick_) != fold_name(*wanted_nick_))
+        enqueue(req::Nick{*wanted_nick_});
     } else if (const auto* renamed = std::get_if<evt::NickChanged>(&event)) {
       rename_member(renamed->old_nick, renamed->new_nick);
     } else if (const auto* who = std::get_if<evt::Who>(&event)) {
@@ -471,7 +520,15 @@ class InteractiveRun {
   void on_event(const evt::Event& event) {
     follow(event);
     if (settle(event)) return;
+    if (const auto* goaway = std::get_if<evt::GoAway>(&event)) {
+      goaway_ = std::chrono::milliseconds(goaway->reconnect_after_ms);
+      notice("the server is going away (" + sanitize(goaway->reason) + "); back in about " +
+             seconds_text(*goaway_));
+      return;
+    }
     if (const auto* message = std::get_if<evt::Message>(&event)) {
+      // Seen already (a replay overlapping what arrived live): not shown twice.
+      if (message->seq != 0 && !cursor_.advance(message->room, message->seq)) return;
       if (is_ignored(message->from)) return;
       if (fold_name(message->room) != fold_name(current_room_)) {
         ++unread_[fold_name(message->room)];
@@ -519,15 +576,83 @@ class InteractiveRun {
         on_event(event->event);
         continue;
       }
-      if (auto* closed = std::get_if<SessionClosed>(&received))
+      Ending ending;
+      if (auto* closed = std::get_if<SessionClosed>(&received)) {
         notice(describe_close(closed->close.code, closed->close.reason));
-      else if (auto* violation = std::get_if<ProtocolViolation>(&received))
+        ending.exit = Exit::closed;
+        ending.may_come_back = may_reconnect_after(closed->close.code);
+      } else if (auto* violation = std::get_if<ProtocolViolation>(&received)) {
         notice("protocol error: " + sanitize(violation->what));
-      else
+      } else {
         notice(sanitize(std::get<ConnectionLost>(received).what));
-      session_over_ = Exit::closed;
+      }
+      ending_ = ending;
       co_return;
     }
+  }
+
+  // ---- coming back (issue 18)
+
+  // Waits (backoff, or the server's goaway) and reconnects; `next` stays empty when it gave up.
+  awaitable<void> come_back(std::shared_ptr<Connection>& next) {
+    const auto lost_at = Clock::now();
+    Backoff backoff(lost_at, options_.reconnect_for);
+    if (goaway_) backoff.server_asked(*goaway_);
+    asio::steady_timer timer(connection_->get_executor());
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    for (;;) {
+      const auto wait = backoff.next(Clock::now(), unit(random_));
+      if (!wait) {
+        notice("giving up: no server for " + seconds_text(backoff.waited(Clock::now())));
+        co_return;
+      }
+      notice("reconnecting in " + seconds_text(*wait) + " (giving up after " +
+             seconds_text(options_.reconnect_for) + " away)");
+      timer.expires_after(*wait);
+      co_await timer.async_wait(use_tuple);
+      try {
+        next = co_await options_.reconnect([this](const std::string& text) { notice(text); });
+        notice("back after " + seconds_text(backoff.waited(Clock::now())));
+        co_return;
+      } catch (const ClientError& e) {
+        // A changed server key is not a network hiccup: stop, as the first connect would.
+        if (e.code() == Exit::host_key || e.code() == Exit::usage) throw;
+        notice(std::string("reconnect failed: ") + sanitize(e.what()));
+      }
+    }
+  }
+
+  static std::string seconds_text(std::chrono::milliseconds ms) {
+    const auto tenths = (ms.count() + 50) / 100;
+    if (tenths < 600) return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
+    const auto s = (ms.count() + 500) / 1000;
+    return std::to_string(s / 60) + " min " + std::to_string(s % 60) + " s";
+  }
+
+  // A new session where the old one was: its nick (taken back with takeover when signed with a
+  // key: the old session may be a ghost), its rooms, then what was typed and not confirmed.
+  void resume(std::shared_ptr<Connection> next) {
+    connection_ = std::move(next);
+    ending_.reset();
+    goaway_.reset();
+    ResumeState state;
+    state.nick = wanted_nick_.value_or(nick_);
+    state.has_identity = options_.has_identity;
+    state.rooms = rooms_;
+    rejoining_.clear();
+    for (const auto& room : rooms_)
+      rejoining_.insert(fold_name(room));
+    rooms_.clear();
+    nick_ = connection_->welcome().nick;
+    queue_.restart(Pacer::for_welcome(connection_->welcome(), Clock::now()),
+                   resume_requests(state, cursor_, has_feature("history")), clock_now());
+    update_prompt();
+    update_status();
+  }
+
+  bool has_feature(std::string_view name) const {
+    const auto& features = connection_->welcome().features;
+    return std::find(features.begin(), features.end(), name) != features.end();
   }
 
   awaitable<void> watch_signals() {
@@ -553,7 +678,16 @@ class InteractiveRun {
   std::map<std::string, std::string> ignored_;                         // folded -> as typed
   mutable NickColours colours_;  // assigned as nicks are shown
   std::optional<Clock::time_point> last_interrupt_;
-  std::optional<Exit> session_over_;
+  struct Ending {
+    Exit exit = Exit::connect;  // a lost connection; a close record is Exit::closed
+    bool may_come_back = true;
+  };
+  std::optional<Ending> ending_;                     // set when the session has ended
+  std::optional<std::chrono::milliseconds> goaway_;  // the server said when to come back
+  std::optional<std::string> wanted_nick_;           // the nick to take back after a reconnect
+  std::set<std::string> rejoining_;                  // folded rooms being joined again
+  RoomCursor cursor_;
+  std::mt19937_64 random_{std::random_device{}()};
   std::optional<std::string> quit_reason_;
   std::size_t pages_followed_ = 0;
 };

@@ -3,19 +3,30 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "connection.hpp"
 #include "exit_codes.hpp"
 
 namespace parley::client {
 
+// Opens a new session to the same server (known_hosts checked again), reporting progress.
+using Reconnector = std::function<boost::asio::awaitable<std::shared_ptr<Connection>>(
+    const std::function<void(const std::string&)>& progress)>;
+
 struct InteractiveOptions {
   std::optional<std::string> nick;
-  std::string room = "lobby";
+  std::vector<std::string> rooms = {"lobby"};
   bool colour = false;
+  // Coming back after a lost session (issue 18): empty, or a zero time, never.
+  Reconnector reconnect;
+  std::chrono::milliseconds reconnect_for{std::chrono::minutes(5)};
+  bool has_identity = false;  // the session is signed with a key: it may take its nick back
 };
 
 boost::asio::awaitable<Exit> run_interactive(std::shared_ptr<Connection> connection,

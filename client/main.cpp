@@ -56,6 +56,7 @@ struct Args {
   std::optional<std::string> fingerprint;
   std::vector<std::string> suites;
   int connect_timeout_s = 10;
+  int reconnect_for_s = 300;
   bool tls = false;
   std::optional<std::string> ca;
   bool tls_insecure = false;
@@ -182,7 +183,15 @@ asio::awaitable<Exit> run_client(Args args, Mode mode, asio::thread_pool& key_po
   }
   switch (mode) {
     case Mode::interactive: {
-      InteractiveOptions interactive{args.nick, args.room, colour_wanted()};
+      InteractiveOptions interactive;
+      interactive.nick = args.nick;
+      interactive.rooms = {args.room};
+      interactive.colour = colour_wanted();
+      interactive.has_identity = args.identity.has_value();
+      interactive.reconnect_for = std::chrono::seconds(args.reconnect_for_s);
+      interactive.reconnect = [&](const std::function<void(const std::string&)>& report) {
+        return open_session(options, trust, key_pool, report);
+      };
       if (chatty) std::cerr << "parley: type /help for commands, Ctrl-D or /quit to leave\n";
       co_return co_await run_interactive(connection, interactive);
     }
@@ -254,6 +263,10 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   app.add_option("--connect-timeout", args.connect_timeout_s, "seconds (default 10)")
       ->check(CLI::Range(1, 600));
+  app.add_option("--reconnect-for", args.reconnect_for_s,
+                 "seconds to keep trying to come back after a lost session (default 300, 0: "
+                 "never)")
+      ->check(CLI::Range(0, 86400));
   app.add_flag("-v,--verbose", args.verbose, "progress on stderr in pipe and listen modes");
   app.add_flag("--tls", args.tls,
                "connect over TLS (as parleys://HOST); the server key is still checked");

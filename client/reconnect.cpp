@@ -24,7 +24,8 @@ std::optional<std::chrono::milliseconds> Backoff::next(Clock::time_point now, do
   unit = std::clamp(unit, 0.0, 1.0);
   milliseconds wait;
   if (asked_ && attempts_ == 0) {
-    wait = *asked_ + milliseconds(static_cast<std::int64_t>(unit * asked_->count() / 10.0 + unit * 250));
+    wait = *asked_ +
+           milliseconds(static_cast<std::int64_t>(unit * asked_->count() / 10.0 + unit * 250));
   } else {
     const int doublings = std::min(attempts_, 5);  // 1, 2, 4, 8, 16, 30 s
     const milliseconds step = std::min(kLongest, kFirst * (1 << doublings));
@@ -62,12 +63,8 @@ std::vector<req::Body> resume_requests(const ResumeState& state, const RoomCurso
   out.emplace_back(std::move(nick));
   for (const auto& room : state.rooms) {
     out.emplace_back(req::Join{room});
-    if (server_has_history) {
-      req::History history;
-      history.room = room;
-      history.after = cursor.last(room);
-      out.emplace_back(std::move(history));
-    }
+    (void)cursor;
+    (void)server_has_history;  // HISTORY-MERGE: req::History comes with the history branch
   }
   return out;
 }

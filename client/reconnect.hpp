@@ -70,8 +70,8 @@ class RoomCursor {
 };
 
 struct ResumeState {
-  std::string nick;               // the nick the session had
-  bool has_identity = false;      // authenticated with a key: may take the nick back
+  std::string nick;                // the nick the session had
+  bool has_identity = false;       // authenticated with a key: may take the nick back
   std::vector<std::string> rooms;  // as joined
 };
 

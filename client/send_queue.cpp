@@ -43,6 +43,20 @@ void SendQueue::retry(Item item, Clock::time_point now) {
   paused_until_ = now + kPauseAfterRefusal;
 }
 
+void SendQueue::restart(Pacer pacer, std::vector<req::Body> first, const std::string& clock) {
+  pacer_ = pacer;
+  paused_until_ = {};
+  for (auto& item : items_) {
+    item.sent = false;
+    item.id = next_id_++;
+  }
+  std::deque<Item> ahead;
+  for (auto& body : first)
+    ahead.push_back(Item{next_id_++, std::move(body), clock, false});
+  items_.insert(items_.begin(), std::make_move_iterator(ahead.begin()),
+                std::make_move_iterator(ahead.end()));
+}
+
 std::size_t SendQueue::waiting() const {
   return static_cast<std::size_t>(
       std::count_if(items_.begin(), items_.end(), [](const Item& i) { return !i.sent; }));

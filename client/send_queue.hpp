@@ -9,6 +9,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "pacer.hpp"
 #include "parley/request.hpp"
@@ -41,6 +42,11 @@ class SendQueue {
   std::optional<Item> settle(std::int64_t id);
   // `item` was refused for the rate, or could not be written: it goes first again, after a pause.
   void retry(Item item, Clock::time_point now);
+
+  // A new session (reconnected): requests sent on the old one and not answered go again (at
+  // least once: the old session may have taken them), after `first`, at the new server's pace.
+  // `first` is not counted against the capacity (the caller bounds it).
+  void restart(Pacer pacer, std::vector<req::Body> first, const std::string& clock);
 
   // Oldest first: everything not yet answered.
   const std::deque<Item>& items() const { return items_; }
