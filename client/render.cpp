@@ -77,10 +77,14 @@ std::optional<std::string> render_event(const evt::Event& event, const RenderCon
       [&](const auto& e) -> std::optional<std::string> {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, evt::Message>) {
-          return line(local_clock(e.ts),
-                      room_tag(e.room, ctx) + "<" + paint_nick(e.from, c) + "> " + sanitize(e.text),
-                      c);
+          // 6.3: an action reads "* nick waves", as IRC clients show /me.
+          const std::string said =
+              e.action ? "* " + paint_nick(e.from, c) + " " : "<" + paint_nick(e.from, c) + "> ";
+          return line(local_clock(e.ts), room_tag(e.room, ctx) + said + sanitize(e.text), c);
         } else if constexpr (std::is_same_v<T, evt::Direct>) {
+          if (e.action)
+            return line(local_clock(e.ts),
+                        concat("* ", paint_nick(e.from, c), " ", sanitize(e.text), " (to you)"), c);
           return line(local_clock(e.ts), concat("*", paint_nick(e.from, c), "* ", sanitize(e.text)),
                       c);
         } else if constexpr (std::is_same_v<T, evt::Joined>) {

@@ -50,6 +50,8 @@ class Session final : public Member,
   void deliver(std::string_view json) override;
   void end_session(StatusCode code, std::string_view reason) override;
   std::size_t max_event_bytes() const override { return live_->max_event_bytes; }
+  // Half the outbox: a history reply queued whole leaves the other half for live traffic.
+  std::size_t reply_budget_bytes() const override { return live_->outbox.budget() / 2; }
   // FlushQueue: one write, without waiting, of everything queued.
   void flush_output() override;
   // SIGTERM: a `goaway` (PROTOCOL.md 6.7) naming when to reconnect, then close(normal, "server

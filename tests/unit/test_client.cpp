@@ -252,6 +252,12 @@ TEST(Render, EventsReadLikeAChat) {
             "10:11:12 [dev] <bob> hi");
   EXPECT_EQ(render_event(evt::Direct{"bob", "psst", "2026-11-23T10:11:12.345Z"}, ctx),
             "10:11:12 *bob* psst");
+  // 6.3: /me
+  EXPECT_EQ(
+      render_event(evt::Message{"dev", "bob", "waves", "2026-11-23T10:11:12.345Z", 3, true}, ctx),
+      "10:11:12 [dev] * bob waves");
+  EXPECT_EQ(render_event(evt::Direct{"bob", "nods", "2026-11-23T10:11:12.345Z", true}, ctx),
+            "10:11:12 * bob nods (to you)");
   EXPECT_EQ(render_event(evt::Joined{"lobby", "amy"}, ctx), "12:00:00 -!- amy joined #lobby");
   EXPECT_EQ(render_event(evt::Quit{"amy", "bye"}, ctx), "12:00:00 -!- amy quit (bye)");
   EXPECT_EQ(render_event(evt::Who{"lobby", {"a", "b"}, {}}, ctx), "12:00:00 -!- in #lobby: a, b");

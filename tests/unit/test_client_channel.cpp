@@ -70,9 +70,9 @@ TEST(ClientChannel, SkipsEventsOfUnknownTypeAndStaysUsable) {
   FakeServerEnd server;
   ClientChannel channel = FakeServerEnd::channel();
   ASSERT_TRUE(received_as<ReceivedEvent>(channel.on_frame(server.app(kWelcome))));
-  // Events a later server may send (PROTOCOL.md 6.6, 6.4), and one nobody has thought of yet.
+  // Events a later server may send (PROTOCOL.md 6.6), and ones nobody has thought of yet.
   for (const char* later : {R"({"type":"notice","text":"maintenance at 10"})",
-                            R"({"type":"history_end","room":"r","more":false,"complete":true})",
+                            R"({"type":"member_count","room":"r","more":false})",
                             R"({"type":"x-future","data":{"a":[1,2]}})"}) {
     const auto received = channel.on_frame(server.app(later));
     EXPECT_FALSE(received) << later << " -> " << violation_of(received);
