@@ -43,7 +43,7 @@ class RoomHistory {
   // entry and its place in the room's deque, the two heap blocks of its strings with the
   // allocator's headers; the record's hash node, deque map and first block, and its index entry.
   static constexpr std::size_t kMessageOverhead = 128;
-  static constexpr std::size_t kRoomOverhead = 768;
+  static constexpr std::size_t kRoomOverhead = 800;
   static std::size_t cost(const StoredMessage& message) {
     return kMessageOverhead + message.from.size() + message.text.size();
   }
