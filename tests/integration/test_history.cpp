@@ -1,7 +1,6 @@
 // Room history against the real parleyd (PROTOCOL.md 6.3, 6.4): what a member is replayed, who
 // may ask, how a long history reaches a slow reader, what survives the room emptying, and what a
 // reload changes.
-#include <signal.h>
 
 #include <algorithm>
 #include <string>
@@ -84,39 +83,38 @@ std::vector<std::uint64_t> seqs_of(const std::vector<evt::Message>& messages) {
   return out;
 }
 
-nlohmann::json reload(ServerProcess& server) {
-  const auto mark = server.log_mark();
-  server.signal(SIGHUP);
-  auto line = server.wait_for_event("reload", kDefaultTimeout, mark);
-  if (!line) {
-    ADD_FAILURE() << "no reload event after SIGHUP";
-    return nlohmann::json::object();
+// A server with fast_config() and two clients on it, alice and bob.
+class HistoryTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    cfg_ = fast_config(server_);
+    ASSERT_TRUE(server_.start(cfg_));
+    ASSERT_TRUE(alice_.open(server_.port()));
+    ASSERT_TRUE(bob_.open(server_.port()));
   }
-  return *line;
-}
 
-TEST(History, AMemberIsReplayedEarlierMessagesWithTheirSeqs) {
-  ServerProcess server;
-  ASSERT_TRUE(server.start(fast_config(server)));
-  TestClient alice, bob;
-  ASSERT_TRUE(alice.open(server.port()));
-  ASSERT_TRUE(bob.open(server.port()));
+  ServerProcess server_;
+  nlohmann::json cfg_;
+  TestClient alice_, bob_;
+};
+
+TEST_F(HistoryTest, AMemberIsReplayedEarlierMessagesWithTheirSeqs) {
   for (const char* feature : {"history", "action"}) {
-    const auto& features = bob.welcome().features;
+    const auto& features = bob_.welcome().features;
     EXPECT_NE(std::find(features.begin(), features.end(), feature), features.end()) << feature;
   }
-  join(alice, "lobby");
-  const std::uint64_t first = say(alice, "lobby", "hello");
-  const std::uint64_t second = say(alice, "lobby", "waves", /*action=*/true);
-  ASSERT_TRUE(alice.send(req::Msg{bob.nick(), "a secret"}));  // direct: never stored
-  ASSERT_TRUE(bob.wait_for<evt::Direct>());
-  EXPECT_EQ(join(bob, "lobby"), second);
+  join(alice_, "lobby");
+  const std::uint64_t first = say(alice_, "lobby", "hello");
+  const std::uint64_t second = say(alice_, "lobby", "waves", /*action=*/true);
+  ASSERT_TRUE(alice_.send(req::Msg{bob_.nick(), "a secret"}));  // direct: never stored
+  ASSERT_TRUE(bob_.wait_for<evt::Direct>());
+  EXPECT_EQ(join(bob_, "lobby"), second);
 
-  const Reply reply = ask(bob, req::History{"lobby"});
+  const Reply reply = ask(bob_, req::History{"lobby"});
   ASSERT_EQ(reply.messages.size(), 2u);
   EXPECT_EQ(reply.messages[0].seq, first);
   EXPECT_EQ(reply.messages[0].text, "hello");
-  EXPECT_EQ(reply.messages[0].from, alice.nick());
+  EXPECT_EQ(reply.messages[0].from, alice_.nick());
   EXPECT_FALSE(reply.messages[0].action);
   EXPECT_EQ(reply.messages[1].seq, second);
   EXPECT_TRUE(reply.messages[1].action);
@@ -124,86 +122,71 @@ TEST(History, AMemberIsReplayedEarlierMessagesWithTheirSeqs) {
   EXPECT_EQ(reply.end, (evt::HistoryEnd{"lobby", false, true, RequestId{std::int64_t{7}}}));
 
   // From a seq on, and within a limit.
-  const Reply tail = ask(bob, req::History{"lobby", first, 1});
+  const Reply tail = ask(bob_, req::History{"lobby", first, 1});
   EXPECT_EQ(seqs_of(tail.messages), std::vector<std::uint64_t>{second});
   EXPECT_FALSE(tail.end.more);
-  const Reply head = ask(bob, req::History{"lobby", 0, 1});
+  const Reply head = ask(bob_, req::History{"lobby", 0, 1});
   EXPECT_EQ(seqs_of(head.messages), std::vector<std::uint64_t>{first});
   EXPECT_TRUE(head.end.more);
 }
 
-TEST(History, NonMembersAndMalformedRequestsAreRefused) {
-  ServerProcess server;
-  ASSERT_TRUE(server.start(fast_config(server)));
-  TestClient alice, eve;
-  ASSERT_TRUE(alice.open(server.port()));
-  ASSERT_TRUE(eve.open(server.port()));
-  join(alice, "lobby");
-  say(alice, "lobby", "members only");
+TEST_F(HistoryTest, NonMembersAndMalformedRequestsAreRefused) {
+  join(alice_, "lobby");
+  say(alice_, "lobby", "members only");
 
-  ASSERT_TRUE(eve.send(req::History{"lobby"}, RequestId{std::int64_t{1}}));
-  eve.expect_error(ErrorCode::not_member, RequestId{std::int64_t{1}});
-  ASSERT_TRUE(eve.send(req::History{"nowhere"}, RequestId{std::int64_t{2}}));
-  eve.expect_error(ErrorCode::not_member, RequestId{std::int64_t{2}});
+  ASSERT_TRUE(bob_.send(req::History{"lobby"}, RequestId{std::int64_t{1}}));
+  bob_.expect_error(ErrorCode::not_member, RequestId{std::int64_t{1}});
+  ASSERT_TRUE(bob_.send(req::History{"nowhere"}, RequestId{std::int64_t{2}}));
+  bob_.expect_error(ErrorCode::not_member, RequestId{std::int64_t{2}});
 
   std::int64_t id = 10;
   for (const char* bad : {R"({"type":"history","room":"lobby","after":-1,"id":10})",
                           R"({"type":"history","room":"lobby","after":"3","id":11})",
                           R"({"type":"history","room":"lobby","limit":0,"id":12})",
                           R"({"type":"history","room":"lobby","limit":2.5,"id":13})"}) {
-    ASSERT_TRUE(alice.send(bad));
-    alice.expect_error(ErrorCode::bad_request, RequestId{id++});
+    ASSERT_TRUE(alice_.send(bad));
+    alice_.expect_error(ErrorCode::bad_request, RequestId{id++});
   }
-  alice.expect_alive();
+  alice_.expect_alive();
 }
 
-TEST(History, AnEmptiedRoomKeepsItsHistoryAndGoesOnFromItsSeq) {
-  ServerProcess server;
-  ASSERT_TRUE(server.start(fast_config(server)));
-  TestClient alice, bob;
-  ASSERT_TRUE(alice.open(server.port()));
-  ASSERT_TRUE(bob.open(server.port()));
-  join(alice, "quiet");
-  say(alice, "quiet", "one");
-  const std::uint64_t last = say(alice, "quiet", "two");
-  ASSERT_TRUE(alice.send(req::Part{"quiet"}, RequestId{std::int64_t{3}}));
-  (void)alice.wait_for<evt::Ack>();
+TEST_F(HistoryTest, AnEmptiedRoomKeepsItsHistoryAndGoesOnFromItsSeq) {
+  join(alice_, "quiet");
+  say(alice_, "quiet", "one");
+  const std::uint64_t last = say(alice_, "quiet", "two");
+  ASSERT_TRUE(alice_.send(req::Part{"quiet"}, RequestId{std::int64_t{3}}));
+  (void)alice_.wait_for<evt::Ack>();
   // Meanwhile another room takes seqs beyond the quiet room's.
-  join(bob, "busy");
+  join(bob_, "busy");
   for (int i = 0; i < 5; ++i)
-    say(bob, "busy", "x");
+    say(bob_, "busy", "x");
 
-  EXPECT_EQ(join(bob, "quiet"), last) << "the room goes on where it was";
-  const Reply reply = ask(bob, req::History{"quiet"});
+  EXPECT_EQ(join(bob_, "quiet"), last) << "the room goes on where it was";
+  const Reply reply = ask(bob_, req::History{"quiet"});
   ASSERT_EQ(reply.messages.size(), 2u);
   EXPECT_EQ(reply.messages[1].text, "two");
   EXPECT_EQ(reply.messages[1].seq, last);
-  EXPECT_EQ(say(bob, "quiet", "three"), last + 1) << "one more than the last: nothing skipped";
+  EXPECT_EQ(say(bob_, "quiet", "three"), last + 1) << "one more than the last: nothing skipped";
 }
 
 // 6.4: every replay event of a request comes before any live message of the room accepted after
 // it. Bob's direct to alice is handled after his history request (one session's records are
 // handled in order), and alice speaks only once she has it.
-TEST(History, TheReplayComesBeforeLaterLiveMessages) {
-  ServerProcess server;
-  ASSERT_TRUE(server.start(fast_config(server)));
-  TestClient alice, bob;
-  ASSERT_TRUE(alice.open(server.port()));
-  ASSERT_TRUE(bob.open(server.port()));
-  join(alice, "lobby");
+TEST_F(HistoryTest, TheReplayComesBeforeLaterLiveMessages) {
+  join(alice_, "lobby");
   for (int i = 0; i < 50; ++i)
-    say(alice, "lobby", "old " + std::to_string(i));
-  join(bob, "lobby");
+    say(alice_, "lobby", "old " + std::to_string(i));
+  join(bob_, "lobby");
 
-  ASSERT_TRUE(bob.send_burst({request(req::History{"lobby", 0, 100}, std::int64_t{1}),
-                              request(req::Msg{alice.nick(), "go"})}));
-  ASSERT_TRUE(alice.wait_for<evt::Direct>());
-  const std::uint64_t live = say(alice, "lobby", "new");
+  ASSERT_TRUE(bob_.send_burst({request(req::History{"lobby", 0, 100}, std::int64_t{1}),
+                               request(req::Msg{alice_.nick(), "go"})}));
+  ASSERT_TRUE(alice_.wait_for<evt::Direct>());
+  const std::uint64_t live = say(alice_, "lobby", "new");
 
-  const Reply reply = read_reply(bob);
+  const Reply reply = read_reply(bob_);
   EXPECT_EQ(reply.messages.size(), 50u);
   EXPECT_FALSE(reply.end.more);
-  const auto next = bob.expect<evt::Message>();
+  const auto next = bob_.expect<evt::Message>();
   EXPECT_EQ(next.seq, live);
   EXPECT_FALSE(next.replay);
 }
@@ -261,35 +244,30 @@ TEST(History, ALongHistoryIsPacedForASlowReader) {
     EXPECT_EQ(seen[i], seen[i - 1] + 1);
 }
 
-TEST(History, AReloadChangesTheBoundsAtOnce) {
-  ServerProcess server;
-  auto cfg = fast_config(server);
-  ASSERT_TRUE(server.start(cfg));
-  TestClient alice;
-  ASSERT_TRUE(alice.open(server.port()));
-  join(alice, "lobby");
+TEST_F(HistoryTest, AReloadChangesTheBoundsAtOnce) {
+  join(alice_, "lobby");
   std::vector<std::uint64_t> said;
   for (int i = 0; i < 10; ++i)
-    said.push_back(say(alice, "lobby", "m" + std::to_string(i)));
-  EXPECT_EQ(ask(alice, req::History{"lobby", 0}).messages.size(), 10u);
+    said.push_back(say(alice_, "lobby", "m" + std::to_string(i)));
+  EXPECT_EQ(ask(alice_, req::History{"lobby", 0}).messages.size(), 10u);
 
-  cfg["history"]["messages"] = 3;
-  server.write_config(cfg);
-  const auto line = reload(server);
+  cfg_["history"]["messages"] = 3;
+  server_.write_config(cfg_);
+  const auto line = server_.reload();
   EXPECT_TRUE(line.value("ok", false)) << line.dump();
   EXPECT_EQ(line.value("changed", nlohmann::json()), nlohmann::json::array({"history.messages"}));
-  const Reply shrunk = ask(alice, req::History{"lobby", 0});
+  const Reply shrunk = ask(alice_, req::History{"lobby", 0});
   EXPECT_EQ(seqs_of(shrunk.messages), (std::vector<std::uint64_t>{said[7], said[8], said[9]}));
   EXPECT_FALSE(shrunk.end.complete) << "the older ones were evicted";
 
-  cfg["history"]["messages"] = 0;
-  server.write_config(cfg);
-  reload(server);
-  const Reply off = ask(alice, req::History{"lobby"});
+  cfg_["history"]["messages"] = 0;
+  server_.write_config(cfg_);
+  server_.reload();
+  const Reply off = ask(alice_, req::History{"lobby"});
   EXPECT_TRUE(off.messages.empty());
   EXPECT_FALSE(off.end.complete);
-  say(alice, "lobby", "not kept");
-  EXPECT_TRUE(ask(alice, req::History{"lobby"}).messages.empty());
+  say(alice_, "lobby", "not kept");
+  EXPECT_TRUE(ask(alice_, req::History{"lobby"}).messages.empty());
 }
 
 }  // namespace
