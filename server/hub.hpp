@@ -106,8 +106,9 @@ class Hub {
   void expire_history(std::chrono::system_clock::time_point now) { history_.expire(now); }
   // Room seqs (PROTOCOL.md 6.2): this run issues seqs above `base`; a room created (or created
   // again after it emptied and its history went) starts after every seq issued so far, one
-  // whose history is still kept goes on from its last seq: one room name's seqs only grow. Past `limit`, `extend` is asked for a new limit (SeqLease::extend). Without a call:
-  // from 0, unlimited (tests).
+  // whose history is still kept goes on from its last seq: one room name's seqs only grow. Past
+  // `limit`, `extend` is asked for a new limit (SeqLease::extend). Without a call: from 0,
+  // unlimited (tests).
   void set_seq_lease(std::uint64_t base, std::uint64_t limit,
                      std::function<std::uint64_t()> extend);
 
