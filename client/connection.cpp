@@ -72,6 +72,7 @@ awaitable<void> Connection::handshake(std::unique_ptr<Botan::RSA_PrivateKey> tra
       options.identity ? fingerprint_of(spki_of(*options.identity)) : std::string();
   ClientHandshake hs(std::move(transport_key), std::move(options), rng);
   const Bytes hello = hs.start();
+  bool server_trusted = false;  // then our finished is on its way, with our identity or none
   co_await write_now(hello);
   for (;;) {
     std::optional<Bytes> body = co_await read_handshake_frame(deadline);
@@ -82,12 +83,18 @@ awaitable<void> Connection::handshake(std::unique_ptr<Botan::RSA_PrivateKey> tra
       co_await trust.check(hs.server_fingerprint());
       deadline += Clock::now() - asked_at;  // a human's thinking time is not the server's delay
       step = hs.trust_server();
+      server_trusted = true;
     }
     if (!step.send.empty()) co_await write_now(step.send);
     if (step.failure) {
       const HandshakeFailure& f = *step.failure;
-      throw ClientError(Exit::handshake, "handshake failed: " + sanitize(f.reason) + " [" +
-                                             std::string(name_of(f.code)) + "]");
+      std::string words =
+          "handshake failed: " + sanitize(f.reason) + " [" + std::string(name_of(f.code)) + "]";
+      // The server's close(auth_failed) answers our finished: it refused our identity (a failure
+      // of its key on our side is named "server ..." and is no question of ours).
+      if (f.code == StatusCode::auth_failed && server_trusted)
+        words += ". " + auth_failed_advice(identity_fingerprint);
+      throw ClientError(Exit::handshake, words);
     }
     if (step.established) {
       channel_.emplace(std::move(*step.established));
