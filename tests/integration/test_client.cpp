@@ -886,5 +886,30 @@ TEST_F(InteractiveTest, NoMeansNotConnected) {
   EXPECT_FALSE(std::filesystem::exists(known_hosts()));
 }
 
+// How an interactive session ends when the server goes: its close record is 6, a killed server
+// (no close record) is a lost connection, 3. The banner names the nick asked for, not the guest
+// nick the welcome carried.
+TEST_F(InteractiveTest, TheServersCloseAndItsDeathHaveTheirExitCodes) {
+  for (const int signo : {SIGTERM, SIGKILL}) {
+    ServerProcess server;
+    ASSERT_TRUE(server.start(server.default_config()));
+    Tmux tmux(home_.file("tmux-" + std::to_string(signo) + ".sock"));
+    ASSERT_TRUE(tmux.start("env HOME=" + home_.path() + " NO_COLOR=1 TZ=UTC TERM=xterm " + kParley +
+                           " --trust-new --nick alice 127.0.0.1:" + std::to_string(server.port())));
+    std::string screen = tmux.wait_text("you joined #lobby", milliseconds(15000));
+    ASSERT_NE(screen.find("you joined #lobby"), std::string::npos) << screen;
+    EXPECT_NE(screen.find("asking for the nick alice"), std::string::npos) << screen;
+    EXPECT_EQ(screen.find("you are guest-"), std::string::npos) << screen;
+    server.signal(signo);
+    screen = tmux.wait_text("parley-exit=");
+    const char* expected = signo == SIGTERM ? "parley-exit=6" : "parley-exit=3";
+    EXPECT_NE(screen.find(expected), std::string::npos) << screen;
+    EXPECT_NE(screen.find(signo == SIGTERM ? "server shutting down" : "without a close record"),
+              std::string::npos)
+        << screen;
+    server.wait_exit();
+  }
+}
+
 }  // namespace
 }  // namespace parley::it
