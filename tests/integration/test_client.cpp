@@ -61,6 +61,36 @@ class ClientTest : public ::testing::Test {
 
   std::string server_fingerprint() const { return vector_server_fingerprint(); }
 
+  // A server in keys mode that admits `fingerprint` (as "keyholder") and the vector client key,
+  // and bob in the lobby, signed in with the latter.
+  std::unique_ptr<TestClient> start_keys_server(const std::string& fingerprint) {
+    auto cfg = server_.default_config();
+    cfg["auth"] = {
+        {"mode", "keys"},
+        {"authorized_keys",
+         server_.dir().write("authorized_keys",
+                             fingerprint + " keyholder\n" + client_identity_fingerprint() + "\n")}};
+    EXPECT_TRUE(server_.start(cfg));
+    HandshakeOptions with_key;
+    with_key.identity = client_identity_key();
+    return watcher("bob", "lobby", with_key);
+  }
+
+  // `parley --listen --nick bot` with `rooms` (joined in order), once `witness`, a member of the
+  // last of them, has seen it join.
+  std::unique_ptr<ChildProcess> start_listener(TestClient& witness,
+                                               const std::vector<std::string>& rooms = {"lobby"}) {
+    std::vector<std::string> args = {kParley, "--listen", "--trust-new", "--nick", "bot"};
+    for (const auto& room : rooms)
+      args.insert(args.end(), {"--room", room});
+    args.push_back(target());
+    auto listen = std::make_unique<ChildProcess>(std::move(args), env());
+    EXPECT_TRUE(witness.wait_for<evt::Joined>([&](const evt::Joined& j) {
+      return j.nick == "bot" && j.room == rooms.back();
+    })) << listen->stderr_text();
+    return listen;
+  }
+
   TempDir home_;
   ServerProcess server_;
 };
@@ -208,10 +238,8 @@ TEST_F(ClientTest, StdinMessageSendsAllOfStdinAsOneMessage) {
 TEST_F(ClientTest, ListenPrintsEveryMessageAsOneLineOfJson) {
   ASSERT_TRUE(server_.start(server_.default_config()));
   auto alice = watcher("alice");
-  ChildProcess listen({kParley, "--listen", "--trust-new", "--nick", "bot", target()}, env());
-  ASSERT_TRUE(listen.started());
-  ASSERT_TRUE(alice->wait_for<evt::Joined>([](const evt::Joined& j) { return j.nick == "bot"; }))
-      << listen.stderr_text();
+  auto listener = start_listener(*alice);
+  ChildProcess& listen = *listener;
 
   // Several messages, each exactly as sent: escapes, unicode beyond the BMP, bidi and control
   // characters (escaped, never raw), and one of the server's maximum length (4096 bytes).
@@ -270,13 +298,8 @@ TEST_F(ClientTest, ListenTakesSeveralRoomsAndEndsWithASessionEndLine) {
   ASSERT_TRUE(alice->send(req::Join{"b"}, RequestId{3}));
   alice->expect<evt::Ack>();
   for (const int signo : {SIGINT, SIGTERM}) {
-    ChildProcess listen({kParley, "--listen", "--trust-new", "--nick", "bot", "--room", "a",
-                         "--room", "b", target()},
-                        env());
-    // Joined in the order given: in b means in both.
-    ASSERT_TRUE(alice->wait_for<evt::Joined>([](const evt::Joined& j) {
-      return j.nick == "bot" && j.room == "b";
-    })) << listen.stderr_text();
+    auto listener = start_listener(*alice, {"a", "b"});  // in b, the last, means in both
+    ChildProcess& listen = *listener;
     ASSERT_TRUE(alice->send(req::Say{"a", "in a"}, RequestId{4}));
     alice->expect<evt::Ack>();
     ASSERT_TRUE(alice->send(req::Say{"b", "in b"}, RequestId{5}));
@@ -333,9 +356,8 @@ TEST_F(ClientTest, ListenRawPrintsAcksToo) {
 TEST_F(ClientTest, ListenExitsWithClosedWhenTheServerStops) {
   ASSERT_TRUE(server_.start(server_.default_config()));
   auto bob = watcher("bob");
-  ChildProcess listen({kParley, "--listen", "--trust-new", "--nick", "bot", target()}, env());
-  ASSERT_TRUE(bob->wait_for<evt::Joined>([](const evt::Joined& j) { return j.nick == "bot"; }))
-      << listen.stderr_text();
+  auto listener = start_listener(*bob);
+  ChildProcess& listen = *listener;
   server_.signal(SIGTERM);
   const auto status = listen.wait_exit();
   EXPECT_EQ(status.code, kClosed) << status;
@@ -352,9 +374,8 @@ TEST_F(ClientTest, ListenExitsWithClosedWhenTheServerStops) {
 TEST_F(ClientTest, AKilledServerIsALostConnectionInListenAndPipeModes) {
   ASSERT_TRUE(server_.start(server_.default_config()));
   auto bob = watcher("bob");
-  ChildProcess listen({kParley, "--listen", "--trust-new", "--nick", "bot", target()}, env());
-  ASSERT_TRUE(bob->wait_for<evt::Joined>([](const evt::Joined& j) { return j.nick == "bot"; }))
-      << listen.stderr_text();
+  auto listener = start_listener(*bob);
+  ChildProcess& listen = *listener;
   ChildProcess pipe({kParley, "--batch", "--trust-new", "--nick", "piper", target()}, env());
   // The pipe's first line has reached the room (the listener printed it): it is connected.
   ASSERT_TRUE(pipe.write_stdin("first\n"));
@@ -565,22 +586,13 @@ TEST_F(ClientTest, KeygenAndIdentityGetIntoAKeysModeServer) {
   EXPECT_EQ(again.status.code, kUsage) << again.err;
   EXPECT_EQ(read_file(key), pem);
 
-  auto cfg = server_.default_config();
-  // The watcher gets in with the vector client key.
-  cfg["auth"] = {{"mode", "keys"},
-                 {"authorized_keys",
-                  server_.dir().write("authorized_keys",
-                                      fp + " keyholder\n" + client_identity_fingerprint() + "\n")}};
-  ASSERT_TRUE(server_.start(cfg));
+  auto bob = start_keys_server(fp);
   auto anonymous = parley({"--trust-new"}, "hi\n");
   EXPECT_EQ(anonymous.status.code, kHandshake) << anonymous.err;
   // Not only auth_failed: what the server wants, and how to get it.
   EXPECT_NE(anonymous.err.find("admits only authorized keys"), std::string::npos) << anonymous.err;
   EXPECT_NE(anonymous.err.find("parley keygen"), std::string::npos) << anonymous.err;
 
-  HandshakeOptions with_key;
-  with_key.identity = client_identity_key();
-  auto bob = watcher("bob", "lobby", with_key);
   auto signed_in = parley({"--identity", key}, "hello from a key\n");
   EXPECT_EQ(signed_in.status.code, 0) << signed_in.err;
   auto m = bob->wait_for<evt::Message>();
@@ -603,15 +615,7 @@ TEST_F(ClientTest, TheDefaultIdentityIsUsedWhenPresent) {
   EXPECT_NE(made.err.find("uses this key by itself"), std::string::npos) << made.err;
   const std::string fp = made.out.substr(0, made.out.find(' '));
 
-  auto cfg = server_.default_config();
-  cfg["auth"] = {{"mode", "keys"},
-                 {"authorized_keys",
-                  server_.dir().write("authorized_keys",
-                                      fp + " keyholder\n" + client_identity_fingerprint() + "\n")}};
-  ASSERT_TRUE(server_.start(cfg));
-  HandshakeOptions with_key;
-  with_key.identity = client_identity_key();
-  auto bob = watcher("bob", "lobby", with_key);
+  auto bob = start_keys_server(fp);
   auto signed_in = parley({"--trust-new", "--verbose"}, "by default\n");
   EXPECT_EQ(signed_in.status.code, 0) << signed_in.err;
   EXPECT_NE(signed_in.err.find("signing in with the key " + fp), std::string::npos)
