@@ -14,6 +14,7 @@
 #include "parley/names.hpp"
 #include "render.hpp"
 #include "scripted.hpp"
+#include "session_end.hpp"
 
 namespace parley::client {
 
@@ -136,14 +137,7 @@ class InteractiveRun {
     }
   }
 
-  static std::string refused_what(const req::Body& body) {
-    if (auto* nick = std::get_if<req::Nick>(&body)) return "nick " + sanitize(nick->nick);
-    if (auto* join = std::get_if<req::Join>(&body)) return "join #" + sanitize(join->room);
-    if (auto* part = std::get_if<req::Part>(&body)) return "part #" + sanitize(part->room);
-    if (auto* say = std::get_if<req::Say>(&body)) return "message to #" + sanitize(say->room);
-    if (auto* msg = std::get_if<req::Msg>(&body)) return "message to " + sanitize(msg->to);
-    return "request";
-  }
+  static std::string refused_what(const req::Body& body) { return refused_request(body); }
 
   void on_event(const evt::Event& event) {
     const RequestId* id = nullptr;
@@ -205,13 +199,10 @@ class InteractiveRun {
         on_event(event->event);
         continue;
       }
-      if (auto* closed = std::get_if<SessionClosed>(&received))
-        notice(describe_close(closed->close.code, closed->close.reason));
-      else if (auto* violation = std::get_if<ProtocolViolation>(&received))
-        notice("protocol error: " + sanitize(violation->what));
-      else
-        notice(sanitize(std::get<ConnectionLost>(received).what));
-      co_return Exit::closed;
+      // Exit 6 only for the server's close record; a lost or broken connection is 3.
+      const SessionEnd end = session_end_of(received);
+      notice(end.message);
+      co_return end.exit;
     }
   }
 

@@ -149,7 +149,7 @@ std::string describe_error(const evt::Error& error, std::uint64_t max_message_by
       words = "not a valid name (1 to 32 characters from A-Z a-z 0-9 _ . -)";
       break;
     case ErrorCode::nick_taken:
-      words = "that nick is taken";
+      words = "someone else has that nick; choose another";
       break;
     case ErrorCode::nick_reserved:
       words = "that nick is reserved for the owner of a registered key";
@@ -158,7 +158,7 @@ std::string describe_error(const evt::Error& error, std::uint64_t max_message_by
       words = "you are not in that room (/join it first)";
       break;
     case ErrorCode::no_such_nick:
-      words = "nobody has that nick";
+      words = "nobody has that nick on the server now (check the spelling, or /who)";
       break;
     case ErrorCode::too_long:
       words = "the message is too long";
@@ -220,6 +220,28 @@ std::string describe_close(StatusCode code, std::string_view reason) {
   }
   if (!reason.empty()) words += ": " + sanitize(reason);
   return words;
+}
+
+std::string refused_request(const req::Body& body) {
+  if (auto* nick = std::get_if<req::Nick>(&body)) return "take the nick " + sanitize(nick->nick);
+  if (auto* join = std::get_if<req::Join>(&body)) return "join #" + sanitize(join->room);
+  if (auto* part = std::get_if<req::Part>(&body)) return "leave #" + sanitize(part->room);
+  if (auto* say = std::get_if<req::Say>(&body))
+    return "send your message to #" + sanitize(say->room);
+  if (auto* msg = std::get_if<req::Msg>(&body)) return "send your message to " + sanitize(msg->to);
+  if (std::holds_alternative<req::Who>(body)) return "list who is in the room";
+  if (std::holds_alternative<req::Rooms>(body)) return "list the rooms";
+  return "do that";
+}
+
+std::string auth_failed_advice(std::string_view identity_fingerprint) {
+  if (identity_fingerprint.empty())
+    return "This server admits only authorized keys, and we connected without one. Make a key "
+           "with 'parley keygen' (saved as ~/.config/parley/identity.pem, which parley then "
+           "uses by itself) and send the fingerprint it prints to the server's operator";
+  return concat("This server does not accept our key ", identity_fingerprint,
+                ". Send that fingerprint to the server's operator to be added to its "
+                "authorized_keys");
 }
 
 }  // namespace parley::client

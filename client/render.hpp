@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "parley/event.hpp"
+#include "parley/request.hpp"
 #include "parley/status.hpp"
 #include "sanitize.hpp"
 
@@ -45,5 +46,14 @@ std::string describe_error(const evt::Error& error, std::uint64_t max_message_by
 
 // Why the server ended the session, in plain words.
 std::string describe_close(StatusCode code, std::string_view reason);
+
+// What a refused request tried to do, to follow "cannot ": "take the nick bob", "send your
+// message to nobody", "join #ops".
+std::string refused_request(const req::Body& body);
+
+// What to do when the server refused our identity (close auth_failed during the handshake):
+// for an anonymous client, that the server wants an authorized key and how to make one; for a
+// client that signed with a key, that this key (`identity_fingerprint`) is not authorized.
+std::string auth_failed_advice(std::string_view identity_fingerprint);
 
 }  // namespace parley::client
