@@ -44,8 +44,9 @@ std::string_view room_name(std::string_view typed) {
 }
 
 const std::vector<std::string>& command_names() {
-  static const std::vector<std::string> names = {"/help", "/ignore", "/join",  "/msg",    "/nick",
-                                                 "/part", "/quit",   "/rooms", "/switch", "/who"};
+  static const std::vector<std::string> names = {"/help",  "/ignore", "/join", "/me",
+                                                 "/msg",   "/nick",   "/part", "/quit",
+                                                 "/rooms", "/switch", "/who"};
   return names;
 }
 
@@ -100,6 +101,12 @@ Command parse_input(std::string_view line, std::string_view current_room) {
     if (!args.empty()) return usage("/rooms");
     return SendRequest{req::Rooms{}};
   }
+  if (command == "me") {
+    if (trim_blanks(args).empty()) return usage("/me ACTION");
+    if (current_room.empty())
+      return InputError{"you are not in a room: /join ROOM first, or /msg NICK TEXT"};
+    return SendRequest{req::Say{std::string(current_room), std::string(args), true}};
+  }
   if (command == "msg") {
     auto [to, text] = next_word(args);
     if (to.empty() || text.empty()) return usage("/msg NICK TEXT");
@@ -120,6 +127,7 @@ std::string_view help_text() {
          "  /part [ROOM]      leave ROOM (default: the current room)\n"
          "  /switch ROOM      talk in ROOM from now on (also Alt-1..9, Alt-Left/Right)\n"
          "  /msg NICK TEXT    send TEXT to NICK alone\n"
+         "  /me ACTION        an action in the current room (/me waves: * alice waves)\n"
          "  /nick NICK        change your nick\n"
          "  /who [ROOM]       list the members of ROOM (default: the current room)\n"
          "  /rooms            list the rooms and their member counts (* marks yours)\n"

@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 
 #include "exit_codes.hpp"
+#include "parley/rsa_key.hpp"
 #include "render.hpp"
 
 namespace parley::client {
@@ -61,11 +62,17 @@ awaitable<void> Connection::handshake(std::unique_ptr<Botan::RSA_PrivateKey> tra
                                       std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   const auto timed_out = [&] {
-    return ClientError(Exit::handshake, "the server did not complete the handshake within " +
-                                            std::to_string(timeout.count()) + " ms");
+    return ClientError(Exit::handshake,
+                       "the server accepted the connection but did not complete the handshake "
+                       "within --connect-timeout (" +
+                           std::to_string(timeout.count()) + " ms were left for it)");
   };
+  // Named in the advice when the server refuses us (auth_failed_advice).
+  const std::string identity_fingerprint =
+      options.identity ? fingerprint_of(spki_of(*options.identity)) : std::string();
   ClientHandshake hs(std::move(transport_key), std::move(options), rng);
   const Bytes hello = hs.start();
+  bool server_trusted = false;  // then our finished is on its way, with our identity or none
   co_await write_now(hello);
   for (;;) {
     std::optional<Bytes> body = co_await read_handshake_frame(deadline);
@@ -76,12 +83,18 @@ awaitable<void> Connection::handshake(std::unique_ptr<Botan::RSA_PrivateKey> tra
       co_await trust.check(hs.server_fingerprint());
       deadline += Clock::now() - asked_at;  // a human's thinking time is not the server's delay
       step = hs.trust_server();
+      server_trusted = true;
     }
     if (!step.send.empty()) co_await write_now(step.send);
     if (step.failure) {
       const HandshakeFailure& f = *step.failure;
-      throw ClientError(Exit::handshake, "handshake failed: " + sanitize(f.reason) + " [" +
-                                             std::string(name_of(f.code)) + "]");
+      std::string words =
+          "handshake failed: " + sanitize(f.reason) + " [" + std::string(name_of(f.code)) + "]";
+      // The server's close(auth_failed) answers our finished: it refused our identity (a failure
+      // of its key on our side is named "server ..." and is no question of ours).
+      if (f.code == StatusCode::auth_failed && server_trusted)
+        words += ". " + auth_failed_advice(identity_fingerprint);
+      throw ClientError(Exit::handshake, words);
     }
     if (step.established) {
       channel_.emplace(std::move(*step.established));
@@ -94,8 +107,12 @@ awaitable<void> Connection::handshake(std::unique_ptr<Botan::RSA_PrivateKey> tra
     if (!body) throw timed_out();
     std::optional<Received> received = channel_->on_frame(*body);
     if (!received) continue;
-    if (auto* closed = std::get_if<SessionClosed>(&*received))
-      throw ClientError(Exit::handshake, describe_close(closed->close.code, closed->close.reason));
+    if (auto* closed = std::get_if<SessionClosed>(&*received)) {
+      std::string words = describe_close(closed->close.code, closed->close.reason);
+      if (closed->close.code == StatusCode::auth_failed)
+        words += ". " + auth_failed_advice(identity_fingerprint);
+      throw ClientError(Exit::handshake, words);
+    }
     if (auto* violation = std::get_if<ProtocolViolation>(&*received))
       throw ClientError(Exit::handshake, sanitize(violation->what));
     break;  // the channel only lets a welcome through first
@@ -132,8 +149,8 @@ awaitable<Received> Connection::receive() {
 
 void Connection::send(const req::Request& request) {
   if (pending_.size() > kMaxPendingBytes)
-    throw ClientError(Exit::closed, "the server has stopped reading (" +
-                                        std::to_string(pending_.size()) + " bytes unsent)");
+    throw ClientError(Exit::connect, "the server has stopped reading (" +
+                                         std::to_string(pending_.size()) + " bytes unsent)");
   channel_->seal(request, pending_);
   start_writer();
 }

@@ -51,7 +51,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The next thing the server says. Pings are answered here (and still returned).
   boost::asio::awaitable<Received> receive();
 
-  // Queues a request (written in the background, in order). Throws ClientError(closed) when
+  // Queues a request (written in the background, in order). Throws ClientError(connect) when
   // the server has stopped reading and kMaxPendingBytes are waiting.
   void send(const req::Request& request);
   // Queues our close record; nothing may be sent after it.

@@ -35,6 +35,19 @@ void KnownHostsTrust::record(const std::string& fingerprint) {
   }
 }
 
+void KnownHostsTrust::replace(const std::string& fingerprint) {
+  accepted_ = fingerprint;
+  try {
+    for (const KnownHost& old : remove_known_host(path_, name_))
+      std::cerr << "parley: removed the old key of " << name_ << " (" << old.fingerprint
+                << ", line " << old.line << " of " << path_ << ")\n";
+  } catch (const std::exception& e) {
+    std::cerr << "parley: warning: " << e.what() << "; the old key stays recorded\n";
+    return;
+  }
+  record(fingerprint);
+}
+
 asio::awaitable<bool> KnownHostsTrust::ask(const std::string& fingerprint) {
   asked_ = true;
   std::cerr << unknown_host_question(name_, fingerprint);
@@ -75,6 +88,9 @@ asio::awaitable<void> KnownHostsTrust::check(const std::string& fingerprint) {
       co_return;
     case TrustAction::proceed_and_record:
       record(fingerprint);
+      co_return;
+    case TrustAction::proceed_and_replace:
+      replace(fingerprint);
       co_return;
     case TrustAction::ask:
       if (!co_await ask(fingerprint))

@@ -28,6 +28,8 @@ class KnownHostsTrust : public TrustHook {
  private:
   boost::asio::awaitable<bool> ask(const std::string& fingerprint);
   void record(const std::string& fingerprint);
+  // --fingerprint confirmed a changed key: the old lines for this host go, the new key is added.
+  void replace(const std::string& fingerprint);
 
   std::string path_;
   ServerAddress address_;

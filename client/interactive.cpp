@@ -22,6 +22,7 @@
 #include "render.hpp"
 #include "scripted.hpp"
 #include "send_queue.hpp"
+#include "session_end.hpp"
 #include "utf8.hpp"
 
 namespace parley::client {
@@ -147,7 +148,7 @@ class InteractiveRun {
     for (const auto& item : queue_.items()) {
       std::optional<std::string> row;
       if (const auto* say = std::get_if<req::Say>(&item.body))
-        row = render_own_say(say->room, nick_, say->text, plain);
+        row = render_own_say(say->room, nick_, say->text, plain, say->action);
       else if (const auto* msg = std::get_if<req::Msg>(&item.body))
         row = render_own_msg(msg->to, msg->text, plain);
       if (!row) continue;
@@ -370,7 +371,7 @@ class InteractiveRun {
       if (ack.seq) cursor_.advance(say->room, *ack.seq);
       RenderContext ctx = context();
       ctx.clock = item.clock;
-      show(render_own_say(say->room, nick_, say->text, ctx));
+      show(render_own_say(say->room, nick_, say->text, ctx, say->action));
     } else if (const auto* msg = std::get_if<req::Msg>(&item.body)) {
       RenderContext ctx = context();
       ctx.clock = item.clock;
@@ -425,7 +426,7 @@ class InteractiveRun {
     if (const auto* say = std::get_if<req::Say>(&item.body)) {
       RenderContext ctx = context();
       ctx.clock = item.clock;
-      show(render_own_say(say->room, nick_, say->text, ctx) + "  [not sent]");
+      show(render_own_say(say->room, nick_, say->text, ctx, say->action) + "  [not sent]");
       notice("your line to " + hash_room(say->room) + " was not sent: " + why);
     } else if (const auto* msg = std::get_if<req::Msg>(&item.body)) {
       RenderContext ctx = context();
@@ -433,20 +434,8 @@ class InteractiveRun {
       show(render_own_msg(msg->to, msg->text, ctx) + "  [not sent]");
       notice("your message to " + sanitize(msg->to) + " was not sent: " + why);
     } else {
-      notice(describe_refusal(item.body) + ": " + why);
+      notice("cannot " + refused_request(item.body) + ": " + why);
     }
-  }
-
-  static std::string describe_refusal(const req::Body& body) {
-    if (const auto* nick = std::get_if<req::Nick>(&body))
-      return "your nick is still the same, " + sanitize(nick->nick) + " was refused";
-    if (const auto* join = std::get_if<req::Join>(&body))
-      return "you did not join " + hash_room(join->room);
-    if (const auto* part = std::get_if<req::Part>(&body))
-      return "you did not leave " + hash_room(part->room);
-    if (const auto* who = std::get_if<req::Who>(&body)) return "no list of " + hash_room(who->room);
-    if (std::holds_alternative<req::Rooms>(body)) return "no list of rooms";
-    return "the request was refused";
   }
 
   // The client's picture of who is where, for Tab completion.
@@ -497,6 +486,7 @@ class InteractiveRun {
     if (const auto* error = std::get_if<evt::Error>(&event)) id = &error->id;
     if (const auto* who = std::get_if<evt::Who>(&event)) id = &who->id;
     if (const auto* rooms = std::get_if<evt::Rooms>(&event)) id = &rooms->id;
+    if (const auto* end = std::get_if<evt::HistoryEnd>(&event)) id = &end->id;
     const auto* number = id ? std::get_if<std::int64_t>(id) : nullptr;
     if (!number) return false;
     std::optional<SendQueue::Item> item = queue_.settle(*number);
@@ -526,9 +516,15 @@ class InteractiveRun {
              seconds_text(*goaway_));
       return;
     }
+    if (const auto* end = std::get_if<evt::HistoryEnd>(&event)) {
+      end_of_missed(*end);
+      return;
+    }
     if (const auto* message = std::get_if<evt::Message>(&event)) {
       // Seen already (a replay overlapping what arrived live): not shown twice.
       if (message->seq != 0 && !cursor_.advance(message->room, message->seq)) return;
+      if (message->replay && replaying_.insert(fold_name(message->room)).second)
+        notice("--- missed in " + hash_room(message->room) + " while away ---");
       if (is_ignored(message->from)) return;
       if (fold_name(message->room) != fold_name(current_room_)) {
         ++unread_[fold_name(message->room)];
@@ -554,6 +550,24 @@ class InteractiveRun {
       });
   }
 
+  // The end of one history reply (after a reconnect): the gap is closed, or the rest is asked for.
+  void end_of_missed(const evt::HistoryEnd& end) {
+    const bool shown = replaying_.contains(fold_name(end.room));
+    if (end.more && cursor_.last(end.room)) {
+      req::History more;
+      more.room = end.room;
+      more.after = cursor_.last(end.room);
+      enqueue(std::move(more));
+      return;
+    }
+    replaying_.erase(fold_name(end.room));
+    std::string text = shown ? "--- end of what was missed in " + hash_room(end.room) + " ---"
+                             : "nothing was missed in " + hash_room(end.room);
+    // Some of the gap was older than the server keeps: say so rather than pretend.
+    if (!end.complete) text += " (the server no longer had all of it)";
+    notice(text);
+  }
+
   // The rest of a listing that stopped early: asked for once its page is shown.
   template <typename MakeRequest>
   void follow_page(const std::optional<std::string>& next, MakeRequest make_request) {
@@ -576,16 +590,11 @@ class InteractiveRun {
         on_event(event->event);
         continue;
       }
+      const SessionEnd end = session_end_of(received);
+      notice(end.message);
       Ending ending;
-      if (auto* closed = std::get_if<SessionClosed>(&received)) {
-        notice(describe_close(closed->close.code, closed->close.reason));
-        ending.exit = Exit::closed;
-        ending.may_come_back = may_reconnect_after(closed->close.code);
-      } else if (auto* violation = std::get_if<ProtocolViolation>(&received)) {
-        notice("protocol error: " + sanitize(violation->what));
-      } else {
-        notice(sanitize(std::get<ConnectionLost>(received).what));
-      }
+      ending.exit = end.exit;  // 6 for the server's close record, 3 for a lost connection
+      ending.may_come_back = !end.close || may_reconnect_after(end.close->code);
       ending_ = ending;
       co_return;
     }
@@ -686,6 +695,7 @@ class InteractiveRun {
   std::optional<std::chrono::milliseconds> goaway_;  // the server said when to come back
   std::optional<std::string> wanted_nick_;           // the nick to take back after a reconnect
   std::set<std::string> rejoining_;                  // folded rooms being joined again
+  std::set<std::string> replaying_;  // folded rooms whose missed lines are showing
   RoomCursor cursor_;
   std::mt19937_64 random_{std::random_device{}()};
   std::optional<std::string> quit_reason_;

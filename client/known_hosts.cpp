@@ -82,7 +82,10 @@ std::string default_known_hosts_path() {
   return dir.empty() ? dir : dir + "/known_hosts";
 }
 
-KnownHosts load_known_hosts(const std::string& path) {
+namespace {
+
+// The file's text; empty when it does not exist.
+std::string read_known_hosts_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (errno == ENOENT) return {};
@@ -91,7 +94,13 @@ KnownHosts load_known_hosts(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   if (in.bad()) fail(path, "read error");
-  return KnownHosts::parse(text.str());
+  return text.str();
+}
+
+}  // namespace
+
+KnownHosts load_known_hosts(const std::string& path) {
+  return KnownHosts::parse(read_known_hosts_text(path));
 }
 
 std::size_t append_known_host(const std::string& path, std::string_view name,
@@ -126,6 +135,44 @@ std::size_t append_known_host(const std::string& path, std::string_view name,
   }
   if (::close(fd) != 0) fail(path, std::strerror(errno));
   return before.line_count() + 1;
+}
+
+std::vector<KnownHost> remove_known_host(const std::string& path, std::string_view name) {
+  const std::string text = read_known_hosts_text(path);
+  std::vector<KnownHost> removed;
+  const KnownHosts known = KnownHosts::parse(text);
+  for (const auto& entry : known.entries())
+    if (entry.name == name) removed.push_back(entry);
+  if (removed.empty()) return removed;
+
+  // Every line but the removed ones, byte for byte (line numbers as KnownHosts::parse counts).
+  std::string kept;
+  std::size_t number = 0;
+  auto next_removed = removed.begin();
+  for (std::size_t start = 0; start < text.size();) {
+    const auto newline = text.find('\n', start);
+    const std::size_t end = newline == std::string::npos ? text.size() : newline + 1;
+    ++number;
+    if (next_removed != removed.end() && next_removed->line == number)
+      ++next_removed;
+    else
+      kept.append(text, start, end - start);
+    start = end;
+  }
+
+  const std::string temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) fail(path, "cannot write " + temporary + ": " + std::strerror(errno));
+  const int err = write_all(fd, kept);
+  const bool synced = err == 0 && ::fsync(fd) == 0;
+  const int sync_errno = errno;
+  ::close(fd);
+  if (err != 0 || !synced || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int error = err != 0 ? err : (!synced ? sync_errno : errno);
+    ::unlink(temporary.c_str());
+    fail(path, std::strerror(error));
+  }
+  return removed;
 }
 
 }  // namespace parley::client

@@ -61,4 +61,10 @@ KnownHosts load_known_hosts(const std::string& path);
 std::size_t append_known_host(const std::string& path, std::string_view name,
                               std::string_view fingerprint);
 
+// Removes every line for `name` (as `ssh-keygen -R` does), keeping comments and every other
+// line as they were, and returns the lines removed (0: the file is left untouched). The file is
+// rewritten whole and renamed into place, so a crash leaves the old or the new file, never half
+// of one. Throws std::runtime_error naming the file.
+std::vector<KnownHost> remove_known_host(const std::string& path, std::string_view name);
+
 }  // namespace parley::client

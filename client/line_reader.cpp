@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <utility>
 
 namespace parley::client {
 
@@ -50,6 +51,21 @@ asio::awaitable<std::optional<std::string>> LineReader::next_line() {
   for (;;) {
     if (auto line = take_line()) co_return line;
     if (eof_) co_return std::nullopt;
+    co_await read_more();
+  }
+}
+
+asio::awaitable<std::string> LineReader::read_all(std::size_t max_bytes) {
+  while (!eof_) {
+    if (buffer_.size() > max_bytes) throw InputTooLong();
+    co_await read_more();
+  }
+  if (buffer_.size() > max_bytes) throw InputTooLong();
+  co_return std::exchange(buffer_, std::string());
+}
+
+asio::awaitable<void> LineReader::read_more() {
+  for (;;) {
     if (watcher_) {
       auto [ec] = co_await watcher_->async_wait(asio::posix::stream_descriptor::wait_read,
                                                 asio::as_tuple(asio::use_awaitable));
@@ -71,6 +87,7 @@ asio::awaitable<std::optional<std::string>> LineReader::next_line() {
       eof_ = true;
     else
       buffer_.append(chunk, static_cast<std::size_t>(n));
+    co_return;
   }
 }
 

@@ -22,6 +22,12 @@ class LineTooLong : public std::length_error {
   std::size_t line_;
 };
 
+// All of the input was asked for at once (--stdin-message) and it is longer than allowed.
+class InputTooLong : public std::length_error {
+ public:
+  InputTooLong() : std::length_error("input too long") {}
+};
+
 class LineReader {
  public:
   // Does not own `fd`. Lines longer than max_line bytes throw LineTooLong.
@@ -35,8 +41,13 @@ class LineReader {
   boost::asio::awaitable<std::optional<std::string>> next_line();
   std::size_t lines_read() const { return lines_; }
 
+  // Everything up to the end of input as one string; InputTooLong past max_bytes.
+  boost::asio::awaitable<std::string> read_all(std::size_t max_bytes);
+
  private:
   std::optional<std::string> take_line();
+  // One read's worth more into buffer_ (waiting for it without blocking), or eof_.
+  boost::asio::awaitable<void> read_more();
 
   int fd_;
   std::size_t max_line_;

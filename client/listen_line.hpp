@@ -7,6 +7,7 @@
 #include <string>
 
 #include "parley/event.hpp"
+#include "session_end.hpp"
 
 namespace parley::client {
 
@@ -14,5 +15,13 @@ namespace parley::client {
 // exactly one line, which any JSON parser reads back as the event. Fields this client does not
 // know are not kept: it writes the event as it understood it.
 std::string listen_line(const evt::Event& event);
+
+// Whether --listen prints the event: not the session's bookkeeping (ping, pong, ack), which a
+// script has no use for, unless --raw asks for everything.
+bool listen_shows(const evt::Event& event, bool raw);
+
+// The last line --listen prints, in the same form: {"type":"session_end","cause":...,"exit":N,
+// "message":...} and, for a close record, its "code" and "reason". No server sends this type.
+std::string listen_end_line(const SessionEnd& end);
 
 }  // namespace parley::client

@@ -11,12 +11,14 @@
 #include <csignal>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "address.hpp"
+#include "commands.hpp"
 #include "exit_codes.hpp"
 #include "host_trust.hpp"
 #include "interactive.hpp"
@@ -37,18 +39,30 @@ using namespace parley::client;
 
 constexpr const char* kVersion = "0.1.0";
 constexpr std::size_t kDefaultIdentityBits = 3072;
+// One line: the subcommands have their own --help.
 constexpr const char* kUsage =
-    "usage: parley [OPTIONS] HOST[:PORT]     (IPv6: [::1]:7777; default port 7777)\n"
-    "       parley [OPTIONS] parleys://HOST[:PORT]   (the same over TLS)\n"
-    "       parley keygen [--bits N] [FILE]\n";
+    "Usage: parley [OPTIONS] [parleys://]HOST[:PORT]  |  parley keygen|known-hosts ...\n";
+
+// CLI11 prints the description, then its own usage line: ours comes first, and only once.
+class UsageFirst : public CLI::Formatter {
+ public:
+  std::string make_description(const CLI::App*) const override { return {}; }
+  std::string make_usage(const CLI::App* app, std::string name) const override {
+    const std::string usage =
+        app->get_parent() ? CLI::Formatter::make_usage(app, std::move(name)) : kUsage;
+    return usage + "\n" + CLI::Formatter::make_description(app);
+  }
+};
 
 struct Args {
   std::string target;
   std::optional<std::string> nick;
-  std::string room = "lobby";
+  std::vector<std::string> rooms;  // empty: lobby
   std::optional<std::string> to;
   bool batch = false;
   bool listen = false;
+  bool raw = false;
+  bool stdin_message = false;
   bool verbose = false;
   std::optional<std::string> identity;
   std::optional<std::string> known_hosts;
@@ -63,7 +77,20 @@ struct Args {
   // keygen
   std::string keygen_file;
   std::size_t keygen_bits = kDefaultIdentityBits;
+  // known-hosts remove
+  std::string remove_host;
 };
+
+constexpr const char* kNoIdentity = "none";
+
+// The rooms of --room, without the '#' people type out of IRC habit.
+std::vector<std::string> rooms_of(const Args& args) {
+  if (args.rooms.empty()) return {"lobby"};
+  std::vector<std::string> rooms;
+  for (const auto& room : args.rooms)
+    rooms.emplace_back(room_name(room));
+  return rooms;
+}
 
 std::string default_identity_path() {
   const std::string dir = parley_config_dir();
@@ -94,11 +121,64 @@ int run_keygen(const Args& args) {
     Botan::RSA_PrivateKey key(rng, args.keygen_bits);
     write_new_identity(path, key);
     std::cout << fingerprint_of(spki_of(key)) << "  " << path << "\n";
-    std::cerr << "parley keygen: saved (mode 0600). Give the fingerprint or the public key to the\n"
-                 "server's operator for authorized_keys, and connect with --identity "
-              << path << "\n";
+    std::cerr << "parley keygen: saved (mode 0600). Give the fingerprint above to the server's\n"
+                 "operator for its authorized_keys. ";
+    if (path == default_identity_path())
+      std::cerr << "parley uses this key by itself from now on (--identity none: anonymous).\n";
+    else
+      std::cerr << "Connect with --identity " << path << "\n";
   } catch (const std::exception& e) {
     std::cerr << "parley keygen: " << e.what() << "\n";
+    return to_int(Exit::usage);
+  }
+  return to_int(Exit::ok);
+}
+
+// The key to sign the handshake with, like ssh's ~/.ssh/id_*: --identity FILE, else the default
+// file when it exists; --identity none stays anonymous.
+std::optional<std::string> identity_path(const Args& args) {
+  if (args.identity) {
+    if (*args.identity == kNoIdentity) return std::nullopt;
+    return args.identity;
+  }
+  const std::string path = default_identity_path();
+  std::error_code ec;
+  if (!path.empty() && std::filesystem::exists(path, ec)) return path;
+  return std::nullopt;
+}
+
+// `parley known-hosts list` and `parley known-hosts remove HOST[:PORT]` (ssh-keygen -R).
+int run_known_hosts(const Args& args, bool remove) {
+  const std::string path = args.known_hosts ? *args.known_hosts : default_known_hosts_path();
+  if (path.empty()) {
+    std::cerr << "parley known-hosts: no known_hosts file (HOME is not set; see --known-hosts)\n";
+    return to_int(Exit::usage);
+  }
+  try {
+    if (!remove) {
+      const KnownHosts known = load_known_hosts(path);
+      if (known.malformed_lines() > 0)
+        std::cerr << "parley: warning: " << path << ": " << known.malformed_lines()
+                  << " malformed line(s) ignored\n";
+      for (const auto& entry : known.entries())
+        std::cout << sanitize(entry.name) << " " << entry.fingerprint << "\n";
+      return to_int(Exit::ok);
+    }
+    auto parsed = parse_server_address(args.remove_host);
+    if (auto* error = std::get_if<std::string>(&parsed)) {
+      std::cerr << "parley known-hosts: bad server address '" << sanitize(args.remove_host)
+                << "': " << *error << "\n";
+      return to_int(Exit::usage);
+    }
+    const std::string name = known_hosts_name(std::get<ServerAddress>(parsed));
+    const std::vector<KnownHost> removed = remove_known_host(path, name);
+    if (removed.empty())
+      std::cerr << "parley known-hosts: " << sanitize(name) << " is not in " << path << "\n";
+    for (const auto& entry : removed)
+      std::cerr << "parley known-hosts: removed " << sanitize(name) << " " << entry.fingerprint
+                << " (line " << entry.line << " of " << path << ")\n";
+  } catch (const std::exception& e) {
+    std::cerr << "parley known-hosts: " << e.what() << "\n";
     return to_int(Exit::usage);
   }
   return to_int(Exit::ok);
@@ -128,12 +208,13 @@ SessionOptions session_options(const Args& args) {
       options.handshake.suites.push_back(suite->id);
     }
   }
-  if (args.identity) {
-    if (too_open(*args.identity))
-      throw ClientError(Exit::usage, "identity key " + *args.identity +
-                                         " is readable by others; chmod 600 it first");
+  if (const auto identity = identity_path(args)) {
+    if (too_open(*identity))
+      throw ClientError(Exit::usage, "identity key " + *identity +
+                                         " is readable by others; chmod 600 it first" +
+                                         (args.identity ? "" : " (or --identity none)"));
     try {
-      options.handshake.identity = load_identity(*args.identity);
+      options.handshake.identity = load_identity(*identity);
     } catch (const std::exception& e) {
       throw ClientError(Exit::usage, e.what());
     }
@@ -148,13 +229,16 @@ void check_names(const Args& args) {
                                          "' is not a valid name (1 to 32 of A-Z a-z 0-9 _ . -)");
   };
   check(args.nick, "--nick");
-  check(args.room, "--room");
+  for (const auto& room : rooms_of(args))
+    check(room, "--room");
   check(args.to, "--to");
   if (args.fingerprint && !is_fingerprint(*args.fingerprint))
     throw ClientError(Exit::usage, "--fingerprint '" + *args.fingerprint +
                                        "' is not a fingerprint (SHA256: and 43 base64 characters)");
-  if (args.listen && (args.batch || args.to))
-    throw ClientError(Exit::usage, "--listen does not combine with --batch or --to");
+  if (args.listen && (args.batch || args.to || args.stdin_message))
+    throw ClientError(Exit::usage,
+                      "--listen does not combine with --batch, --to or --stdin-message");
+  if (args.raw && !args.listen) throw ClientError(Exit::usage, "--raw is for --listen");
 }
 
 enum class Mode { interactive, pipe, listen };
@@ -171,6 +255,9 @@ asio::awaitable<Exit> run_client(Args args, Mode mode, asio::thread_pool& key_po
   const bool chatty = mode == Mode::interactive || args.verbose;
   Progress progress;
   if (chatty) progress = [](const std::string& text) { std::cerr << "parley: " << text << "\n"; };
+  if (chatty && options.handshake.identity)
+    progress("signing in with the key " + fingerprint_of(spki_of(*options.handshake.identity)) +
+             " (" + *identity_path(args) + ")");
   std::shared_ptr<Connection> connection =
       co_await open_session(options, trust, key_pool, progress);
   if (chatty) {
@@ -178,16 +265,19 @@ asio::awaitable<Exit> run_client(Args args, Mode mode, asio::thread_pool& key_po
     const evt::Welcome& w = connection->welcome();
     std::cerr << "parley: connected to " << known_hosts_name(options.address) << " ("
               << sanitize(w.server) << ", " << sanitize(w.suite) << "), server key "
-              << sanitize(connection->server_fingerprint()) << "; you are " << sanitize(w.nick)
+              << sanitize(connection->server_fingerprint())
+              << "; "
+              // The nick asked for is only ours once the server acknowledges it.
+              << (args.nick ? "asking for the nick " + *args.nick : "you are " + sanitize(w.nick))
               << "\n";
   }
   switch (mode) {
     case Mode::interactive: {
       InteractiveOptions interactive;
       interactive.nick = args.nick;
-      interactive.rooms = {args.room};
+      interactive.rooms = rooms_of(args);
       interactive.colour = colour_wanted();
-      interactive.has_identity = args.identity.has_value();
+      interactive.has_identity = options.handshake.identity != nullptr;
       interactive.reconnect_for = std::chrono::seconds(args.reconnect_for_s);
       interactive.reconnect = [&](const std::function<void(const std::string&)>& report) {
         return open_session(options, trust, key_pool, report);
@@ -196,11 +286,11 @@ asio::awaitable<Exit> run_client(Args args, Mode mode, asio::thread_pool& key_po
       co_return co_await run_interactive(connection, interactive);
     }
     case Mode::pipe: {
-      ScriptOptions script{args.nick, args.room, args.to};
+      ScriptOptions script{args.nick, rooms_of(args), args.to, args.stdin_message, false};
       co_return co_await run_pipe(connection, script, STDIN_FILENO);
     }
     case Mode::listen: {
-      ScriptOptions script{args.nick, args.room, std::nullopt};
+      ScriptOptions script{args.nick, rooms_of(args), std::nullopt, false, args.raw};
       co_return co_await run_listen(connection, script);
     }
   }
@@ -210,9 +300,11 @@ asio::awaitable<Exit> run_client(Args args, Mode mode, asio::thread_pool& key_po
 int run(const Args& args) {
   check_names(args);
   const bool terminal = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
-  const Mode mode = args.listen                 ? Mode::listen
-                    : (args.batch || !terminal) ? Mode::pipe
-                                                : Mode::interactive;
+  const Mode mode = args.listen                                       ? Mode::listen
+                    : (args.batch || args.stdin_message || !terminal) ? Mode::pipe
+                                                                      : Mode::interactive;
+  if (mode == Mode::pipe && args.rooms.size() > 1)
+    throw ClientError(Exit::usage, "several --room are for --listen and interactive use");
   if (mode == Mode::interactive && args.to)
     throw ClientError(Exit::usage, "--to is for pipe mode (use /msg NICK TEXT interactively)");
 
@@ -237,23 +329,31 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // a closed stdout is an error to report, not a death
 
   Args args;
-  CLI::App app{std::string(kUsage) +
-                   "\nThe console client for parleyd, an encrypted chat server. Interactive on a\n"
-                   "terminal; in a pipe (or with --batch) each input line is said to the room;\n"
-                   "--listen prints every message from the server as one JSON object per line.",
-               "parley"};
+  CLI::App app{
+      "The console client for parleyd, an encrypted chat server. Interactive on a\n"
+      "terminal; in a pipe (or with --batch) each input line is said to the room;\n"
+      "--listen prints messages, directs and presence as one JSON object per line.",
+      "parley"};
+  app.formatter(std::make_shared<UsageFirst>());
   app.footer(std::string(kExitCodeHelp) +
-             "\nFiles: $XDG_CONFIG_HOME/parley/known_hosts (default ~/.config/parley/known_hosts)");
+             "\nFiles (in $XDG_CONFIG_HOME/parley, default ~/.config/parley): known_hosts,\n"
+             "identity.pem (used when present, as ssh uses ~/.ssh/id_*)");
   app.set_version_flag("--version", kVersion);
   app.add_option("target", args.target,
                  "server: HOST, HOST:PORT, [IPV6]:PORT, parleys://HOST[:PORT] (TLS)");
   app.add_option("--nick", args.nick, "nick to take after connecting");
-  app.add_option("--room", args.room, "room joined on connect (default lobby)");
+  app.add_option("--room", args.rooms,
+                 "room joined on connect (default lobby; repeat for several, not in pipe mode)")
+      ->allow_extra_args(false);
   app.add_option("--to", args.to, "pipe mode: send each line to NICK directly");
   app.add_flag("--batch", args.batch, "pipe mode even when stdin is a terminal");
   app.add_flag("--listen", args.listen,
-               "print every message from the server as one JSON object per line");
-  app.add_option("--identity", args.identity, "sign the handshake with this key (parley keygen)");
+               "print messages, directs and presence as JSON lines, then how the session ended");
+  app.add_flag("--raw", args.raw, "--listen: print every event, ping, pong and ack included");
+  app.add_flag("--stdin-message", args.stdin_message,
+               "send all of stdin as one message (to --room, or --to NICK)");
+  app.add_option("--identity", args.identity,
+                 "sign in with this key (default: identity.pem when present; none: anonymous)");
   app.add_option("--known-hosts", args.known_hosts, "known_hosts file to use");
   app.add_flag("--trust-new", args.trust_new, "accept and record an unknown server key");
   app.add_option("--fingerprint", args.fingerprint,
@@ -261,7 +361,8 @@ int main(int argc, char** argv) {
   // One value per --suite, so the server address may follow it.
   app.add_option("--suite", args.suites, "offer only these suites (repeatable)")
       ->allow_extra_args(false);
-  app.add_option("--connect-timeout", args.connect_timeout_s, "seconds (default 10)")
+  app.add_option("--connect-timeout", args.connect_timeout_s,
+                 "seconds to connect and complete the handshake (default 10)")
       ->check(CLI::Range(1, 600));
   app.add_option("--reconnect-for", args.reconnect_for_s,
                  "seconds to keep trying to come back after a lost session (default 300, 0: "
@@ -278,6 +379,19 @@ int main(int argc, char** argv) {
   keygen->add_option("file", args.keygen_file,
                      "where (default $XDG_CONFIG_HOME/parley/identity.pem)");
   keygen->add_option("--bits", args.keygen_bits, "RSA key size (default 3072)");
+  keygen->footer("");
+
+  CLI::App* known_hosts =
+      app.add_subcommand("known-hosts", "list or remove recorded server keys (ssh-keygen -R)");
+  known_hosts->require_subcommand(1);
+  known_hosts->footer("");
+  known_hosts->fallthrough();  // --known-hosts FILE may follow the subcommand
+  CLI::App* list_hosts = known_hosts->add_subcommand("list", "print every recorded server key");
+  list_hosts->fallthrough();
+  CLI::App* remove_host =
+      known_hosts->add_subcommand("remove", "forget the key of HOST[:PORT] (default port 7777)");
+  remove_host->fallthrough();
+  remove_host->add_option("host", args.remove_host, "the server, as given to parley")->required();
 
   try {
     app.parse(argc, argv);
@@ -290,6 +404,7 @@ int main(int argc, char** argv) {
     return to_int(Exit::usage);
   }
   if (keygen->parsed()) return run_keygen(args);
+  if (known_hosts->parsed()) return run_known_hosts(args, remove_host->parsed());
   if (args.target.empty()) {
     std::cerr << "parley: no server given\n" << kUsage << "Try 'parley --help'.\n";
     return to_int(Exit::usage);

@@ -2,6 +2,7 @@
 
 #include <botan/auto_rng.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include <boost/asio/co_spawn.hpp>
@@ -46,8 +47,10 @@ awaitable<std::shared_ptr<Connection>> attempt(const SessionOptions& options,
               << " is not checked; only the server's Parley key is\n";
   std::unique_ptr<Botan::RSA_PrivateKey> key;
   std::unique_ptr<ClientStream> stream;
+  auto started = std::chrono::steady_clock::now();
   if (timing == KeyTiming::before_connect) {
     key = co_await asio::co_spawn(key_pool, make_transport_key(), asio::use_awaitable);
+    started = std::chrono::steady_clock::now();  // the clock starts with the connect
     stream = co_await connect_owned(options.address, options.tls, options.connect_timeout);
   } else {
     auto [order, key_error, made_key, connect_error, connected] =
@@ -64,8 +67,12 @@ awaitable<std::shared_ptr<Connection>> attempt(const SessionOptions& options,
 
   auto connection = std::make_shared<Connection>(std::move(*stream));
   Botan::AutoSeeded_RNG rng;
-  co_await connection->handshake(std::move(key), options.handshake, trust, rng,
-                                 options.handshake_timeout);
+  // What is left of --connect-timeout bounds the handshake: a server that accepts and then
+  // says nothing is given up on as soon as one that never accepts.
+  const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  const auto left = std::max(options.connect_timeout - spent, std::chrono::milliseconds(1));
+  co_await connection->handshake(std::move(key), options.handshake, trust, rng, left);
   co_return connection;
 }
 

@@ -24,8 +24,9 @@ struct SessionOptions {
   ServerAddress address;
   ClientOptions handshake;  // suites and identity; no pinning here (the TrustHook decides)
   TlsOptions tls;
+  // From the start of the connect to the server's welcome: resolve, TCP, TLS and the Parley
+  // handshake (not the time a human takes to answer the question about an unknown key).
   std::chrono::milliseconds connect_timeout{10000};
-  std::chrono::milliseconds handshake_timeout{15000};
 };
 
 // Progress for a human ("connecting...", "connected ..."); may be a no-op.

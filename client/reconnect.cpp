@@ -63,8 +63,12 @@ std::vector<req::Body> resume_requests(const ResumeState& state, const RoomCurso
   out.emplace_back(std::move(nick));
   for (const auto& room : state.rooms) {
     out.emplace_back(req::Join{room});
-    (void)cursor;
-    (void)server_has_history;  // HISTORY-MERGE: req::History comes with the history branch
+    if (server_has_history) {
+      req::History history;
+      history.room = room;
+      history.after = cursor.last(room);
+      out.emplace_back(std::move(history));
+    }
   }
   return out;
 }

@@ -140,16 +140,21 @@ std::optional<std::string> render_event(const evt::Event& event, const RenderCon
       [&](const auto& e) -> std::optional<std::string> {
         using T = std::decay_t<decltype(e)>;
         if constexpr (std::is_same_v<T, evt::Message>) {
-          // A line that names the user stands out (bold, reverse) as in irssi.
+          // A line that names the user stands out (reverse video) as in irssi; 6.3: an action
+          // reads "* nick waves", as IRC clients show /me.
           const bool named = !ctx.own_nick.empty() && mentions(e.text, ctx.own_nick);
+          const std::string who = paint_nick(e.from, c, ctx.nick_colours);
+          const std::string said = e.action ? "* " + who + " " : "<" + who + "> ";
           return line(local_clock(e.ts),
-                      room_tag(e.room, ctx) + "<" + paint_nick(e.from, c, ctx.nick_colours) + "> " +
+                      room_tag(e.room, ctx) + said +
                           (named ? colour(sanitize(e.text), 7, c) : sanitize(e.text)),
                       c);
         } else if constexpr (std::is_same_v<T, evt::Direct>) {
-          return line(local_clock(e.ts),
-                      concat("*", paint_nick(e.from, c, ctx.nick_colours), "* ", sanitize(e.text)),
-                      c);
+          const std::string who = paint_nick(e.from, c, ctx.nick_colours);
+          if (e.action)
+            return line(local_clock(e.ts), concat("* ", who, " ", sanitize(e.text), " (to you)"),
+                        c);
+          return line(local_clock(e.ts), concat("*", who, "* ", sanitize(e.text)), c);
         } else if constexpr (std::is_same_v<T, evt::Joined>) {
           return notice(ctx,
                         paint_nick(e.nick, c, ctx.nick_colours) + " joined " + id_suffix(e.room));
@@ -190,10 +195,10 @@ std::optional<std::string> render_event(const evt::Event& event, const RenderCon
 }
 
 std::string render_own_say(std::string_view room, std::string_view nick, std::string_view text,
-                           const RenderContext& ctx) {
+                           const RenderContext& ctx, bool action) {
+  const std::string who = paint_nick(nick, ctx.colour, ctx.nick_colours);
   return line(ctx.clock,
-              room_tag(room, ctx) + "<" + paint_nick(nick, ctx.colour, ctx.nick_colours) + "> " +
-                  sanitize(text),
+              room_tag(room, ctx) + (action ? "* " + who + " " : "<" + who + "> ") + sanitize(text),
               ctx.colour);
 }
 
@@ -223,7 +228,7 @@ std::string describe_error(const evt::Error& error, std::uint64_t max_message_by
       words = "not a valid name (1 to 32 characters from A-Z a-z 0-9 _ . -)";
       break;
     case ErrorCode::nick_taken:
-      words = "that nick is taken";
+      words = "someone else has that nick; choose another";
       break;
     case ErrorCode::nick_reserved:
       words = "that nick is reserved for the owner of a registered key";
@@ -232,7 +237,7 @@ std::string describe_error(const evt::Error& error, std::uint64_t max_message_by
       words = "you are not in that room (/join it first)";
       break;
     case ErrorCode::no_such_nick:
-      words = "nobody has that nick";
+      words = "nobody has that nick on the server now (check the spelling, or /who)";
       break;
     case ErrorCode::too_long:
       words = "the message is too long";
@@ -294,6 +299,28 @@ std::string describe_close(StatusCode code, std::string_view reason) {
   }
   if (!reason.empty()) words += ": " + sanitize(reason);
   return words;
+}
+
+std::string refused_request(const req::Body& body) {
+  if (auto* nick = std::get_if<req::Nick>(&body)) return "take the nick " + sanitize(nick->nick);
+  if (auto* join = std::get_if<req::Join>(&body)) return "join #" + sanitize(join->room);
+  if (auto* part = std::get_if<req::Part>(&body)) return "leave #" + sanitize(part->room);
+  if (auto* say = std::get_if<req::Say>(&body))
+    return "send your message to #" + sanitize(say->room);
+  if (auto* msg = std::get_if<req::Msg>(&body)) return "send your message to " + sanitize(msg->to);
+  if (std::holds_alternative<req::Who>(body)) return "list who is in the room";
+  if (std::holds_alternative<req::Rooms>(body)) return "list the rooms";
+  return "do that";
+}
+
+std::string auth_failed_advice(std::string_view identity_fingerprint) {
+  if (identity_fingerprint.empty())
+    return "This server admits only authorized keys, and we connected without one. Make a key "
+           "with 'parley keygen' (saved as ~/.config/parley/identity.pem, which parley then "
+           "uses by itself) and send the fingerprint it prints to the server's operator";
+  return concat("This server does not accept our key ", identity_fingerprint,
+                ". Send that fingerprint to the server's operator to be added to its "
+                "authorized_keys");
 }
 
 }  // namespace parley::client

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "parley/event.hpp"
+#include "parley/request.hpp"
 #include "parley/status.hpp"
 #include "sanitize.hpp"
 
@@ -63,7 +64,7 @@ std::optional<std::string> render_event(const evt::Event& event, const RenderCon
 
 // Our own lines, shown as we send them (the server does not echo them back).
 std::string render_own_say(std::string_view room, std::string_view nick, std::string_view text,
-                           const RenderContext& ctx);
+                           const RenderContext& ctx, bool action = false);
 std::string render_own_msg(std::string_view to, std::string_view text, const RenderContext& ctx);
 
 // A server error in plain words, for people (the code stays in parentheses for bug reports).
@@ -71,5 +72,14 @@ std::string describe_error(const evt::Error& error, std::uint64_t max_message_by
 
 // Why the server ended the session, in plain words.
 std::string describe_close(StatusCode code, std::string_view reason);
+
+// What a refused request tried to do, to follow "cannot ": "take the nick bob", "send your
+// message to nobody", "join #ops".
+std::string refused_request(const req::Body& body);
+
+// What to do when the server refused our identity (close auth_failed during the handshake):
+// for an anonymous client, that the server wants an authorized key and how to make one; for a
+// client that signed with a key, that this key (`identity_fingerprint`) is not authorized.
+std::string auth_failed_advice(std::string_view identity_fingerprint);
 
 }  // namespace parley::client

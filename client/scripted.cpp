@@ -17,6 +17,7 @@
 #include "listen_line.hpp"
 #include "pacer.hpp"
 #include "render.hpp"
+#include "session_end.hpp"
 
 namespace parley::client {
 
@@ -39,20 +40,25 @@ std::string what_was_refused(const RequestId& id) {
 }
 
 [[noreturn]] void session_ended(const Received& received) {
-  if (const auto* closed = std::get_if<SessionClosed>(&received))
-    throw ClientError(Exit::closed, describe_close(closed->close.code, closed->close.reason));
-  if (const auto* violation = std::get_if<ProtocolViolation>(&received))
-    throw ClientError(Exit::closed, "protocol error: " + sanitize(violation->what));
-  throw ClientError(Exit::closed, sanitize(std::get<ConnectionLost>(received).what));
+  const SessionEnd end = session_end_of(received);
+  throw ClientError(end.exit, end.message);
 }
 
-// The requests both modes start with: --nick, then the room (not when only sending DMs).
+// The requests both modes start with: --nick, then the rooms (not when only sending DMs).
 // Their ids name the option in error messages (what_was_refused).
 std::vector<req::Request> setup_requests(const ScriptOptions& options) {
   std::vector<req::Request> out;
   if (options.nick) out.push_back({RequestId{"nick"}, req::Nick{*options.nick}});
-  if (!options.to) out.push_back({RequestId{"join"}, req::Join{options.room}});
+  if (!options.to)
+    for (const auto& room : options.rooms)
+      out.push_back({RequestId{"room " + room}, req::Join{room}});
   return out;
+}
+
+// An error that leaves the connection up (a refusal, our own input): the session still ends
+// with a quit, so that others see us leave rather than lose the connection.
+bool connection_still_up(Exit code) {
+  return code == Exit::refused || code == Exit::usage || code == Exit::failure;
 }
 
 awaitable<int> wait_for_signal() {
@@ -98,30 +104,67 @@ class PipeRun {
     std::vector<req::Request> setup = setup_requests(options_);
     for (auto& request : setup)
       co_await paced_send(std::move(request));
-    for (;;) {
-      std::optional<std::string> line;
-      try {
-        line = co_await input_.next_line();
-      } catch (const LineTooLong& e) {
-        throw ClientError(Exit::refused,
-                          "line " + std::to_string(e.line()) + " is longer than the server's " +
-                              std::to_string(connection_->welcome().max_message_bytes) +
-                              "-byte limit; it and the lines after it were not sent");
-      }
-      if (!line) break;
-      if (line->empty()) continue;  // nothing to say (the server refuses empty text)
-      const RequestId id{static_cast<std::int64_t>(input_.lines_read())};
-      req::Body body = options_.to ? req::Body{req::Msg{*options_.to, std::move(*line)}}
-                                   : req::Body{req::Say{options_.room, std::move(*line)}};
-      req::Request request{id, std::move(body)};
-      co_await paced_send(std::move(request));
-      ++sent_;
-    }
+    if (options_.whole_input)
+      co_await send_whole_input();
+    else
+      co_await send_lines();
     while (!outstanding_.empty()) {
       all_acked_.expires_at(Clock::time_point::max());
       co_await all_acked_.async_wait(use_tuple);
       // Woken by the last ack (then the loop ends) or cancelled by `||`.
       if (!outstanding_.empty()) co_return;
+    }
+  }
+
+  req::Body body_for(std::string text) const {
+    return options_.to ? req::Body{req::Msg{*options_.to, std::move(text)}}
+                       : req::Body{req::Say{options_.rooms.front(), std::move(text)}};
+  }
+
+  std::string limit_words() const {
+    return "the server's " + std::to_string(connection_->welcome().max_message_bytes) +
+           "-byte message limit";
+  }
+
+  // --stdin-message: everything up to EOF is one message, less one final newline.
+  awaitable<void> send_whole_input() {
+    std::string text;
+    try {
+      text = co_await input_.read_all(connection_->welcome().max_message_bytes + 1);
+    } catch (const InputTooLong&) {
+      throw ClientError(Exit::refused,
+                        "standard input is longer than " + limit_words() + "; nothing was sent");
+    }
+    if (text.ends_with('\n')) text.pop_back();
+    if (text.ends_with('\r')) text.pop_back();
+    if (text.size() > connection_->welcome().max_message_bytes)
+      throw ClientError(Exit::refused,
+                        "standard input is longer than " + limit_words() + "; nothing was sent");
+    if (text.empty()) {
+      std::cerr << "parley: standard input is empty: nothing to send\n";
+      co_return;
+    }
+    req::Request request{RequestId{"stdin-message"}, body_for(std::move(text))};
+    co_await paced_send(std::move(request));
+    ++sent_;
+  }
+
+  awaitable<void> send_lines() {
+    for (;;) {
+      std::optional<std::string> line;
+      try {
+        line = co_await input_.next_line();
+      } catch (const LineTooLong& e) {
+        throw ClientError(Exit::refused, "input line " + std::to_string(e.line()) +
+                                             " is longer than " + limit_words() +
+                                             "; it and the lines after it were not sent");
+      }
+      if (!line) co_return;
+      if (line->empty()) continue;  // nothing to say (the server refuses empty text)
+      const RequestId id{static_cast<std::int64_t>(input_.lines_read())};
+      req::Request request{id, body_for(std::move(*line))};
+      co_await paced_send(std::move(request));
+      ++sent_;
     }
   }
 
@@ -156,20 +199,33 @@ class PipeRun {
   std::size_t acked_ = 0;
 };
 
-awaitable<void> print_until_closed(std::shared_ptr<Connection> connection) {
+// Prints events until the session ends; `end` says how (unset when stdout was closed).
+awaitable<void> print_until_closed(std::shared_ptr<Connection> connection,
+                                   const ScriptOptions& options, std::optional<SessionEnd>& end) {
   std::cout << listen_line(connection->welcome()) << std::flush;
   for (;;) {
     Received received = co_await connection->receive();
     auto* event = std::get_if<ReceivedEvent>(&received);
-    if (!event) session_ended(received);
-    std::cout << listen_line(event->event) << std::flush;
+    if (!event) {
+      end = session_end_of(received);
+      co_return;
+    }
+    if (listen_shows(event->event, options.raw))
+      std::cout << listen_line(event->event) << std::flush;
     if (!std::cout) co_return;  // stdout closed (| head): leave quietly
     if (auto* error = std::get_if<evt::Error>(&event->event);
-        error && !std::holds_alternative<std::monostate>(error->id))
-      throw ClientError(Exit::refused,
-                        what_was_refused(error->id) + " refused: " +
-                            describe_error(*error, connection->welcome().max_message_bytes));
+        error && !std::holds_alternative<std::monostate>(error->id)) {
+      end = SessionEnd{Exit::refused, "refused",
+                       what_was_refused(error->id) + " refused: " +
+                           describe_error(*error, connection->welcome().max_message_bytes),
+                       std::nullopt};
+      co_return;
+    }
   }
+}
+
+const char* signal_name(int signo) {
+  return signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "a signal";
 }
 
 }  // namespace
@@ -190,8 +246,15 @@ awaitable<Exit> run_pipe(std::shared_ptr<Connection> connection, const ScriptOpt
                          int input_fd) {
   PipeRun pipe(connection, options, input_fd);
   auto outcome = co_await (guarded(pipe.run()) || wait_for_signal());
-  rethrow_branch_error(outcome);
-  if (outcome.index() == 1) {
+  if (outcome.index() == 0) {
+    if (const auto& error = std::get<0>(outcome)) {
+      if (connection_still_up(error->code())) {
+        std::optional<std::string> no_reason;
+        co_await leave(*connection, std::move(no_reason));
+      }
+      throw *error;
+    }
+  } else {
     std::cerr << "parley: interrupted: " << pipe.sent() << " line(s) sent, " << pipe.acked()
               << " acknowledged\n";
     std::optional<std::string> reason = "interrupted";
@@ -206,10 +269,20 @@ awaitable<Exit> run_pipe(std::shared_ptr<Connection> connection, const ScriptOpt
 awaitable<Exit> run_listen(std::shared_ptr<Connection> connection, const ScriptOptions& options) {
   for (const auto& request : setup_requests(options))
     connection->send(request);
-  auto outcome = co_await (guarded(print_until_closed(connection)) || wait_for_signal());
+  std::optional<SessionEnd> end;
+  auto outcome =
+      co_await (guarded(print_until_closed(connection, options, end)) || wait_for_signal());
   rethrow_branch_error(outcome);
-  std::optional<std::string> no_reason;
-  co_await leave(*connection, std::move(no_reason));
+  if (outcome.index() == 1) {
+    const char* name = signal_name(std::get<1>(outcome));
+    end = SessionEnd{Exit::ok, "signal", std::string("interrupted by ") + name, std::nullopt};
+  }
+  if (end) std::cout << listen_end_line(*end) << std::flush;
+  if (!end || connection_still_up(end->exit) || end->exit == Exit::ok) {
+    std::optional<std::string> no_reason;
+    co_await leave(*connection, std::move(no_reason));
+  }
+  if (end && end->exit != Exit::ok) throw ClientError(end->exit, end->message);
   co_return Exit::ok;
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "connection.hpp"
 #include "exit_codes.hpp"
@@ -14,16 +15,21 @@
 namespace parley::client {
 
 struct ScriptOptions {
-  std::optional<std::string> nick;  // --nick
-  std::string room = "lobby";       // --room: joined first (not with --to)
-  std::optional<std::string> to;    // --to NICK: direct messages instead of the room
+  std::optional<std::string> nick;             // --nick
+  std::vector<std::string> rooms = {"lobby"};  // --room: joined first (not with --to); pipe
+                                               // mode says its lines to the first
+  std::optional<std::string> to;               // --to NICK: direct messages instead of the room
+  bool whole_input = false;                    // --stdin-message: all of stdin is one message
+  bool raw = false;                            // --raw: listen prints ping, pong and ack too
 };
 
-// Reads lines from input_fd until EOF. Throws ClientError (refused, closed) on failure.
+// Reads lines from input_fd until EOF (or all of it as one message). Throws ClientError
+// (refused, connect, closed) on failure; a refusal still ends the session with a quit.
 boost::asio::awaitable<Exit> run_pipe(std::shared_ptr<Connection> connection,
                                       const ScriptOptions& options, int input_fd);
 
-// Prints until the server ends the session (Exit::closed) or a signal (Exit::ok).
+// Prints until the server ends the session or a signal (Exit::ok), then one session_end line
+// (listen_line.hpp) saying why. Throws ClientError with the session's exit code otherwise.
 boost::asio::awaitable<Exit> run_listen(std::shared_ptr<Connection> connection,
                                         const ScriptOptions& options);
 

@@ -11,8 +11,15 @@ TrustAction decide_trust(const HostKeyLookup& lookup, std::string_view presented
                          const TrustPolicy& policy) {
   if (policy.pinned) {
     if (*policy.pinned != presented) return TrustAction::refuse_not_pinned;
-    return lookup.status == HostKeyStatus::unknown ? TrustAction::proceed_and_record
-                                                   : TrustAction::proceed;
+    switch (lookup.status) {
+      case HostKeyStatus::unknown:
+        return TrustAction::proceed_and_record;
+      case HostKeyStatus::changed:
+        return TrustAction::proceed_and_replace;
+      case HostKeyStatus::matches:
+        break;
+    }
+    return TrustAction::proceed;
   }
   switch (lookup.status) {
     case HostKeyStatus::matches:
@@ -41,8 +48,9 @@ std::string changed_key_warning(std::string_view host, const KnownHost& recorded
   out += "Presented: " + std::string(presented) + "\n";
   out += "The recorded key is in " + std::string(known_hosts_path) + " line " +
          std::to_string(recorded.line) + ".\n";
-  out += "If you have confirmed the new key with the server's operator, remove that line,\n";
-  out += "or connect once with --fingerprint " + std::string(presented) + ".\n";
+  out += "If you have confirmed the new key with the server's operator, connect once with\n";
+  out += "--fingerprint " + std::string(presented) + " (it then replaces the old key),\n";
+  out += "or remove the old key with: parley known-hosts remove " + std::string(host) + "\n";
   out += "Not connecting.\n";
   return out;
 }

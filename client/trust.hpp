@@ -11,12 +11,13 @@
 namespace parley::client {
 
 enum class TrustAction {
-  proceed,             // known (or pinned and already recorded)
-  proceed_and_record,  // new, accepted by flag: append to known_hosts
-  ask,                 // new, and a human is at the terminal
-  refuse_unknown,      // new, nobody to ask and no flag to accept it
-  refuse_changed,      // differs from known_hosts and nobody pinned this exact key
-  refuse_not_pinned,   // differs from --fingerprint
+  proceed,              // known (or pinned and already recorded)
+  proceed_and_record,   // new, accepted by flag: append to known_hosts
+  proceed_and_replace,  // changed, and --fingerprint names the new key: replace the old line
+  ask,                  // new, and a human is at the terminal
+  refuse_unknown,       // new, nobody to ask and no flag to accept it
+  refuse_changed,       // differs from known_hosts and nobody pinned this exact key
+  refuse_not_pinned,    // differs from --fingerprint
 };
 
 struct TrustPolicy {
@@ -26,7 +27,8 @@ struct TrustPolicy {
 };
 
 // An explicit --fingerprint decides alone: it may even override a changed known_hosts entry,
-// which is how a user confirms a key change out of band. A pinned key the file does not know
+// which is how a user confirms a key change out of band, and the new key then replaces the old
+// one (or the next plain connect would be refused again). A pinned key the file does not know
 // yet is recorded, since the user vouched for it more strongly than a first use does.
 TrustAction decide_trust(const HostKeyLookup& lookup, std::string_view presented,
                          const TrustPolicy& policy);

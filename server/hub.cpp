@@ -47,7 +47,8 @@ void erase_value(std::vector<T>& values, const T& value) {
 
 bool replies_with_a_page(const req::Request& request) {
   return std::holds_alternative<req::Who>(request.body) ||
-         std::holds_alternative<req::Rooms>(request.body);
+         std::holds_alternative<req::Rooms>(request.body) ||
+         std::holds_alternative<req::History>(request.body);
 }
 
 Hub::Hub(std::function<std::uint16_t()> guest_suffix) : guest_suffix_(std::move(guest_suffix)) {}
@@ -55,6 +56,7 @@ Hub::Hub(std::function<std::uint16_t()> guest_suffix) : guest_suffix_(std::move(
 void Hub::set_seq_lease(std::uint64_t base, std::uint64_t limit,
                         std::function<std::uint64_t()> extend) {
   seq_high_ = std::max(seq_high_, base);
+  history_.set_run_base(base);
   seq_limit_ = limit;
   extend_seq_lease_ = std::move(extend);
 }
@@ -141,7 +143,8 @@ std::optional<std::string> Hub::nick_of(SessionId id) const {
 }
 
 HubStats Hub::stats() const {
-  return HubStats{sessions_.size(), rooms_.size(), messages_relayed_};
+  return HubStats{sessions_.size(), rooms_.size(), messages_relayed_, history_.messages(),
+                  history_.bytes()};
 }
 
 void Hub::reject(SessionId id, const req::Rejection& rejection) {
@@ -171,6 +174,8 @@ AfterRequest Hub::handle(SessionId id, const req::Request& request,
     on_who(session, rid, *who);
   } else if (const auto* rooms = std::get_if<req::Rooms>(&request.body)) {
     on_rooms(session, rid, *rooms);
+  } else if (const auto* history = std::get_if<req::History>(&request.body)) {
+    on_history(id, session, rid, *history, now);
   } else if (std::holds_alternative<req::Ping>(request.body)) {
     session.member->deliver(evt::serialize(evt::Pong{rid}));
   } else if (std::holds_alternative<req::Quit>(request.body)) {
@@ -239,8 +244,10 @@ void Hub::on_join(SessionId id, Session& session, const RequestId& rid, const st
   if (existing == rooms_.end() && rooms_.size() >= limits_.max_rooms)
     return fail(session, ErrorCode::unavailable, "too many rooms on this server", rid);
   if (existing == rooms_.end()) {
-    // After every seq of this run, so a room that emptied and is created again goes on upwards.
-    existing = rooms_.emplace(key, Room{name, {}, seq_high_}).first;
+    // A room that emptied and is created again goes on from its history while that is kept, else
+    // after every seq of this run: either way its seqs only grow.
+    const std::uint64_t last_seq = history_.last_seq(key).value_or(seq_high_);
+    existing = rooms_.emplace(key, Room{name, {}, last_seq}).first;
     room_order_.insert(key);
   }
   Room& room = existing->second;
@@ -284,8 +291,8 @@ void Hub::on_say(SessionId id, Session& session, const RequestId& rid, const req
     return fail(session, ErrorCode::not_member, "not a member of that room", rid);
   }
   Room& room = it->second;
-  const std::string json = evt::serialize(
-      evt::Message{room.name, session.nick, say.text, format_timestamp(now), room.last_seq + 1});
+  const std::string json = evt::serialize(evt::Message{
+      room.name, session.nick, say.text, format_timestamp(now), room.last_seq + 1, say.action});
   // Escaping can make the event far longer than the text: it must still fit every recipient's
   // announced max_frame (6.5). Checked before the seq is taken.
   if (json.size() > kSmallestEventLimit && json.size() > smallest_event_limit(room, id))
@@ -298,6 +305,7 @@ void Hub::on_say(SessionId id, Session& session, const RequestId& rid, const req
   ack(session, rid, room.last_seq);
   fan_out(room, id, json);
   messages_relayed_ += room.members.size() - 1;
+  history_.record(it->first, StoredMessage{seq, now, session.nick, say.text, say.action}, now);
 }
 
 void Hub::on_msg(Session& session, const RequestId& rid, const req::Msg& msg,
@@ -307,7 +315,7 @@ void Hub::on_msg(Session& session, const RequestId& rid, const req::Msg& msg,
   if (target == nicks_.end()) return fail(session, ErrorCode::no_such_nick, "no such nick", rid);
   Session& recipient = sessions_.at(target->second);
   const std::string json =
-      evt::serialize(evt::Direct{session.nick, msg.text, format_timestamp(now)});
+      evt::serialize(evt::Direct{session.nick, msg.text, format_timestamp(now), msg.action});
   if (json.size() > recipient.member->max_event_bytes())
     return fail(session, ErrorCode::too_long, "too long for the recipient once encoded", rid);
   recipient.member->deliver(json);
@@ -413,6 +421,44 @@ void Hub::on_rooms(Session& session, const RequestId& rid, const req::Rooms& req
       it != room_order_.end(), room_entry_bytes,
       [](const evt::RoomInfo& room) { return room.name; }, reply.next);
   session.member->deliver(evt::serialize(reply));
+}
+
+// The reply is queued whole, in this turn: every replay event is ahead of any live message of
+// the room accepted after it. It stops early (with `more`) at the member's reply budget, at least
+// one message in: the client asks again from the last seq it got, once the session has written
+// this reply (replies_with_a_page), so a long history reaches a slow reader at its own pace.
+void Hub::on_history(SessionId id, Session& session, const RequestId& rid,
+                     const req::History& request, std::chrono::system_clock::time_point now) {
+  const auto it = rooms_.find(fold_name(request.room));
+  if (it == rooms_.end() || !contains(it->second.members, id))
+    return fail(session, ErrorCode::not_member, "not a member of that room", rid);
+  const Room& room = it->second;
+  const std::size_t limit =
+      std::min<std::uint64_t>(request.limit.value_or(kHistoryDefault), kHistoryMax);
+  const RoomHistory::Slice slice =
+      history_.slice(it->first, request.after, limit, room.last_seq, now);
+  evt::HistoryEnd end{room.name, slice.more, slice.complete, rid};
+  const std::size_t budget = session.member->reply_budget_bytes();
+  std::size_t queued = 0;
+  for (const StoredMessage* stored_message : slice.messages) {
+    const StoredMessage& stored = *stored_message;
+    const std::string json = evt::serialize(evt::Message{room.name, stored.from, stored.text,
+                                                         format_timestamp(stored.at), stored.seq,
+                                                         stored.action, /*replay=*/true});
+    // Said when this member's max_frame was not in the room (a reload lowered it): it cannot
+    // be sent, so the reply cannot vouch for having everything.
+    if (json.size() > session.member->max_event_bytes()) {
+      end.complete = false;
+      continue;
+    }
+    if (queued > 0 && queued + json.size() > budget) {
+      end.more = true;
+      break;
+    }
+    queued += json.size();
+    session.member->deliver(json);
+  }
+  session.member->deliver(evt::serialize(end));
 }
 
 void Hub::erase_room(std::unordered_map<std::string, Room>::iterator room) {

@@ -18,6 +18,7 @@
 
 #include "parley/request.hpp"
 #include "parley/status.hpp"
+#include "room_history.hpp"
 
 namespace parley::server {
 
@@ -35,6 +36,9 @@ class Member {
   // The longest event this member can be sent: what fits a record within the max_frame its
   // welcome announced (PROTOCOL.md 6.5). The hub never delivers a longer one.
   virtual std::size_t max_event_bytes() const = 0;
+  // How many bytes of events one reply may queue at once: a history reply (6.4) stops there
+  // (with `more`), so that it fits the session's output budget whole.
+  virtual std::size_t reply_budget_bytes() const = 0;
   // The hub ends this session (takeover, 6.9): it sends a close record with `code` and goes.
   // The hub has detached it already; like deliver(), this must only queue.
   virtual void end_session(StatusCode code, std::string_view reason) = 0;
@@ -49,9 +53,13 @@ struct HubLimits {
 // would not fit the requester's max_event_bytes.
 inline constexpr std::size_t kPageDefault = 100;
 inline constexpr std::size_t kPageMax = 1000;
+// A history reply's message count (6.4): the protocol's default and cap.
+inline constexpr std::size_t kHistoryDefault = 50;
+inline constexpr std::size_t kHistoryMax = 100;
 
-// Requests whose reply is a page (up to a whole max_frame): the session builds one only once its
-// previous page has been written (PROTOCOL.md 6.5), so a burst of them cannot outrun the reader.
+// Requests whose reply is a page (a listing up to a whole max_frame, or a history reply up to the
+// member's reply budget): the session builds one only once its previous page has been written
+// (PROTOCOL.md 6.5), so a burst of them cannot outrun the reader.
 bool replies_with_a_page(const req::Request& request);
 
 // Told of membership changes, for the event log; never of message text.
@@ -69,6 +77,8 @@ struct HubStats {
   // `message` and `direct` events delivered, one per recipient: this is the work the relay
   // actually did, which is what an operator sizing the server wants to see.
   std::uint64_t messages_relayed = 0;
+  std::size_t history_messages = 0;  // stored for replay (6.4), in all rooms
+  std::size_t history_bytes = 0;     // what they cost, as RoomHistory::cost counts
 };
 
 // What handle() tells the session to do afterwards.
@@ -88,10 +98,17 @@ class Hub {
   void set_reserved_nicks(std::map<std::string, std::string> owned_by_fingerprint);
   // At start and on reload; a lower limit refuses new rooms and joins, and closes nothing.
   void set_limits(HubLimits limits) { limits_ = limits; }
+  // At start and on reload; in force at once (a lower bound evicts now).
+  void set_history_limits(HistoryLimits limits, std::chrono::system_clock::time_point now) {
+    history_.set_limits(limits, now);
+  }
+  // The periodic sweep: history past its age goes, in rooms nobody reads or writes too.
+  void expire_history(std::chrono::system_clock::time_point now) { history_.expire(now); }
   // Room seqs (PROTOCOL.md 6.2): this run issues seqs above `base`; a room created (or created
-  // again after it emptied) starts after every seq issued so far, so one room name's seqs only
-  // grow. Past `limit`, `extend` is asked for a new limit (SeqLease::extend). Without a call:
-  // from 0, unlimited (tests).
+  // again after it emptied and its history went) starts after every seq issued so far, one
+  // whose history is still kept goes on from its last seq: one room name's seqs only grow. Past
+  // `limit`, `extend` is asked for a new limit (SeqLease::extend). Without a call: from 0,
+  // unlimited (tests).
   void set_seq_lease(std::uint64_t base, std::uint64_t limit,
                      std::function<std::uint64_t()> extend);
 
@@ -110,7 +127,9 @@ class Hub {
   void reject(SessionId id, const req::Rejection& rejection);
 
   // The session ended (quit, close, timeout, error): every other member of each of its rooms
-  // gets exactly one `quit` {nick, reason}; rooms left empty are deleted. Idempotent.
+  // gets exactly one `quit` {nick, reason}; rooms left empty are deleted (their history stays in
+  // the store, and a room created again under that name goes on from its last stored seq).
+  // Idempotent.
   void detach(SessionId id, std::string_view reason);
 
   std::optional<std::string> nick_of(SessionId id) const;
@@ -140,6 +159,8 @@ class Hub {
               std::chrono::system_clock::time_point now);
   void on_who(Session& session, const RequestId& rid, const req::Who& who) const;
   void on_rooms(Session& session, const RequestId& rid, const req::Rooms& rooms) const;
+  void on_history(SessionId id, Session& session, const RequestId& rid, const req::History& request,
+                  std::chrono::system_clock::time_point now);
 
   void erase_room(std::unordered_map<std::string, Room>::iterator room);
   // The smallest max_event_bytes among `room`'s members other than `except`.
@@ -167,6 +188,7 @@ class Hub {
   std::unordered_map<std::string, Room> rooms_;       // folded room name -> room
   std::set<std::string, std::less<>> room_order_;     // the same keys, in listing order
   HubLimits limits_;
+  RoomHistory history_;
   std::uint64_t seq_high_ = 0;  // the highest seq issued in this run (or the lease's base)
   std::uint64_t seq_limit_ = std::numeric_limits<std::uint64_t>::max();
   std::function<std::uint64_t()> extend_seq_lease_;

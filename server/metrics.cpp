@@ -160,6 +160,13 @@ std::string render_metrics(const ServerContext& ctx, const ProcessSample& proces
   w.family("parley_rooms", "gauge", "Rooms that exist now.");
   w.sample("parley_rooms", {}, static_cast<std::uint64_t>(hub.rooms));
 
+  w.family("parley_history_messages", "gauge",
+           "Room messages stored for history replay, in all rooms.");
+  w.sample("parley_history_messages", {}, static_cast<std::uint64_t>(hub.history_messages));
+  w.family("parley_history_bytes", "gauge",
+           "What the stored history costs against history.max_bytes, in bytes.");
+  w.sample("parley_history_bytes", {}, static_cast<std::uint64_t>(hub.history_bytes));
+
   w.family("parley_idle_trims_total", "counter",
            "Idle sessions that gave back their cipher objects and buffers.");
   w.sample("parley_idle_trims_total", {}, ctx.counters.idle_trims);

@@ -27,6 +27,7 @@ class Outbox {
   // last): a peer closed for being slow still learns why.
   void push_final(RecordSealer& sealer, ContentType type, ByteView data);
 
+  std::size_t budget() const { return budget_; }
   bool empty() const { return unsent_bytes() == 0; }
   std::size_t unsent_bytes() const { return buf_.size() - written_; }
   // Bytes ever written, and ever queued: a position in the stream that sent_total() passes once

@@ -38,6 +38,9 @@ constexpr std::chrono::seconds kRefusalInterval{10};
 // The lag timer's period: often enough to catch a long turn of the loop, rare enough to cost
 // nothing (ten wake-ups a second, only while metrics are served).
 constexpr std::chrono::milliseconds kLagPeriod{100};
+// How often history past its age is swept out of rooms nobody touches (reads and writes of a
+// room expire its own at once); a sweep costs only what it evicts.
+constexpr std::chrono::seconds kHistorySweepPeriod{30};
 
 std::string endpoint_text(const tcp::endpoint& e) {
   const auto a = e.address();
@@ -127,6 +130,7 @@ Server::Server(asio::io_context& io, ServerContext& ctx, std::string config_path
       status_timer_(io),
       refusal_timer_(io),
       lag_timer_(io),
+      history_timer_(io),
       make_transport_(std::move(make_transport)) {}
 
 void Server::listen() {
@@ -173,6 +177,7 @@ void Server::start() {
     asio::co_spawn(io_, accept_loop(*l), on_error);
   asio::co_spawn(io_, handle_signals(), on_error);
   asio::co_spawn(io_, stats_loop(), on_error);
+  asio::co_spawn(io_, history_sweep_loop(), on_error);
   if (metrics_) {
     metrics_->start();
     asio::co_spawn(io_, lag_loop(), on_error);
@@ -376,6 +381,7 @@ void Server::begin_shutdown(std::string_view signal_name) {
   refusal_timer_.cancel();  // drain_and_stop() logs the counts so far
   if (metrics_) metrics_->stop();
   lag_timer_.cancel();
+  history_timer_.cancel();
   // Copy first: a session may leave the table while we walk it.
   std::vector<std::shared_ptr<Session>> all;
   for (auto& [id, s] : ctx_.sessions)
@@ -415,6 +421,15 @@ awaitable<void> Server::lag_loop() {
     const auto now = steady_clock::now();
     ctx_.metrics.loop_lag_seconds.observe(std::chrono::duration<double>(now - due).count());
     due = now + kLagPeriod;
+  }
+}
+
+awaitable<void> Server::history_sweep_loop() {
+  while (!shutting_down_) {
+    history_timer_.expires_after(kHistorySweepPeriod);
+    auto [ec] = co_await history_timer_.async_wait(use_tuple);
+    if (ec || shutting_down_) co_return;
+    ctx_.hub.expire_history(std::chrono::system_clock::now());
   }
 }
 

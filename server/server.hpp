@@ -61,6 +61,8 @@ class Server {
   void log_refusal_counts();
   boost::asio::awaitable<void> handle_signals();
   boost::asio::awaitable<void> stats_loop();
+  // Evicts room history past its age every kHistorySweepPeriod.
+  boost::asio::awaitable<void> history_sweep_loop();
   // While metrics are served: how late a periodic timer fires, into the lag histogram.
   boost::asio::awaitable<void> lag_loop();
   boost::asio::awaitable<void> drain_and_stop();
@@ -89,6 +91,7 @@ class Server {
   boost::asio::steady_timer refusal_timer_;
   std::unique_ptr<MetricsEndpoint> metrics_;  // null unless the config asks for it
   boost::asio::steady_timer lag_timer_;
+  boost::asio::steady_timer history_timer_;
   bool refusal_intervals_running_ = false;
   bool last_reload_failed_ = false;
   bool shutting_down_ = false;

@@ -68,6 +68,10 @@ void ServerContext::apply(config::Config next, std::shared_ptr<const config::Aut
   }
   hub.set_reserved_nicks(std::move(owned));
   hub.set_limits({c.limits.max_rooms, c.limits.max_rooms_per_session});
+  hub.set_history_limits(
+      {static_cast<std::size_t>(c.history.messages), std::chrono::seconds(c.history.max_age_s),
+       static_cast<std::size_t>(c.history.max_bytes)},
+      std::chrono::system_clock::now());
   admission.reconfigure(admission_limits(c.limits));
   occupancy.reconfigure(occupancy_limits(c.limits));
   signing.set_per_turn(c.limits.signatures_per_turn);

@@ -289,15 +289,16 @@ void Session::attach(Established keys) {
   phase_ = Phase::established;
   ++ctx_.established;
   const std::string nick = ctx_.hub.attach(id_, *this, live_->keys.client_fingerprint);
-  deliver(evt::serialize(evt::Welcome{session_label(id_),
-                                      nick,
-                                      "parleyd",
-                                      limits.max_frame,
-                                      limits.max_message_bytes,
-                                      std::string(live_->keys.sealer.suite().name),
-                                      limits.rate,
-                                      limits.burst,
-                                      {"seq_ack", "paging", "goaway", "takeover"}}));
+  deliver(evt::serialize(
+      evt::Welcome{session_label(id_),
+                   nick,
+                   "parleyd",
+                   limits.max_frame,
+                   limits.max_message_bytes,
+                   std::string(live_->keys.sealer.suite().name),
+                   limits.rate,
+                   limits.burst,
+                   {"seq_ack", "action", "history", "paging", "goaway", "takeover"}}));
 }
 
 awaitable<void> Session::serve() {

@@ -50,6 +50,8 @@ class Session final : public Member,
   void deliver(std::string_view json) override;
   void end_session(StatusCode code, std::string_view reason) override;
   std::size_t max_event_bytes() const override { return live_->max_event_bytes; }
+  // Half the outbox: a history reply queued whole leaves the other half for live traffic.
+  std::size_t reply_budget_bytes() const override { return live_->outbox.budget() / 2; }
   // FlushQueue: one write, without waiting, of everything queued.
   void flush_output() override;
   // SIGTERM: a `goaway` (PROTOCOL.md 6.7) naming when to reconnect, then close(normal, "server
@@ -86,8 +88,9 @@ class Session final : public Member,
     std::uint64_t generation;         // of the configuration the policies above follow
     std::uint64_t max_message_bytes;  // as the welcome announced: a reload does not change it
     std::size_t max_event_bytes;      // the longest event a record within max_frame holds
-    // Paging (PROTOCOL.md 6.5): where in the output stream the last page ends, and a page request
-    // that arrived before it was written (read no further until it is answered).
+    // Paging (PROTOCOL.md 6.5) and history replies (6.4): where in the output stream the last page
+    // or reply ends, and such a request that arrived before it was written (read no further until
+    // it is answered; it takes effect then, see docs/protocol.md).
     std::uint64_t page_end = 0;
     std::unique_ptr<req::Request> deferred_page;
   };

@@ -64,12 +64,15 @@ struct EventWriter {
     out["text"] = e.text;
     out["ts"] = e.ts;
     out["seq"] = e.seq;
+    if (e.action) out["action"] = true;
+    if (e.replay) out["replay"] = true;
   }
   void operator()(const Direct& e) const {
     out["type"] = "direct";
     out["from"] = e.from;
     out["text"] = e.text;
     out["ts"] = e.ts;
+    if (e.action) out["action"] = true;
   }
   void operator()(const Joined& e) const {
     out["type"] = "joined";
@@ -116,6 +119,13 @@ struct EventWriter {
     put_id(out, e.id);
   }
   void operator()(const Ping&) const { out["type"] = "ping"; }
+  void operator()(const HistoryEnd& e) const {
+    out["type"] = "history_end";
+    out["room"] = e.room;
+    out["more"] = e.more;
+    out["complete"] = e.complete;
+    put_id(out, e.id);
+  }
   void operator()(const GoAway& e) const {
     out["type"] = "goaway";
     out["reason"] = e.reason;
@@ -159,6 +169,16 @@ class FieldReader {
       return 0;
     }
     return value->get<std::uint64_t>();
+  }
+
+  bool boolean(const char* name, bool required = true) {
+    const Json* value = find(name, required);
+    if (value == nullptr) return false;
+    if (!value->is_boolean()) {
+      wrong_type(name, "true or false");
+      return false;
+    }
+    return value->get<bool>();
   }
 
   std::optional<double> number(const char* name, bool required = true) {
@@ -300,10 +320,17 @@ std::optional<Event> read_event(std::string_view type, FieldReader& f) {
     return error;
   }
   if (type == "message") {
-    return Message{f.string("room"), f.string("from"), f.string("text"), f.string("ts"),
-                   *f.unsigned_integer("seq")};
+    return Message{f.string("room"),
+                   f.string("from"),
+                   f.string("text"),
+                   f.string("ts"),
+                   *f.unsigned_integer("seq"),
+                   f.boolean("action", /*required=*/false),
+                   f.boolean("replay", /*required=*/false)};
   }
-  if (type == "direct") return Direct{f.string("from"), f.string("text"), f.string("ts")};
+  if (type == "direct")
+    return Direct{f.string("from"), f.string("text"), f.string("ts"),
+                  f.boolean("action", /*required=*/false)};
   if (type == "joined") return Joined{f.string("room"), f.string("nick")};
   if (type == "parted") return Parted{f.string("room"), f.string("nick")};
   if (type == "quit") return Quit{f.string("nick"), f.optional_string("reason")};
@@ -315,6 +342,9 @@ std::optional<Event> read_event(std::string_view type, FieldReader& f) {
     return Rooms{read_rooms(f), f.id(/*required=*/false), f.optional_string("next")};
   if (type == "pong") return Pong{f.id(/*required=*/false)};
   if (type == "ping") return Ping{};
+  if (type == "history_end")
+    return HistoryEnd{f.string("room"), f.boolean("more"), f.boolean("complete"),
+                      f.id(/*required=*/false)};
   if (type == "goaway")
     return GoAway{f.string("reason"), *f.unsigned_integer("reconnect_after_ms")};
   return std::nullopt;

@@ -117,6 +117,17 @@ class FieldReader {
     return it->get<std::uint64_t>();
   }
 
+  // A non-negative integer, if present.
+  std::optional<std::uint64_t> optional_integer(const char* name) {
+    const auto it = object_.find(name);
+    if (it == object_.end()) return std::nullopt;
+    if (!it->is_number_unsigned()) {
+      fail(std::string("field \"") + name + "\" must be a non-negative integer");
+      return std::nullopt;
+    }
+    return it->get<std::uint64_t>();
+  }
+
   // true or false, if present (absent: false).
   bool optional_flag(const char* name) {
     const auto it = object_.find(name);
@@ -207,7 +218,7 @@ BodyOrFailure parse_rooms(const Json& object) {
 
 BodyOrFailure parse_say(const Json& object, const Limits& limits) {
   FieldReader fields(object);
-  Say say{fields.required("room"), fields.required("text")};
+  Say say{fields.required("room"), fields.required("text"), fields.optional_flag("action")};
   if (fields.failure()) return *fields.failure();
   if (auto bad = check_name(say.room, "room")) return *std::move(bad);
   if (auto bad = check_text(say.text, limits)) return *std::move(bad);
@@ -216,11 +227,22 @@ BodyOrFailure parse_say(const Json& object, const Limits& limits) {
 
 BodyOrFailure parse_msg(const Json& object, const Limits& limits) {
   FieldReader fields(object);
-  Msg msg{fields.required("to"), fields.required("text")};
+  Msg msg{fields.required("to"), fields.required("text"), fields.optional_flag("action")};
   if (fields.failure()) return *fields.failure();
   if (auto bad = check_name(msg.to, "to")) return *std::move(bad);
   if (auto bad = check_text(msg.text, limits)) return *std::move(bad);
   return Body{std::move(msg)};
+}
+
+// 6.4 and 6.8: a malformed `after` (not a non-negative integer) or `limit` (not a positive
+// integer) is bad_request.
+BodyOrFailure parse_history(const Json& object) {
+  FieldReader fields(object);
+  History history{fields.required("room"), fields.optional_integer("after"),
+                  fields.optional_count("limit")};
+  if (fields.failure()) return *fields.failure();
+  if (auto bad = check_name(history.room, "room")) return *std::move(bad);
+  return Body{std::move(history)};
 }
 
 BodyOrFailure parse_quit(const Json& object) {
@@ -242,6 +264,7 @@ std::optional<BodyOrFailure> parse_body(std::string_view type, const Json& objec
   if (type == "msg") return parse_msg(object, limits);
   if (type == "who") return parse_who(object);
   if (type == "rooms") return parse_rooms(object);
+  if (type == "history") return parse_history(object);
   if (type == "ping") return Body{Ping{}};
   if (type == "pong") return Body{Pong{}};
   if (type == "quit") return parse_quit(object);
@@ -258,14 +281,24 @@ struct BodyWriter {
   }
   void operator()(const Join& b) const { put("join", {{"room", b.room}}); }
   void operator()(const Part& b) const { put("part", {{"room", b.room}}); }
-  void operator()(const Say& b) const { put("say", {{"room", b.room}, {"text", b.text}}); }
-  void operator()(const Msg& b) const { put("msg", {{"to", b.to}, {"text", b.text}}); }
+  void operator()(const Say& b) const {
+    put("say", {{"room", b.room}, {"text", b.text}});
+    if (b.action) out["action"] = true;
+  }
+  void operator()(const Msg& b) const {
+    put("msg", {{"to", b.to}, {"text", b.text}});
+    if (b.action) out["action"] = true;
+  }
   void operator()(const Who& b) const {
     put("who", {{"room", b.room}});
     put_page(b);
   }
   void operator()(const Rooms& b) const {
     put("rooms", {});
+    put_page(b);
+  }
+  void operator()(const History& b) const {
+    put("history", {{"room", b.room}});
     put_page(b);
   }
   void operator()(const Ping&) const { put("ping", {}); }

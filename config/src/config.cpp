@@ -66,8 +66,21 @@ constexpr std::array<LimitField, 22> kLimitFields = {{
     {"min_client_rsa_bits", &Limits::min_client_rsa_bits, 2048, 8192},
 }};
 
-constexpr std::array<std::string_view, 7> kTopKeys = {"listen", "identity_key", "suites", "limits",
-                                                      "auth",   "log",          "metrics"};
+// Like kLimitFields, for the history section.
+struct HistoryField {
+  std::string_view name;
+  std::uint64_t History::*value;
+  std::uint64_t min;
+  std::uint64_t max;
+};
+constexpr std::array<HistoryField, 3> kHistoryFields = {{
+    {"messages", &History::messages, 0, 100000},
+    {"max_age_s", &History::max_age_s, 1, 31536000},
+    {"max_bytes", &History::max_bytes, 65536, 68719476736},
+}};
+
+constexpr std::array<std::string_view, 8> kTopKeys = {
+    "listen", "identity_key", "suites", "limits", "history", "auth", "log", "metrics"};
 constexpr std::array<std::string_view, 3> kListenKeys = {"address", "port", "tls"};
 constexpr std::array<std::string_view, 3> kTlsKeys = {"cert", "key", "min_version"};
 constexpr std::array<std::string_view, 2> kTlsVersions = {"1.2", "1.3"};
@@ -470,6 +483,19 @@ class Parser {
     }
   }
 
+  void history(const json& v, History& out) {
+    const std::string path = "history";
+    std::vector<std::string_view> known;
+    for (const auto& f : kHistoryFields)
+      known.push_back(f.name);
+    if (!object(v, path, known)) return;
+    for (const auto& f : kHistoryFields) {
+      if (auto it = v.find(std::string(f.name)); it != v.end()) {
+        if (auto n = integer(*it, join(path, f.name), f.min, f.max)) out.*f.value = *n;
+      }
+    }
+  }
+
   void auth(const json& v, Auth& out) {
     const std::string path = "auth";
     if (!object(v, path, kAuthKeys)) return;
@@ -626,6 +652,7 @@ ParseResult parse_config(std::string_view json_text, const Environment& env) {
     }
     if (auto it = doc.find("suites"); it != doc.end()) p.suites(*it, c.suites);
     if (auto it = doc.find("limits"); it != doc.end()) p.limits(*it, c.limits);
+    if (auto it = doc.find("history"); it != doc.end()) p.history(*it, c.history);
     if (auto it = doc.find("auth"); it != doc.end()) p.auth(*it, c.auth);
     if (auto it = doc.find("log"); it != doc.end()) p.log(*it, c.log);
     if (auto it = doc.find("metrics"); it != doc.end()) p.metrics(*it, c.listen, c.metrics);
@@ -668,6 +695,10 @@ std::string to_json(const Config& config) {
       limits[name] = config.limits.*f.integer;
     }
   }
+  auto& history = j["history"];
+  history = nlohmann::ordered_json::object();
+  for (const auto& f : kHistoryFields)
+    history[std::string(f.name)] = config.history.*f.value;
   j["auth"]["mode"] = std::string(name_of(config.auth.mode));
   j["auth"]["authorized_keys"] = config.auth.authorized_keys
                                      ? nlohmann::ordered_json(*config.auth.authorized_keys)
@@ -699,6 +730,8 @@ ConfigDiff diff(const Config& old_config, const Config& new_config) {
                                               : a.limits.*f.integer != b.limits.*f.integer;
     note(differs, join("limits", f.name), false);
   }
+  for (const auto& f : kHistoryFields)
+    note(a.history.*f.value != b.history.*f.value, join("history", f.name), false);
   note(a.auth.mode != b.auth.mode, "auth.mode", false);
   note(a.auth.authorized_keys != b.auth.authorized_keys, "auth.authorized_keys", false);
   // The sink is built once at start; SIGHUP only reopens the same file (logrotate).

@@ -128,6 +128,14 @@ def seeds():
         yield "app_request", f"vector-{i}", data
     for i, data in enumerate(sorted(s2c_json)):
         yield "app_event", f"vector-{i}", data
+    # Version 1.1 additions (PROTOCOL.md 6.3, 6.4), which no vector carries.
+    yield "app_request", "history", b'{"type":"history","room":"lobby","after":41,"limit":100,"id":7}'
+    yield "app_request", "action", b'{"type":"say","room":"lobby","text":"waves","action":true}'
+    yield "app_event", "replay", (b'{"type":"message","room":"lobby","from":"bob","text":"waves",'
+                                  b'"ts":"2024-05-01T12:00:00.123Z","seq":42,"action":true,'
+                                  b'"replay":true}')
+    yield "app_event", "history_end", (b'{"type":"history_end","room":"lobby","more":true,'
+                                       b'"complete":false,"id":7}')
 
     # Configuration: the example with every key and the service's own.
     yield "config", "example", (ROOT / "config" / "parleyd.example.json").read_bytes()

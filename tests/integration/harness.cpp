@@ -482,6 +482,17 @@ void ServerProcess::signal(int signo) {
   if (running()) ::kill(pid_, signo);
 }
 
+nlohmann::json ServerProcess::reload() {
+  const auto mark = log_mark();
+  signal(SIGHUP);
+  auto line = wait_for_event("reload", kDefaultTimeout, mark);
+  if (!line) {
+    ADD_FAILURE() << "no reload event after SIGHUP";
+    return nlohmann::json::object();
+  }
+  return *line;
+}
+
 ExitStatus ServerProcess::wait_exit(milliseconds timeout) {
   if (pid_ <= 0) {
     ADD_FAILURE() << "wait_exit: parleyd was never started";

@@ -159,6 +159,9 @@ class ServerProcess {
   bool running();
 
   void signal(int signo);
+  // SIGHUP, then waits for the `reload` line it causes; returns it (an empty object, and a test
+  // failure, if none came).
+  nlohmann::json reload();
   // Waits for the child to exit; on timeout kills it (SIGKILL), fails the test, and reports
   // timed_out.
   ExitStatus wait_exit(milliseconds timeout = kDefaultTimeout);

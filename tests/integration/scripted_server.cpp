@@ -151,11 +151,21 @@ void ScriptedServer::serve_connection(int fd) {
   Bytes out;
   for (const std::string& json : script_.app_records)
     session->sealer.seal(ContentType::app, as_bytes(json), out);
-  if (script_.close)
+  // The last byte written so far is the last record's tag.
+  if (script_.tamper_last_record && !out.empty()) out.back() ^= 0x01;
+  const bool hang_up =
+      script_.hang_up || script_.tamper_last_record || script_.oversized_frame.has_value();
+  if (script_.oversized_frame) {
+    const std::uint32_t length = *script_.oversized_frame;
+    for (int shift = 24; shift >= 0; shift -= 8)
+      out.push_back(static_cast<std::uint8_t>(length >> shift));
+    out.insert(out.end(), 64, 0x41);  // a start of the body, never finished
+  }
+  if (script_.close && !hang_up)
     session->sealer.seal(ContentType::close,
                          encode_close(script_.close->code, script_.close->reason), out);
   if (!write_all(out)) return fail("send: " + errno_text());
-  bool closed = script_.close.has_value();
+  bool closed = script_.close.has_value() || hang_up;
   if (closed) ::shutdown(fd, SHUT_WR);
 
   // Whatever the client says until it hangs up; a quit is answered as parleyd would.

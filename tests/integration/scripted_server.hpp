@@ -25,6 +25,13 @@ struct ServerScript {
   // Sent after them; without one the server waits for the client to leave (a quit request is
   // answered with a normal close) or to hang up.
   std::optional<CloseRecord> close;
+  // Instead of the close: the server just hangs up after the records (EOF without a close).
+  bool hang_up = false;
+  // What no honest server sends, after the records (and then it hangs up): the last app record
+  // with one byte of its tag flipped, or a frame header announcing this many bytes (more than
+  // the welcome's max_frame).
+  bool tamper_last_record = false;
+  std::optional<std::uint32_t> oversized_frame = std::nullopt;
 };
 
 class ScriptedServer {

@@ -3,10 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "child_process.hpp"
 #include "harness.hpp"
@@ -59,9 +61,60 @@ class ClientTest : public ::testing::Test {
 
   std::string server_fingerprint() const { return vector_server_fingerprint(); }
 
+  // A server in keys mode that admits `fingerprint` (as "keyholder") and the vector client key,
+  // and bob in the lobby, signed in with the latter.
+  std::unique_ptr<TestClient> start_keys_server(const std::string& fingerprint) {
+    auto cfg = server_.default_config();
+    cfg["auth"] = {
+        {"mode", "keys"},
+        {"authorized_keys",
+         server_.dir().write("authorized_keys",
+                             fingerprint + " keyholder\n" + client_identity_fingerprint() + "\n")}};
+    EXPECT_TRUE(server_.start(cfg));
+    HandshakeOptions with_key;
+    with_key.identity = client_identity_key();
+    return watcher("bob", "lobby", with_key);
+  }
+
+  // `parley --listen --nick bot` with `rooms` (joined in order), once `witness`, a member of the
+  // last of them, has seen it join.
+  std::unique_ptr<ChildProcess> start_listener(TestClient& witness,
+                                               const std::vector<std::string>& rooms = {"lobby"}) {
+    std::vector<std::string> args = {kParley, "--listen", "--trust-new", "--nick", "bot"};
+    for (const auto& room : rooms)
+      args.insert(args.end(), {"--room", room});
+    args.push_back(target());
+    auto listen = std::make_unique<ChildProcess>(std::move(args), env());
+    EXPECT_TRUE(witness.wait_for<evt::Joined>([&](const evt::Joined& j) {
+      return j.nick == "bot" && j.room == rooms.back();
+    })) << listen->stderr_text();
+    return listen;
+  }
+
   TempDir home_;
   ServerProcess server_;
 };
+
+// What `watcher` sees until `nick` quits: the texts of the messages and directs in between, and
+// the quit (nullopt if none came in time).
+struct UntilQuit {
+  std::vector<std::string> texts;
+  std::optional<evt::Quit> quit;
+};
+UntilQuit until_quit(TestClient& watcher, const std::string& nick) {
+  UntilQuit out;
+  for (int i = 0; i < 10000; ++i) {
+    auto event = watcher.next_event();
+    if (!event) break;
+    if (auto* m = std::get_if<evt::Message>(&*event)) out.texts.push_back(m->text);
+    if (auto* d = std::get_if<evt::Direct>(&*event)) out.texts.push_back(d->text);
+    if (auto* q = std::get_if<evt::Quit>(&*event); q && q->nick == nick) {
+      out.quit = *q;
+      break;
+    }
+  }
+  return out;
+}
 
 std::string numbered_lines(int n) {
   std::string text;
@@ -126,62 +179,257 @@ TEST_F(ClientTest, PipeModeReportsRefusalsOnStderrWithTheirExitCode) {
   EXPECT_NE(nobody.err.find("line 1"), std::string::npos) << nobody.err;
   EXPECT_NE(nobody.err.find("no_such_nick"), std::string::npos) << nobody.err;
 
-  auto too_long = parley({}, "short\n" + std::string(5000, 'x') + "\n");
-  EXPECT_EQ(too_long.status.code, kRefused) << too_long.err;
-  EXPECT_NE(too_long.err.find("line 2"), std::string::npos) << too_long.err;
-
+  // Over the size limit: the error names the line, and the session still ends with a quit, so
+  // others never see "connection lost".
   auto bob = watcher("bob");
+  auto too_long =
+      parley({"--nick", "longwinded"}, "short\n" + std::string(5000, 'x') + "\nnot sent\n");
+  EXPECT_EQ(too_long.status.code, kRefused) << too_long.err;
+  EXPECT_NE(too_long.err.find("input line 2 is longer than the server's 4096-byte message limit"),
+            std::string::npos)
+      << too_long.err;
+  const auto seen = until_quit(*bob, "longwinded");
+  EXPECT_EQ(seen.texts, std::vector<std::string>{"short"});
+  ASSERT_TRUE(seen.quit);
+  EXPECT_EQ(seen.quit->reason.value_or(""), "quit");  // a quit request's, not "connection lost"
   auto taken = parley({"--nick", "bob"}, "hi\n");
   EXPECT_EQ(taken.status.code, kRefused) << taken.err;
   EXPECT_NE(taken.err.find("nick_taken"), std::string::npos) << taken.err;
 }
 
+// --stdin-message: all of stdin, lines and all, is one message (like mosquitto_pub -s); more
+// than the server's limit is refused before anything is sent.
+TEST_F(ClientTest, StdinMessageSendsAllOfStdinAsOneMessage) {
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  auto bob = watcher("bob");
+  const std::string text = "line one\n  line two\n\nlast line ✓";
+  auto run = parley({"--trust-new", "--stdin-message", "--nick", "poster"}, text + "\n");
+  EXPECT_EQ(run.status.code, 0) << run.err;
+  auto m = bob->wait_for<evt::Message>();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->text, text);  // one final newline dropped
+  EXPECT_EQ(m->from, "poster");
+
+  auto direct = parley({"--stdin-message", "--to", "bob"}, "a\nb");
+  EXPECT_EQ(direct.status.code, 0) << direct.err;
+  auto d = bob->wait_for<evt::Direct>();
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->text, "a\nb");
+
+  const std::string limit(4096, 'y');
+  auto at_limit = parley({"--stdin-message"}, limit + "\n");
+  EXPECT_EQ(at_limit.status.code, 0) << at_limit.err;
+  auto full = bob->wait_for<evt::Message>();
+  ASSERT_TRUE(full);
+  EXPECT_EQ(full->text, limit);
+
+  auto too_long = parley({"--stdin-message", "--nick", "verbose"}, limit + "z");
+  EXPECT_EQ(too_long.status.code, kRefused) << too_long.err;
+  EXPECT_NE(too_long.err.find("standard input is longer than the server's 4096-byte message "
+                              "limit; nothing was sent"),
+            std::string::npos)
+      << too_long.err;
+  const auto seen = until_quit(*bob, "verbose");
+  EXPECT_TRUE(seen.texts.empty()) << seen.texts.size() << " message(s) sent";
+  ASSERT_TRUE(seen.quit);
+  EXPECT_EQ(seen.quit->reason.value_or(""), "quit");  // a quit request's, not "connection lost"
+}
+
 TEST_F(ClientTest, ListenPrintsEveryMessageAsOneLineOfJson) {
   ASSERT_TRUE(server_.start(server_.default_config()));
-  ChildProcess listen({kParley, "--listen", "--trust-new", "--nick", "bot", target()}, env());
-  ASSERT_TRUE(listen.started());
-  ASSERT_TRUE(listen.wait_for_line([](const std::string& l) {
-    return l.find("\"join\"") != std::string::npos;
-  })) << listen.stderr_text();
-
   auto alice = watcher("alice");
-  const std::string text = "tabs\tquotes \" backslash \\ ünïcödé ✓";
-  ASSERT_TRUE(alice->send(req::Say{"lobby", text}, RequestId{3}));
-  alice->expect<evt::Ack>();
-  auto line = listen.wait_for_line(
-      [](const std::string& l) { return l.find("\"type\":\"message\"") != std::string::npos; });
-  ASSERT_TRUE(line) << listen.stdout_text();
-  const auto json = nlohmann::json::parse(*line);
-  EXPECT_EQ(json["text"], text);
-  EXPECT_EQ(json["from"], "alice");
-  // Compact, in the protocol's field order, and in ASCII: non-ASCII text arrives escaped.
-  EXPECT_EQ(*line, nlohmann::ordered_json::parse(*line).dump(-1, ' ', /*ensure_ascii=*/true));
-  EXPECT_TRUE(line->starts_with("{\"type\":\"message\",\"room\":\"lobby\",\"from\":\"alice\""))
-      << *line;
-  EXPECT_NE(line->find("\\u00fc"), std::string::npos) << *line;
+  auto listener = start_listener(*alice);
+  ChildProcess& listen = *listener;
+
+  // Several messages, each exactly as sent: escapes, unicode beyond the BMP, bidi and control
+  // characters (escaped, never raw), and one of the server's maximum length (4096 bytes).
+  const std::vector<std::string> texts = {
+      "tabs\tquotes \" backslash \\ ünïcödé ✓",
+      "emoji 😀 and 𝄞, CJK 漢字, RTL \u202Eevil\u202C, escape \x1b[2J, DEL \x7F",
+      "plain",
+      std::string(4096 - 4, 'm') + "✓!",
+  };
+  ASSERT_EQ(texts.back().size(), 4096u);
+  std::int64_t id = 3;
+  for (const auto& text : texts) {
+    ASSERT_TRUE(alice->send(req::Say{"lobby", text}, RequestId{id++}));
+    alice->expect<evt::Ack>();
+  }
+  std::vector<std::string> message_lines;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    auto line = listen.wait_for_line([&](const std::string& l) {
+      return l.find("\"type\":\"message\"") != std::string::npos &&
+             std::find(message_lines.begin(), message_lines.end(), l) == message_lines.end();
+    });
+    ASSERT_TRUE(line) << "message " << i << " missing: " << listen.stdout_text();
+    message_lines.push_back(*line);
+  }
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const std::string& line = message_lines[i];
+    const auto json = nlohmann::json::parse(line);
+    EXPECT_EQ(json["text"], texts[i]) << line;
+    EXPECT_EQ(json["from"], "alice");
+    // Compact, in the protocol's field order, and in ASCII: non-ASCII text arrives escaped.
+    EXPECT_EQ(line, nlohmann::ordered_json::parse(line).dump(-1, ' ', /*ensure_ascii=*/true));
+    EXPECT_TRUE(line.starts_with("{\"type\":\"message\",\"room\":\"lobby\",\"from\":\"alice\""))
+        << line;
+    EXPECT_TRUE(std::all_of(line.begin(), line.end(), [](char c) { return c >= 0x20 && c < 0x7F; }))
+        << line;
+  }
+  EXPECT_NE(message_lines[0].find("\\u00fc"), std::string::npos) << message_lines[0];
 
   const auto lines = listen.stdout_lines();
   ASSERT_FALSE(lines.empty());
   EXPECT_EQ(nlohmann::json::parse(lines.front())["type"], "welcome");
-  for (const auto& l : lines)
-    EXPECT_TRUE(nlohmann::json::parse(l).is_object()) << l;
+  for (const auto& l : lines) {
+    const auto json = nlohmann::json::parse(l);
+    EXPECT_TRUE(json.is_object()) << l;
+    // The session's bookkeeping is left out (--raw prints it).
+    EXPECT_NE(json["type"], "ack") << l;
+    EXPECT_NE(json["type"], "ping") << l;
+  }
+}
 
+// Several rooms, presence, and the end of the session as the last line; SIGINT and SIGTERM
+// both leave with a quit and exit 0.
+TEST_F(ClientTest, ListenTakesSeveralRoomsAndEndsWithASessionEndLine) {
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  auto alice = watcher("alice", "a");
+  ASSERT_TRUE(alice->send(req::Join{"b"}, RequestId{3}));
+  alice->expect<evt::Ack>();
+  for (const int signo : {SIGINT, SIGTERM}) {
+    auto listener = start_listener(*alice, {"a", "b"});  // in b, the last, means in both
+    ChildProcess& listen = *listener;
+    ASSERT_TRUE(alice->send(req::Say{"a", "in a"}, RequestId{4}));
+    alice->expect<evt::Ack>();
+    ASSERT_TRUE(alice->send(req::Say{"b", "in b"}, RequestId{5}));
+    alice->expect<evt::Ack>();
+    ASSERT_TRUE(alice->send(req::Msg{"bot", "direct"}, RequestId{6}));
+    alice->expect<evt::Ack>();
+    ASSERT_TRUE(listen.wait_for_line([](const std::string& l) {
+      return l.find("\"text\":\"direct\"") != std::string::npos;
+    })) << listen.stdout_text()
+        << listen.stderr_text();
+    std::vector<nlohmann::json> events;
+    for (const auto& l : listen.stdout_lines())
+      events.push_back(nlohmann::json::parse(l));
+    const auto has = [&](const nlohmann::json& wanted) {
+      return std::any_of(events.begin(), events.end(), [&](const nlohmann::json& e) {
+        for (const auto& [key, value] : wanted.items())
+          if (!e.contains(key) || e[key] != value) return false;
+        return true;
+      });
+    };
+    EXPECT_TRUE(has({{"type", "message"}, {"room", "a"}, {"text", "in a"}}));
+    EXPECT_TRUE(has({{"type", "message"}, {"room", "b"}, {"text", "in b"}}));
+    EXPECT_TRUE(has({{"type", "direct"}, {"from", "alice"}, {"text", "direct"}}));
+    EXPECT_FALSE(has({{"type", "ack"}})) << listen.stdout_text();
+
+    listen.signal(signo);
+    const auto status = listen.wait_exit();
+    EXPECT_TRUE(status.clean()) << status << "\n" << listen.stderr_text();
+    const auto end = nlohmann::json::parse(listen.stdout_lines().back());
+    EXPECT_EQ(end["type"], "session_end");
+    EXPECT_EQ(end["cause"], "signal");
+    EXPECT_EQ(end["exit"], 0);
+    EXPECT_NE(end["message"].get<std::string>().find(signo == SIGINT ? "SIGINT" : "SIGTERM"),
+              std::string::npos)
+        << end;
+    const auto quit =
+        alice->wait_for<evt::Quit>([](const evt::Quit& q) { return q.nick == "bot"; });
+    ASSERT_TRUE(quit);
+    EXPECT_EQ(quit->reason.value_or(""), "quit");
+  }
+}
+
+TEST_F(ClientTest, ListenRawPrintsAcksToo) {
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  ChildProcess listen({kParley, "--listen", "--raw", "--trust-new", target()}, env());
+  auto line = listen.wait_for_line(
+      [](const std::string& l) { return l.find("\"type\":\"ack\"") != std::string::npos; });
+  ASSERT_TRUE(line) << listen.stdout_text() << listen.stderr_text();
+  EXPECT_EQ(nlohmann::json::parse(*line)["id"], "room lobby");
   listen.signal(SIGINT);
-  const auto status = listen.wait_exit();
-  EXPECT_TRUE(status.clean()) << status << "\n" << listen.stderr_text();
-  EXPECT_TRUE(alice->wait_for<evt::Quit>([](const evt::Quit& q) { return q.nick == "bot"; }));
+  EXPECT_TRUE(listen.wait_exit().clean());
 }
 
 TEST_F(ClientTest, ListenExitsWithClosedWhenTheServerStops) {
   ASSERT_TRUE(server_.start(server_.default_config()));
-  ChildProcess listen({kParley, "--listen", "--trust-new", target()}, env());
-  ASSERT_TRUE(listen.wait_for_line(
-      [](const std::string& l) { return l.find("\"join\"") != std::string::npos; }));
+  auto bob = watcher("bob");
+  auto listener = start_listener(*bob);
+  ChildProcess& listen = *listener;
   server_.signal(SIGTERM);
   const auto status = listen.wait_exit();
   EXPECT_EQ(status.code, kClosed) << status;
   EXPECT_NE(listen.stderr_text().find("server shutting down"), std::string::npos)
       << listen.stderr_text();
+  const auto end = nlohmann::json::parse(listen.stdout_lines().back());
+  EXPECT_EQ(end["type"], "session_end");
+  EXPECT_EQ(end["cause"], "closed");
+  EXPECT_EQ(end["exit"], kClosed);
+  EXPECT_EQ(end["code"], "normal");
+}
+
+// A killed server sends no close record: the connection was lost (3), not closed (6).
+TEST_F(ClientTest, AKilledServerIsALostConnectionInListenAndPipeModes) {
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  auto bob = watcher("bob");
+  auto listener = start_listener(*bob);
+  ChildProcess& listen = *listener;
+  ChildProcess pipe({kParley, "--batch", "--trust-new", "--nick", "piper", target()}, env());
+  // The pipe's first line has reached the room (the listener printed it): it is connected.
+  ASSERT_TRUE(pipe.write_stdin("first\n"));
+  ASSERT_TRUE(listen.wait_for_line([](const std::string& l) {
+    return l.find("\"text\":\"first\"") != std::string::npos;
+  })) << listen.stdout_text()
+      << pipe.stderr_text();
+  server_.signal(SIGKILL);
+  const auto listen_status = listen.wait_exit();
+  EXPECT_EQ(listen_status.code, kConnect) << listen_status << "\n" << listen.stderr_text();
+  EXPECT_NE(listen.stderr_text().find("without a close record"), std::string::npos)
+      << listen.stderr_text();
+  const auto end = nlohmann::json::parse(listen.stdout_lines().back());
+  EXPECT_EQ(end["cause"], "lost");
+  EXPECT_EQ(end["exit"], kConnect);
+  const auto pipe_status = pipe.wait_exit();
+  EXPECT_EQ(pipe_status.code, kConnect) << pipe_status << "\n" << pipe.stderr_text();
+}
+
+TEST_F(ClientTest, PipeModeExitsWithClosedWhenTheServerStops) {
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  auto bob = watcher("bob");
+  ChildProcess pipe({kParley, "--batch", "--trust-new", target()}, env());
+  ASSERT_TRUE(pipe.write_stdin("first\n"));
+  ASSERT_TRUE(bob->wait_for<evt::Message>());
+  server_.signal(SIGTERM);
+  const auto status = pipe.wait_exit();
+  EXPECT_EQ(status.code, kClosed) << status << "\n" << pipe.stderr_text();
+  EXPECT_NE(pipe.stderr_text().find("server shutting down"), std::string::npos)
+      << pipe.stderr_text();
+}
+
+// SIGINT and SIGTERM in pipe mode: what was sent is reported, the session ends with a quit
+// ("interrupted"), and the exit status is 130.
+TEST_F(ClientTest, PipeModeLeavesPolitelyOnSigintAndSigterm) {
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  auto bob = watcher("bob");
+  for (const int signo : {SIGINT, SIGTERM}) {
+    ChildProcess pipe({kParley, "--batch", "--trust-new", "--nick", "piper", target()}, env());
+    ASSERT_TRUE(pipe.write_stdin("one\ntwo\n"));
+    for (const char* text : {"one", "two"}) {
+      auto m = bob->wait_for<evt::Message>();
+      ASSERT_TRUE(m);
+      EXPECT_EQ(m->text, text);
+    }
+    pipe.signal(signo);
+    const auto status = pipe.wait_exit();
+    EXPECT_EQ(status.code, 130) << status << "\n" << pipe.stderr_text();
+    EXPECT_NE(pipe.stderr_text().find("2 line(s) sent, 2 acknowledged"), std::string::npos)
+        << pipe.stderr_text();
+    auto quit = bob->wait_for<evt::Quit>([](const evt::Quit& q) { return q.nick == "piper"; });
+    ASSERT_TRUE(quit);
+    EXPECT_EQ(quit->reason.value_or(""), "interrupted");
+  }
 }
 
 TEST_F(ClientTest, KnownHostsNewRecordedMatchingChanged) {
@@ -231,17 +479,89 @@ TEST_F(ClientTest, KnownHostsNewRecordedMatchingChanged) {
   EXPECT_EQ(read_file(known_hosts()), changed);
 
   // Only an explicit --fingerprint of exactly the new key lets it through (PROTOCOL.md 2.4).
-  auto pinned = parley({"--fingerprint", fp}, "hi\n");
-  EXPECT_EQ(pinned.status.code, 0) << pinned.err;
   auto wrong_pin = parley({"--fingerprint", old_fp}, "hi\n");
   EXPECT_EQ(wrong_pin.status.code, kHostKey) << wrong_pin.err;
   EXPECT_EQ(read_file(known_hosts()), changed);
+  // It replaces the old key, and says so; the next plain connect needs no flag.
+  auto pinned = parley({"--fingerprint", fp}, "hi\n");
+  EXPECT_EQ(pinned.status.code, 0) << pinned.err;
+  EXPECT_NE(pinned.err.find("removed the old key of " + target() + " (" + old_fp + ", line 2 of " +
+                            known_hosts() + ")"),
+            std::string::npos)
+      << pinned.err;
+  EXPECT_NE(pinned.err.find("recorded " + target() + " " + fp), std::string::npos) << pinned.err;
+  EXPECT_EQ(read_file(known_hosts()), "# pinned by hand\n" + target() + " " + fp + "\n");
+  auto plain = parley({}, "hi\n");
+  EXPECT_EQ(plain.status.code, 0) << plain.err;
+}
+
+// The ssh-keygen -R of parley: list what is recorded, remove a host's keys.
+TEST_F(ClientTest, KnownHostsListAndRemove) {
+  const auto known_hosts_cmd = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {kParley, "known-hosts"});
+    return run_child(std::move(args), "", env());
+  };
+  auto empty = known_hosts_cmd({"list"});
+  EXPECT_EQ(empty.status.code, 0) << empty.err;
+  EXPECT_EQ(empty.out, "");
+
+  const std::string fp1 = "SHA256:" + std::string(43, 'A');
+  const std::string fp2 = "SHA256:" + std::string(43, 'B');
+  std::filesystem::create_directories(home_.file(".config/parley"));
+  {
+    std::ofstream(known_hosts()) << "# note\nchat.example.org:7777 " << fp1 << "\n[::1]:7000 "
+                                 << fp2 << "\nbroken line\nchat.example.org:7777 " << fp2 << "\n";
+  }
+  auto listed = known_hosts_cmd({"list"});
+  EXPECT_EQ(listed.status.code, 0) << listed.err;
+  EXPECT_EQ(listed.out, "chat.example.org:7777 " + fp1 + "\n[::1]:7000 " + fp2 +
+                            "\nchat.example.org:7777 " + fp2 + "\n");
+  EXPECT_NE(listed.err.find("1 malformed line(s)"), std::string::npos) << listed.err;
+
+  // HOST means HOST:7777, as on the command line; names are matched case-insensitively.
+  auto removed = known_hosts_cmd({"remove", "Chat.Example.org"});
+  EXPECT_EQ(removed.status.code, 0) << removed.err;
+  EXPECT_NE(removed.err.find("removed chat.example.org:7777 " + fp1 + " (line 2 of " +
+                             known_hosts() + ")"),
+            std::string::npos)
+      << removed.err;
+  EXPECT_NE(removed.err.find("line 5"), std::string::npos) << removed.err;
+  EXPECT_EQ(read_file(known_hosts()), "# note\n[::1]:7000 " + fp2 + "\nbroken line\n");
+
+  auto absent = known_hosts_cmd({"remove", "chat.example.org"});
+  EXPECT_EQ(absent.status.code, 0) << absent.err;
+  EXPECT_NE(absent.err.find("is not in"), std::string::npos) << absent.err;
+
+  // --known-hosts names another file, before or after the subcommand.
+  const std::string other = home_.file("other_hosts");
+  { std::ofstream(other) << "[::1]:7000 " << fp1 << "\n"; }
+  auto v6 = run_child({kParley, "--known-hosts", other, "known-hosts", "remove", "[::1]:7000"}, "",
+                      env());
+  EXPECT_EQ(v6.status.code, 0) << v6.err;
+  EXPECT_EQ(read_file(other), "");
+  auto after = known_hosts_cmd({"list", "--known-hosts", other});
+  EXPECT_EQ(after.status.code, 0) << after.err;
+  EXPECT_EQ(after.out, "");
+  EXPECT_EQ(read_file(known_hosts()), "# note\n[::1]:7000 " + fp2 + "\nbroken line\n");
+
+  EXPECT_EQ(known_hosts_cmd({"remove"}).status.code, kUsage);
+  EXPECT_EQ(known_hosts_cmd({"remove", "[::1"}).status.code, kUsage);
+  EXPECT_EQ(known_hosts_cmd({}).status.code, kUsage);
 }
 
 TEST_F(ClientTest, KnownHostsOptionAndIpv6Naming) {
+  {
+    // Skipped only where ::1 cannot be bound at all; anywhere else the server must start.
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor probe(io);
+    boost::system::error_code ec;
+    probe.open(boost::asio::ip::tcp::v6(), ec);
+    if (!ec) probe.bind({boost::asio::ip::make_address("::1"), 0}, ec);
+    if (ec) GTEST_SKIP() << "no IPv6 loopback here: " << ec.message();  // printed, not silent
+  }
   auto cfg = server_.default_config();
   cfg["listen"] = nlohmann::json::array({{{"address", "::1"}, {"port", 0}}});
-  if (!server_.start(cfg)) GTEST_SKIP() << "no IPv6 loopback here";  // printed, not silent
+  ASSERT_TRUE(server_.start(cfg));
   const std::string file = home_.file("elsewhere/hosts");
   const std::string v6 = "[::1]:" + std::to_string(server_.port());
   auto run = run_child({kParley, "--known-hosts", file, "--trust-new", v6}, "hi\n", env());
@@ -266,19 +586,13 @@ TEST_F(ClientTest, KeygenAndIdentityGetIntoAKeysModeServer) {
   EXPECT_EQ(again.status.code, kUsage) << again.err;
   EXPECT_EQ(read_file(key), pem);
 
-  auto cfg = server_.default_config();
-  // The watcher gets in with the vector client key.
-  cfg["auth"] = {{"mode", "keys"},
-                 {"authorized_keys",
-                  server_.dir().write("authorized_keys",
-                                      fp + " keyholder\n" + client_identity_fingerprint() + "\n")}};
-  ASSERT_TRUE(server_.start(cfg));
+  auto bob = start_keys_server(fp);
   auto anonymous = parley({"--trust-new"}, "hi\n");
   EXPECT_EQ(anonymous.status.code, kHandshake) << anonymous.err;
+  // Not only auth_failed: what the server wants, and how to get it.
+  EXPECT_NE(anonymous.err.find("admits only authorized keys"), std::string::npos) << anonymous.err;
+  EXPECT_NE(anonymous.err.find("parley keygen"), std::string::npos) << anonymous.err;
 
-  HandshakeOptions with_key;
-  with_key.identity = client_identity_key();
-  auto bob = watcher("bob", "lobby", with_key);
   auto signed_in = parley({"--identity", key}, "hello from a key\n");
   EXPECT_EQ(signed_in.status.code, 0) << signed_in.err;
   auto m = bob->wait_for<evt::Message>();
@@ -291,6 +605,61 @@ TEST_F(ClientTest, KeygenAndIdentityGetIntoAKeysModeServer) {
   EXPECT_EQ(too_open.status.code, kUsage) << too_open.err;
 }
 
+// Like ssh's ~/.ssh/id_*: `parley keygen` writes ~/.config/parley/identity.pem, which parley
+// then uses by itself; --identity none stays anonymous.
+TEST_F(ClientTest, TheDefaultIdentityIsUsedWhenPresent) {
+  auto made = run_child({kParley, "keygen", "--bits", "2048"}, "", env(), milliseconds(30000));
+  ASSERT_EQ(made.status.code, 0) << made.err;
+  const std::string key = home_.file(".config/parley/identity.pem");
+  EXPECT_EQ(made.out.substr(made.out.find(' ') + 2), key + "\n") << made.out;
+  EXPECT_NE(made.err.find("uses this key by itself"), std::string::npos) << made.err;
+  const std::string fp = made.out.substr(0, made.out.find(' '));
+
+  auto bob = start_keys_server(fp);
+  auto signed_in = parley({"--trust-new", "--verbose"}, "by default\n");
+  EXPECT_EQ(signed_in.status.code, 0) << signed_in.err;
+  EXPECT_NE(signed_in.err.find("signing in with the key " + fp), std::string::npos)
+      << signed_in.err;
+  auto m = bob->wait_for<evt::Message>();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->from, "keyholder");
+
+  auto anonymous = parley({"--identity", "none"}, "x\n");
+  EXPECT_EQ(anonymous.status.code, kHandshake) << anonymous.err;
+  EXPECT_NE(anonymous.err.find("admits only authorized keys"), std::string::npos) << anonymous.err;
+
+  // A key the server does not list: the advice names it.
+  const std::string stranger = home_.file("stranger.pem");
+  ASSERT_EQ(
+      run_child({kParley, "keygen", "--bits", "2048", stranger}, "", env(), milliseconds(30000))
+          .status.code,
+      0);
+  auto refused = parley({"--identity", stranger}, "x\n");
+  EXPECT_EQ(refused.status.code, kHandshake) << refused.err;
+  EXPECT_NE(refused.err.find("does not accept our key SHA256:"), std::string::npos) << refused.err;
+}
+
+// --connect-timeout covers the handshake too: a server that accepts and then says nothing is
+// given up on within the timeout (plus a margin for a slow machine), not the old fixed 15 s.
+TEST_F(ClientTest, ConnectTimeoutCoversASilentServer) {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor silent(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  // The kernel completes the TCP handshake for the listen backlog; accept it too, say nothing.
+  boost::asio::ip::tcp::socket accepted(io);
+  silent.async_accept(accepted, [](const boost::system::error_code&) {});
+  std::thread acceptor_thread([&] { io.run_for(std::chrono::seconds(30)); });
+  const auto started = Clock::now();
+  auto run = run_child({kParley, "--connect-timeout", "2", "--trust-new",
+                        "127.0.0.1:" + std::to_string(silent.local_endpoint().port())},
+                       "hi\n", env(), milliseconds(30000));
+  const auto took = Clock::now() - started;
+  io.stop();
+  acceptor_thread.join();
+  EXPECT_EQ(run.status.code, kHandshake) << run.status << "\n" << run.err;
+  EXPECT_NE(run.err.find("--connect-timeout"), std::string::npos) << run.err;
+  EXPECT_LT(took, std::chrono::seconds(2 + 5 * kSlowdown)) << run.err;
+}
+
 TEST_F(ClientTest, UsageAndConnectionErrorsHaveTheirExitCodes) {
   const std::vector<std::vector<std::string>> usage = {
       {kParley},
@@ -301,6 +670,10 @@ TEST_F(ClientTest, UsageAndConnectionErrorsHaveTheirExitCodes) {
       {kParley, "--fingerprint", "MD5:xx", "localhost"},
       {kParley, "--suite", "ROT13", "localhost"},
       {kParley, "--listen", "--to", "bob", "localhost"},
+      {kParley, "--listen", "--stdin-message", "localhost"},
+      {kParley, "--room", "a", "--room", "b", "--batch", "localhost"},
+      {kParley, "--raw", "localhost"},
+      {kParley, "--room", "bad room", "--listen", "localhost"},
   };
   for (const auto& args : usage) {
     auto run = run_child(args, "", env());
@@ -319,6 +692,12 @@ TEST_F(ClientTest, UsageAndConnectionErrorsHaveTheirExitCodes) {
   auto help = run_child({kParley, "--help"}, "", env());
   EXPECT_EQ(help.status.code, 0);
   EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
+  // One usage line, and it comes first.
+  EXPECT_TRUE(help.out.starts_with("Usage: parley [OPTIONS]")) << help.out;
+  std::string lower = help.out;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  EXPECT_EQ(lower.find("usage:"), lower.rfind("usage:")) << help.out;
 }
 
 // ---- Interactive mode, in a real terminal -------------------------------------------------
@@ -805,6 +1184,32 @@ TEST_F(InteractiveKeysTest, IgnoreAndLongLinesSplit) {
   screen = tmux_.wait_text("<bob> visible words");
   EXPECT_NE(screen.find("<bob> visible words"), std::string::npos) << screen;
   quit_cleanly();
+}
+
+// How an interactive session ends when the server goes and the client is told not to come
+// back (--reconnect-for 0): its close record is 6, a killed server (no close record) is a lost
+// connection, 3. The banner names the nick asked for, not the guest
+// nick the welcome carried.
+TEST_F(InteractiveTest, TheServersCloseAndItsDeathHaveTheirExitCodes) {
+  for (const int signo : {SIGTERM, SIGKILL}) {
+    ServerProcess server;
+    ASSERT_TRUE(server.start(server.default_config()));
+    Tmux tmux(home_.file("tmux-" + std::to_string(signo) + ".sock"));
+    ASSERT_TRUE(tmux.start("env HOME=" + home_.path() + " NO_COLOR=1 TZ=UTC TERM=xterm " + kParley +
+                           " --trust-new --reconnect-for 0 --nick alice 127.0.0.1:" + std::to_string(server.port())));
+    std::string screen = tmux.wait_text("you joined #lobby", milliseconds(15000));
+    ASSERT_NE(screen.find("you joined #lobby"), std::string::npos) << screen;
+    EXPECT_NE(screen.find("asking for the nick alice"), std::string::npos) << screen;
+    EXPECT_EQ(screen.find("you are guest-"), std::string::npos) << screen;
+    server.signal(signo);
+    screen = tmux.wait_text("parley-exit=");
+    const char* expected = signo == SIGTERM ? "parley-exit=6" : "parley-exit=3";
+    EXPECT_NE(screen.find(expected), std::string::npos) << screen;
+    EXPECT_NE(screen.find(signo == SIGTERM ? "server shutting down" : "without a close record"),
+              std::string::npos)
+        << screen;
+    server.wait_exit();
+  }
 }
 
 }  // namespace

@@ -12,7 +12,7 @@ namespace parley::it {
 namespace {
 
 // Exit codes, as `parley --help` documents them.
-constexpr int kHandshake = 4, kClosed = 6, kRefused = 7;
+constexpr int kConnect = 3, kHandshake = 4, kClosed = 6, kRefused = 7;
 
 const std::string kParley = PARLEY_CLIENT_PATH;
 
@@ -82,13 +82,18 @@ TEST_F(HostileServerTest, EventsAndErrorCodesOfALaterVersionAreIgnoredNotFatal) 
   EXPECT_NE(run.err.find("server shutting down"), std::string::npos) << run.err;
   EXPECT_EQ(run.err.find("protocol error"), std::string::npos) << run.err;
   // The welcome, the error, the message and the goaway (6.7, which this client knows); the
-  // event of unknown type (notice) is skipped.
+  // event of unknown type (notice) is skipped. Then how the session ended.
   const auto lines = lines_of(run.out);
-  ASSERT_EQ(lines.size(), 4u) << run.out;
+  ASSERT_EQ(lines.size(), 5u) << run.out;
   EXPECT_EQ(nlohmann::json::parse(lines[1])["code"], "unavailable");
   EXPECT_EQ(nlohmann::json::parse(lines[2]), nlohmann::json::parse(message));
   EXPECT_EQ(nlohmann::json::parse(lines[3])["type"], "goaway");
   EXPECT_EQ(nlohmann::json::parse(lines[3])["reconnect_after_ms"], 500);
+  const auto end = nlohmann::json::parse(lines[4]);
+  EXPECT_EQ(end["type"], "session_end");
+  EXPECT_EQ(end["cause"], "closed");
+  EXPECT_EQ(end["exit"], kClosed);
+  EXPECT_EQ(end["reason"], "server shutting down");
   ASSERT_TRUE(server.wait_done(kDefaultTimeout));
   EXPECT_EQ(server.error(), "");
 }
@@ -117,9 +122,10 @@ TEST_F(HostileServerTest, PeerTextNeverReachesTheTerminalRaw) {
   EXPECT_FALSE(has_terminal_controls(run.err)) << run.err;
   EXPECT_FALSE(has_bidi_controls(run.err)) << run.err;
 
-  // stdout: one valid JSON object per event, in printable ASCII, meaning what the server said.
+  // stdout: one valid JSON object per event, in printable ASCII, meaning what the server said,
+  // and the end with the server's reason.
   const auto lines = lines_of(run.out);
-  ASSERT_EQ(lines.size(), 2u) << run.out;
+  ASSERT_EQ(lines.size(), 3u) << run.out;
   for (const auto& line : lines) {
     EXPECT_TRUE(std::all_of(line.begin(), line.end(), [](char c) { return c >= 0x20 && c < 0x7F; }))
         << line;
@@ -127,6 +133,7 @@ TEST_F(HostileServerTest, PeerTextNeverReachesTheTerminalRaw) {
   }
   EXPECT_EQ(nlohmann::json::parse(lines[0])["server"], "evil" + attack);
   EXPECT_EQ(nlohmann::json::parse(lines[1]), nlohmann::json::parse(message.dump()));
+  EXPECT_EQ(nlohmann::json::parse(lines[2])["reason"], "bye " + attack);
 }
 
 TEST_F(HostileServerTest, RefusalsQuoteTheServerOnlySanitized) {
@@ -148,6 +155,75 @@ TEST_F(HostileServerTest, AMaxFrameAboveWhatAServerMayAnnounceIsRefused) {
   EXPECT_NE(run.err.find("max_frame"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("4294967295"), std::string::npos) << run.err;
   EXPECT_EQ(run.out, "");
+}
+
+// A ping is answered (with a pong the server sees) and not printed unless --raw; the close
+// record that follows is the only thing that exits 6.
+TEST_F(HostileServerTest, PingsAreAnsweredAndOnlyRawPrintsThem) {
+  for (const bool raw : {false, true}) {
+    ScriptedServer server({{welcome(), R"({"type":"ping"})", R"({"type":"ping"})"},
+                           CloseRecord{StatusCode::normal, "done"}});
+    std::vector<std::string> args = {"--listen"};
+    if (raw) args.push_back("--raw");
+    const auto run = parley(server, args);
+    EXPECT_EQ(run.status.code, kClosed) << run.status << "\n" << run.err;
+    ASSERT_TRUE(server.wait_done(kDefaultTimeout));
+    EXPECT_EQ(server.error(), "");
+    const auto received = server.received();
+    EXPECT_EQ(std::count_if(
+                  received.begin(), received.end(),
+                  [](const std::string& r) { return nlohmann::json::parse(r)["type"] == "pong"; }),
+              2)
+        << ::testing::PrintToString(received);
+    const auto lines = lines_of(run.out);
+    const auto pings = std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+      return nlohmann::json::parse(l)["type"] == "ping";
+    });
+    EXPECT_EQ(pings, raw ? 2 : 0) << run.out;
+  }
+}
+
+// A record that fails authentication, or a frame longer than the welcome allows: the
+// connection is broken, not closed by the server (exit 3, not 6), and the session's end says so.
+TEST_F(HostileServerTest, ATamperedRecordOrAnOversizedFrameBreaksTheConnection) {
+  const std::string message =
+      R"({"type":"message","room":"lobby","from":"bob","text":"x","ts":"t","seq":1})";
+  ServerScript tampered{{welcome(), message}, std::nullopt};
+  tampered.tamper_last_record = true;
+  ServerScript oversized{{welcome(), message}, std::nullopt};
+  oversized.oversized_frame = 65537;  // the welcome's max_frame is 65536
+  for (const auto& [script, words] : std::vector<std::pair<ServerScript, std::string>>{
+           {tampered, "bad record"}, {oversized, "longer than it announced"}}) {
+    ScriptedServer server(script);
+    const auto run = parley(server, {"--listen"});
+    EXPECT_EQ(run.status.code, kConnect) << words << ": " << run.status << "\n" << run.err;
+    EXPECT_NE(run.err.find(words), std::string::npos) << run.err;
+    const auto lines = lines_of(run.out);
+    ASSERT_FALSE(lines.empty());
+    const auto end = nlohmann::json::parse(lines.back());
+    EXPECT_EQ(end["type"], "session_end") << run.out;
+    EXPECT_EQ(end["cause"], "protocol_error") << run.out;
+    EXPECT_EQ(end["exit"], kConnect) << run.out;
+    // The message before the oversized frame arrived; the tampered one did not.
+    const bool message_printed = run.out.find("\"type\":\"message\"") != std::string::npos;
+    EXPECT_EQ(message_printed, script.oversized_frame.has_value()) << run.out;
+  }
+}
+
+// Pipe mode against a server that ends the session: a close record is 6, a hang-up is 3.
+TEST_F(HostileServerTest, PipeModeTellsACloseFromAHangUp) {
+  // Nothing on stdin: the client waits for its join's ack, which never comes.
+  ScriptedServer closes({{welcome()}, CloseRecord{StatusCode::kicked, "enough"}});
+  const auto closed = parley(closes, {"--batch"});
+  EXPECT_EQ(closed.status.code, kClosed) << closed.status << "\n" << closed.err;
+  EXPECT_NE(closed.err.find("enough"), std::string::npos) << closed.err;
+
+  ServerScript hang_up{{welcome()}, std::nullopt};
+  hang_up.hang_up = true;
+  ScriptedServer hangs_up(hang_up);
+  const auto lost = parley(hangs_up, {"--batch"});
+  EXPECT_EQ(lost.status.code, kConnect) << lost.status << "\n" << lost.err;
+  EXPECT_NE(lost.err.find("without a close record"), std::string::npos) << lost.err;
 }
 
 }  // namespace

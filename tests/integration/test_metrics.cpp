@@ -380,8 +380,9 @@ TEST(Metrics, PromtoolChecksTheScrape) {
        {"parley_sessions", "parley_handshakes_total", "parley_handshake_duration_seconds",
         "parley_admission_refusals_total", "parley_messages_relayed_total",
         "parley_received_bytes_total", "parley_sent_bytes_total", "parley_slow_consumers_total",
-        "parley_rate_limited_requests_total", "parley_rooms", "parley_event_loop_lag_seconds",
-        "process_cpu_seconds_total", "process_resident_memory_bytes"})
+        "parley_rate_limited_requests_total", "parley_rooms", "parley_history_messages",
+        "parley_history_bytes", "parley_event_loop_lag_seconds", "process_cpu_seconds_total",
+        "process_resident_memory_bytes"})
     EXPECT_NE(parsed.family(family), nullptr) << family;
 
   const std::string promtool = on_path("promtool");

@@ -506,18 +506,6 @@ TEST(Limits, AdmissionPerSourceRefusesBeforeTheHello) {
 
 // --------------------------------------------------------------------------- 6. SIGHUP
 
-// SIGHUP and waits for the reload line; returns it (an empty object if none came).
-nlohmann::json reload(ServerProcess& server) {
-  const auto mark = server.log_mark();
-  server.signal(SIGHUP);
-  auto line = server.wait_for_event("reload", kDefaultTimeout, mark);
-  if (!line) {
-    ADD_FAILURE() << "no reload event after SIGHUP";
-    return nlohmann::json::object();
-  }
-  return *line;
-}
-
 // What a reload changes, checked by its effects rather than by its log line: the limits of new
 // and existing sessions, and who gets in. What a failed reload keeps, likewise.
 TEST(Signals, ReloadChangesLimitsAndKeysAndAFailedOneKeepsThem) {
@@ -535,7 +523,7 @@ TEST(Signals, ReloadChangesLimitsAndKeysAndAFailedOneKeepsThem) {
   cfg["limits"]["rate"] = 1;
   cfg["limits"]["burst"] = 3;
   server.write_config(cfg);
-  auto line = reload(server);
+  auto line = server.reload();
   EXPECT_EQ(line.value("ok", false), true) << line;
   TestClient newcomer;
   ASSERT_TRUE(newcomer.open(server.port()));
@@ -564,7 +552,7 @@ TEST(Signals, ReloadChangesLimitsAndKeysAndAFailedOneKeepsThem) {
       server.dir().write("authorized_keys", vector_server_fingerprint() + " someone\n");
   cfg["auth"] = {{"mode", "keys"}, {"authorized_keys", keys_path}};
   server.write_config(cfg);
-  EXPECT_EQ(reload(server).value("ok", false), true);
+  EXPECT_EQ(server.reload().value("ok", false), true);
   ASSERT_TRUE(keyed.connect(server.port()));
   auto refused = keyed.handshake(with_key);
   ASSERT_TRUE(refused.failure.has_value()) << "an unlisted key got in";
@@ -572,13 +560,13 @@ TEST(Signals, ReloadChangesLimitsAndKeysAndAFailedOneKeepsThem) {
   keyed.disconnect();
   // ...until the file lists it and the server re-reads it.
   server.dir().write("authorized_keys", client_identity_fingerprint() + " carol\n");
-  EXPECT_EQ(reload(server).value("ok", false), true);
+  EXPECT_EQ(server.reload().value("ok", false), true);
   ASSERT_TRUE(keyed.open(server.port(), with_key)) << "a key added to authorized_keys";
   EXPECT_EQ(keyed.nick(), "carol");
 
   // A broken authorized_keys fails the reload, names the file, and the old list stays.
   server.dir().write("authorized_keys", "this is not a fingerprint\n");
-  line = reload(server);
+  line = server.reload();
   EXPECT_EQ(line.value("ok", true), false) << line;
   EXPECT_NE(line.value("error", "").find("authorized_keys"), std::string::npos) << line;
   TestClient again;
@@ -586,7 +574,7 @@ TEST(Signals, ReloadChangesLimitsAndKeysAndAFailedOneKeepsThem) {
 
   // So does a config file that is not JSON; the sessions are untouched throughout.
   server.write_config_text("{ \"listen\": [ this is not json");
-  EXPECT_EQ(reload(server).value("ok", true), false);
+  EXPECT_EQ(server.reload().value("ok", true), false);
   EXPECT_TRUE(server.running());
   b.expect_alive();
   keyed.expect_alive();
@@ -604,7 +592,7 @@ TEST(Signals, ReloadKeepsTheMessageSizeAWelcomeAnnounced) {
   join(before, "room", RequestId{1});
   cfg["limits"]["max_message_bytes"] = 100;
   server.write_config(cfg);
-  EXPECT_EQ(reload(server).value("ok", false), true);
+  EXPECT_EQ(server.reload().value("ok", false), true);
   TestClient after;
   ASSERT_TRUE(after.open(server.port()));
   EXPECT_EQ(after.welcome().max_message_bytes, 100u);
@@ -636,7 +624,7 @@ TEST(Signals, ReloadLoweringIdleLimitsKeepsHealthySessions) {
   cfg["limits"]["idle_interval_s"] = 1;
   cfg["limits"]["idle_timeout_s"] = 1;
   server.write_config(cfg);
-  EXPECT_EQ(reload(server).value("ok", false), true);
+  EXPECT_EQ(server.reload().value("ok", false), true);
 
   // Answer pings (by hand, counting them) for long enough to see several under the new interval.
   std::vector<int> pings(healthy.size(), 0);

@@ -208,12 +208,13 @@ pass "state directory 0700 and identity.pem 0600, owned by the dynamic user (uid
 # ---------------------------------------------------------------- two clients
 # shellcheck disable=SC2016 # expanded by the container's shell
 ct sh -c 'echo $$ >/run/parley-listen.pid
-  exec parley --listen --nick bob --room trial --fingerprint "$1" 127.0.0.1' sh "$fingerprint" \
+  exec parley --listen --raw --nick bob --room trial --fingerprint "$1" 127.0.0.1' sh "$fingerprint" \
   >"$work/listen.out" 2>"$work/listen.err" &
 listener=$!
 # file_has FILE FILTER: some JSON line of FILE passes FILTER (jq -e alone is true on no input).
 file_has() { [ -n "$(jq -c "select($2)" "$1" 2>/dev/null)" ]; }
-joined() { file_has "$work/listen.out" '.type == "ack" and .id == "join"'; }
+# --raw prints the acks too: the join's (id "room ROOM") says the listener is in the room.
+joined() { file_has "$work/listen.out" '.type == "ack" and .id == "room trial"'; }
 wait_for 20 "the listening client to join its room" joined
 printf 'hello through systemd\n' |
   ct parley --nick alice --room trial --fingerprint "$fingerprint" 127.0.0.1 >"$work/say.out" 2>&1 ||

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "address.hpp"
 #include "commands.hpp"
@@ -18,6 +19,7 @@
 #include "listen_line.hpp"
 #include "pacer.hpp"
 #include "render.hpp"
+#include "session_end.hpp"
 #include "trust.hpp"
 
 namespace parley::client {
@@ -114,6 +116,36 @@ TEST(KnownHosts, AppendCreatesPrivateFileAndCountsLines) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(KnownHosts, RemoveDropsEveryLineOfTheHostAndKeepsTheRest) {
+  const std::string dir = testing::TempDir() + "/kh-rm-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  const std::string path = dir + "/known_hosts";
+  EXPECT_TRUE(remove_known_host(path, "a:1").empty());  // no file: nothing to do, no file made
+  EXPECT_FALSE(std::filesystem::exists(path));
+  std::filesystem::create_directories(dir);
+  const std::string text = "# mine\na:1 " + kFp1 + "\nb:2 " + kFp2 + "\n\nA:1 " + kFp1 +
+                           "\na:1 damaged\na:1  " + kFp2 + "\nb:2 " + kFp1;
+  { std::ofstream(path) << text; }
+  ::chmod(path.c_str(), 0600);
+
+  EXPECT_TRUE(remove_known_host(path, "c:3").empty());
+  const auto removed = remove_known_host(path, "a:1");
+  ASSERT_EQ(removed.size(), 2u);
+  EXPECT_EQ(removed[0].line, 2u);
+  EXPECT_EQ(removed[0].fingerprint, kFp1);
+  EXPECT_EQ(removed[1].line, 7u);
+  EXPECT_EQ(removed[1].fingerprint, kFp2);
+  std::ifstream in(path);
+  const std::string left((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Comments, blank and damaged lines, other hosts and a last line without newline: as they were.
+  EXPECT_EQ(left, "# mine\nb:2 " + kFp2 + "\n\nA:1 " + kFp1 + "\na:1 damaged\nb:2 " + kFp1);
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(KnownHosts, FingerprintShape) {
   EXPECT_TRUE(is_fingerprint(kFp1));
   EXPECT_FALSE(is_fingerprint("SHA256:" + std::string(44, 'A')));
@@ -142,7 +174,9 @@ TEST(Trust, DecisionTable) {
   EXPECT_EQ(decide_trust(changed, kFp1, trust_new), TrustAction::refuse_changed);
   EXPECT_EQ(decide_trust(changed, kFp1, ask), TrustAction::refuse_changed);
   // ...except an explicit --fingerprint of exactly the presented key (PROTOCOL.md 2.4).
-  EXPECT_EQ(decide_trust(changed, kFp1, pinned), TrustAction::proceed);
+  // It then replaces the old key, or the next plain connect would be refused again.
+  EXPECT_EQ(decide_trust(changed, kFp1, pinned), TrustAction::proceed_and_replace);
+  EXPECT_EQ(decide_trust(matches, kFp1, pinned), TrustAction::proceed);
   EXPECT_EQ(decide_trust(unknown, kFp1, pinned), TrustAction::proceed_and_record);
   EXPECT_EQ(decide_trust(matches, kFp2, pinned), TrustAction::refuse_not_pinned);
 }
@@ -152,6 +186,7 @@ TEST(Trust, WarningNamesBothKeysTheFileAndTheLine) {
   EXPECT_NE(text.find(kFp1), std::string::npos);
   EXPECT_NE(text.find(kFp2), std::string::npos);
   EXPECT_NE(text.find("/k/h line 4"), std::string::npos);
+  EXPECT_NE(text.find("parley known-hosts remove a:1"), std::string::npos) << text;
   EXPECT_EQ(parse_yes_no(" YES \n"), true);
   EXPECT_EQ(parse_yes_no("n"), false);
   EXPECT_EQ(parse_yes_no("sure"), std::nullopt);
@@ -256,6 +291,12 @@ TEST(Render, EventsReadLikeAChat) {
             "10:11:12 [dev] <bob> hi");
   EXPECT_EQ(render_event(evt::Direct{"bob", "psst", "2026-11-23T10:11:12.345Z"}, ctx),
             "10:11:12 *bob* psst");
+  // 6.3: /me
+  EXPECT_EQ(
+      render_event(evt::Message{"dev", "bob", "waves", "2026-11-23T10:11:12.345Z", 3, true}, ctx),
+      "10:11:12 [dev] * bob waves");
+  EXPECT_EQ(render_event(evt::Direct{"bob", "nods", "2026-11-23T10:11:12.345Z", true}, ctx),
+            "10:11:12 * bob nods (to you)");
   EXPECT_EQ(render_event(evt::Joined{"lobby", "amy"}, ctx), "12:00:00 -!- amy joined #lobby");
   EXPECT_EQ(render_event(evt::Quit{"amy", "bye"}, ctx), "12:00:00 -!- amy quit (bye)");
   EXPECT_EQ(render_event(evt::Who{"lobby", {"a", "b"}, {}}, ctx), "12:00:00 -!- in #lobby: a, b");
@@ -271,6 +312,33 @@ TEST(Render, EventsReadLikeAChat) {
             paint_nick("amy", true).replace(paint_nick("amy", true).find("amy"), 3, "Amy"));
   EXPECT_EQ(describe_close(StatusCode::policy, "slow consumer"),
             "the server closed the session for breaking its limits [policy]: slow consumer");
+}
+
+// What was refused, then why and what to do: no "cannot message to nobody".
+TEST(Render, RefusalsSayWhatFailedAndWhatToDo) {
+  const auto refusal = [](const req::Body& body, ErrorCode code) {
+    return "cannot " + refused_request(body) + ": " + describe_error(evt::Error{code, "", {}}, 0);
+  };
+  EXPECT_EQ(refusal(req::Msg{"nobody", "hi"}, ErrorCode::no_such_nick),
+            "cannot send your message to nobody: nobody has that nick on the server now (check "
+            "the spelling, or /who) [no_such_nick]");
+  EXPECT_EQ(refusal(req::Nick{"bob"}, ErrorCode::nick_taken),
+            "cannot take the nick bob: someone else has that nick; choose another [nick_taken]");
+  EXPECT_EQ(refusal(req::Part{"ops"}, ErrorCode::not_member),
+            "cannot leave #ops: you are not in that room (/join it first) [not_member]");
+  EXPECT_EQ(refused_request(req::Say{"dev", "x"}), "send your message to #dev");
+  EXPECT_EQ(refused_request(req::Join{"a\x1b"}), "join #a\xEF\xBF\xBD");
+  EXPECT_EQ(refused_request(req::Rooms{}), "list the rooms");
+}
+
+TEST(Render, AuthFailureSaysHowToGetIn) {
+  const std::string anonymous = auth_failed_advice("");
+  EXPECT_NE(anonymous.find("only authorized keys"), std::string::npos) << anonymous;
+  EXPECT_NE(anonymous.find("parley keygen"), std::string::npos) << anonymous;
+  EXPECT_NE(anonymous.find("operator"), std::string::npos) << anonymous;
+  const std::string with_key = auth_failed_advice(kFp1);
+  EXPECT_NE(with_key.find(kFp1), std::string::npos) << with_key;
+  EXPECT_NE(with_key.find("operator"), std::string::npos) << with_key;
 }
 
 // PROTOCOL.md 6.0: a code from a later server is a generic failure of the request, in the
@@ -326,6 +394,45 @@ TEST(ListenLine, EveryEventTypeIsOneLine) {
   }
 }
 
+TEST(ListenLine, BookkeepingOnlyWhenRaw) {
+  for (const evt::Event& event : std::vector<evt::Event>{evt::Ping{}, evt::Pong{RequestId{1}},
+                                                         evt::Ack{RequestId{"room lobby"}}}) {
+    EXPECT_FALSE(listen_shows(event, false)) << listen_line(event);
+    EXPECT_TRUE(listen_shows(event, true)) << listen_line(event);
+  }
+  for (const evt::Event& event : std::vector<evt::Event>{
+           evt::Message{"r", "bob", "hi", "t", 1}, evt::Direct{"bob", "psst", "t"},
+           evt::Joined{"r", "amy"}, evt::Parted{"r", "amy"}, evt::Quit{"amy", std::nullopt},
+           evt::NickChanged{"amy", "ann"}, evt::Error{ErrorCode::no_such_nick, "", {}}})
+    EXPECT_TRUE(listen_shows(event, false)) << listen_line(event);
+}
+
+TEST(ListenLine, TheSessionsEndIsTheLastLine) {
+  const SessionEnd closed =
+      session_end_of(SessionClosed{CloseRecord{StatusCode::normal, "bye\n\x1b[2J"}});
+  EXPECT_EQ(closed.exit, Exit::closed);
+  const std::string line = listen_end_line(closed);
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
+  EXPECT_EQ(line.find('\x1b'), std::string::npos) << line;
+  const auto json = nlohmann::json::parse(line);
+  EXPECT_EQ(json["type"], "session_end");
+  EXPECT_EQ(json["cause"], "closed");
+  EXPECT_EQ(json["exit"], 6);
+  EXPECT_EQ(json["code"], "normal");
+  EXPECT_EQ(json["reason"], "bye\n\x1b[2J");  // the server's words, JSON-escaped
+
+  // Only a close record is exit 6: a lost or broken connection is 3.
+  const SessionEnd lost = session_end_of(ConnectionLost{"connection lost: reset"});
+  EXPECT_EQ(lost.exit, Exit::connect);
+  EXPECT_EQ(lost.cause, "lost");
+  const SessionEnd broken = session_end_of(ProtocolViolation{"bad record"});
+  EXPECT_EQ(broken.exit, Exit::connect);
+  EXPECT_EQ(broken.cause, "protocol_error");
+  const auto lost_json = nlohmann::json::parse(listen_end_line(lost));
+  EXPECT_EQ(lost_json["exit"], 3);
+  EXPECT_FALSE(lost_json.contains("code"));
+}
+
 TEST(Pacer, StaysUnderTheServersBucket) {
   const auto t0 = std::chrono::steady_clock::time_point{};
   evt::Welcome welcome;
@@ -379,6 +486,22 @@ TEST(LineReader, PipesAndRegularFilesWithBoundedLines) {
             (std::vector<std::string>{"one", "", "two", "last without newline"}));
   ::close(fds[0]);
 
+  // A pipe with a line too long, in the middle and at the end (no newline), and one of exactly
+  // the limit: the error names the line.
+  for (const auto& [input, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"a\n" + std::string(10, 'y') + "\n" + std::string(11, 'z') + "\nafter\n", "line 3"},
+           {"a\n" + std::string(11, 'z'), "line 2"},
+           {std::string(30000, 'w') + "\n", "line 1"}}) {
+    ASSERT_EQ(::pipe(fds), 0);
+    ASSERT_LT(input.size(), 65536u);  // within the pipe's buffer: the write does not block
+    ASSERT_EQ(::write(fds[1], input.data(), input.size()), static_cast<ssize_t>(input.size()));
+    ::close(fds[1]);
+    std::string error;
+    EXPECT_TRUE(read_lines(fds[0], 10, &error).empty());
+    EXPECT_EQ(error, expected);
+    ::close(fds[0]);
+  }
+
   // A regular file, which epoll refuses: read directly.
   const std::string path = testing::TempDir() + "/lines-" + std::to_string(::getpid());
   { std::ofstream(path) << "a\nbb\n" << std::string(50, 'x') << "\n"; }
@@ -388,6 +511,38 @@ TEST(LineReader, PipesAndRegularFilesWithBoundedLines) {
   EXPECT_EQ(error, "line 3");
   ::close(file);
   std::filesystem::remove(path);
+}
+
+// --stdin-message: all of the input, bounded.
+TEST(LineReader, ReadAllTakesEverythingUpToALimit) {
+  const auto read_all = [](const std::string& input,
+                           std::size_t limit) -> std::optional<std::string> {
+    int fds[2];
+    EXPECT_EQ(::pipe(fds), 0);
+    EXPECT_EQ(::write(fds[1], input.data(), input.size()), static_cast<ssize_t>(input.size()));
+    ::close(fds[1]);
+    boost::asio::io_context io;
+    auto all = boost::asio::co_spawn(
+        io,
+        [](int fd, std::size_t limit) -> boost::asio::awaitable<std::string> {
+          LineReader reader(co_await boost::asio::this_coro::executor, fd, 10);
+          co_return co_await reader.read_all(limit);
+        }(fds[0], limit),
+        boost::asio::use_future);
+    io.run();
+    ::close(fds[0]);
+    try {
+      return all.get();
+    } catch (const InputTooLong&) {
+      return std::nullopt;
+    }
+  };
+  // Lines longer than the reader's line limit are no matter here.
+  EXPECT_EQ(read_all("first line is long\nsecond\n", 100), "first line is long\nsecond\n");
+  EXPECT_EQ(read_all(std::string(100, 'x'), 100), std::string(100, 'x'));
+  EXPECT_EQ(read_all(std::string(101, 'x'), 100), std::nullopt);
+  EXPECT_EQ(read_all(std::string(40000, 'x'), 100), std::nullopt);
+  EXPECT_EQ(read_all("", 100), "");
 }
 
 }  // namespace

@@ -70,9 +70,9 @@ TEST(ClientChannel, SkipsEventsOfUnknownTypeAndStaysUsable) {
   FakeServerEnd server;
   ClientChannel channel = FakeServerEnd::channel();
   ASSERT_TRUE(received_as<ReceivedEvent>(channel.on_frame(server.app(kWelcome))));
-  // Events a later server may send (PROTOCOL.md 6.6, 6.4), and one nobody has thought of yet.
+  // Events a later server may send (PROTOCOL.md 6.6), and ones nobody has thought of yet.
   for (const char* later : {R"({"type":"notice","text":"maintenance at 10"})",
-                            R"({"type":"history_end","room":"r","more":false,"complete":true})",
+                            R"({"type":"member_count","room":"r","more":false})",
                             R"({"type":"x-future","data":{"a":[1,2]}})"}) {
     const auto received = channel.on_frame(server.app(later));
     EXPECT_FALSE(received) << later << " -> " << violation_of(received);
@@ -145,6 +145,36 @@ TEST(ClientChannel, RefusesAWelcomeWithLimitsNoServerMayAnnounce) {
     const auto received = channel.on_frame(server.app(json));
     EXPECT_TRUE(received_as<ReceivedEvent>(received)) << json << " -> " << violation_of(received);
   }
+}
+
+// A record that fails authentication (one bit flipped in transit) is a violation, and the
+// channel accepts nothing after it, not even the honest record that follows.
+TEST(ClientChannel, ATamperedRecordIsAViolationAndTheEnd) {
+  FakeServerEnd server;
+  ClientChannel channel = FakeServerEnd::channel();
+  ASSERT_TRUE(received_as<ReceivedEvent>(channel.on_frame(server.app(kWelcome))));
+  Bytes tampered = server.app(R"({"type":"joined","room":"r","nick":"n"})");
+  tampered[tampered.size() / 2] ^= 0x01;
+  EXPECT_NE(violation_of(channel.on_frame(tampered)).find("bad record"), std::string::npos);
+  EXPECT_EQ(violation_of(channel.on_frame(server.app(R"({"type":"ping"})"))),
+            "input after a protocol violation");
+}
+
+// Pings reach the caller (Connection answers them); a close record ends the session with the
+// server's code and reason.
+TEST(ClientChannel, PingsComeThroughAndACloseEndsTheSession) {
+  FakeServerEnd server;
+  ClientChannel channel = FakeServerEnd::channel();
+  ASSERT_TRUE(received_as<ReceivedEvent>(channel.on_frame(server.app(kWelcome))));
+  const auto ping = channel.on_frame(server.app(R"({"type":"ping"})"));
+  const auto* event = received_as<ReceivedEvent>(ping);
+  ASSERT_TRUE(event) << violation_of(ping);
+  EXPECT_TRUE(std::holds_alternative<evt::Ping>(event->event));
+  const auto closed = channel.on_frame(server.close(StatusCode::kicked, "enough"));
+  const auto* close = received_as<SessionClosed>(closed);
+  ASSERT_TRUE(close) << violation_of(closed);
+  EXPECT_EQ(close->close.code, StatusCode::kicked);
+  EXPECT_EQ(close->close.reason, "enough");
 }
 
 }  // namespace

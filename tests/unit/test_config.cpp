@@ -83,6 +83,7 @@ TEST(Config, DefaultValues) {
   EXPECT_EQ(c.log.level, "info");
   EXPECT_FALSE(c.log.file);
   EXPECT_EQ(c.log.stats_interval_s, 60u);
+  EXPECT_EQ(c.history, (History{100, 86400, 67108864}));
 }
 
 struct IntBounds {
@@ -419,6 +420,25 @@ TEST(Config, OutboxHoldsTwoFrames) {
   EXPECT_EQ(one_error(R"({"limits": {"outbox_bytes": 10}})").path, "limits.outbox_bytes");
 }
 
+// Room history (docs/config.md): 0 messages turns it off; the age and the budget have floors.
+TEST(Config, HistoryBounds) {
+  const Config c =
+      parse_ok(R"({"history": {"messages": 0, "max_age_s": 1, "max_bytes": 68719476736}})");
+  EXPECT_EQ(c.history, (History{0, 1, 68719476736}));
+  EXPECT_EQ(parse_ok(R"({"history": {"messages": 100000, "max_age_s": 31536000}})").history,
+            (History{100000, 31536000, 67108864}));
+  EXPECT_EQ(one_error(R"({"history": {"messages": 100001}})").to_string(),
+            "history.messages: expected an integer in [0, 100000], got 100001");
+  EXPECT_EQ(one_error(R"({"history": {"messages": -1}})").path, "history.messages");
+  EXPECT_EQ(one_error(R"({"history": {"max_age_s": 0}})").to_string(),
+            "history.max_age_s: expected an integer in [1, 31536000], got 0");
+  EXPECT_EQ(one_error(R"({"history": {"max_bytes": 65535}})").to_string(),
+            "history.max_bytes: expected an integer in [65536, 68719476736], got 65535");
+  EXPECT_EQ(one_error(R"({"history": {"max_bytes": "64M"}})").path, "history.max_bytes");
+  EXPECT_EQ(one_error(R"({"history": {"days": 1}})").path, "history.days");
+  EXPECT_EQ(one_error(R"({"history": 100})").to_string(), "history: expected an object, got 100");
+}
+
 TEST(Config, KeysModeNeedsAuthorizedKeys) {
   EXPECT_EQ(one_error(R"({"auth": {"mode": "keys"}})").to_string(),
             R"(auth.authorized_keys: required when auth.mode is "keys")");
@@ -495,6 +515,7 @@ Config non_default_config() {
   c.limits.max_frame = 1 << 20;
   c.limits.max_message_bytes = 100000;
   c.limits.outbox_bytes = 1073741824;
+  c.history = {0, 60, 65536};
   c.auth = {AuthMode::keys, "/etc/parleyd/authorized_keys"};
   c.log = {LogFormat::text, "debug", "/var/log/parleyd.log", 5};
   c.metrics = Metrics{"::1", 9477};
@@ -545,7 +566,13 @@ TEST(Config, Diff) {
   const ConfigDiff all = diff(a, non_default_config());
   EXPECT_EQ(all.need_restart, (std::vector<std::string>{"listen", "identity_key", "log.format",
                                                         "log.file", "metrics"}));
-  EXPECT_EQ(all.changed.size(), 14u);
+  EXPECT_EQ(all.changed.size(), 17u);
+
+  Config history = a;
+  history.history.messages = 10;
+  history.history.max_bytes = 1 << 20;
+  EXPECT_EQ(diff(a, history), (ConfigDiff{{"history.messages", "history.max_bytes"}, {}}))
+      << "history is reloadable";
 
   // Turning the endpoint on, off, or moving it: the socket is bound once, at start.
   Config metrics = a;

@@ -27,10 +27,12 @@ using namespace std::string_literals;
 
 struct FakeMember : Member {
   std::vector<std::string> delivered;
-  std::vector<const char*> data;         // addresses, to prove a fan-out shares one serialization
-  std::size_t event_limit = 65536 - 33;  // as a session with the default max_frame
+  std::vector<const char*> data;           // addresses, to prove a fan-out shares one serialization
+  std::size_t event_limit = 65536 - 33;    // as a session with the default max_frame
+  std::size_t reply_budget = 1048576 / 2;  // as a session with the default outbox_bytes
 
   std::size_t max_event_bytes() const override { return event_limit; }
+  std::size_t reply_budget_bytes() const override { return reply_budget; }
   void end_session(StatusCode code, std::string_view reason) override {
     ended.emplace_back(code, reason);
   }
@@ -731,6 +733,7 @@ TEST(HubObserverTest, SeesSuccessfulNickJoinPartOnly) {
   struct Sink : Member {
     void deliver(std::string_view) override {}
     std::size_t max_event_bytes() const override { return 65536; }
+    std::size_t reply_budget_bytes() const override { return 65536; }
     void end_session(StatusCode, std::string_view) override {}
   } sink;
   hub.attach(7, sink, "");
@@ -884,6 +887,185 @@ TEST(HubLimits, ARelayedMessageMustFitEveryRecipientsFrame) {
   hub.handle(1, req::Request{std::int64_t{3}, req::Say{"room", std::string(3000, '\x01')}}, kNow);
   EXPECT_EQ(small.only<evt::Message>().seq, 1u);
   EXPECT_EQ(big.only<evt::Message>().seq, 1u);
+}
+
+}  // namespace
+}  // namespace parley::server
+
+namespace parley::server {
+namespace {
+
+// PROTOCOL.md 6.3 and 6.4: actions relayed and kept; history replayed to members only, with the
+// original seq, from, ts and action, and ended by history_end.
+class HubHistory : public HubTest {
+ protected:
+  std::vector<evt::Message> replayed(const FakeMember& m) const { return m.all<evt::Message>(); }
+  evt::HistoryEnd end_of(const FakeMember& m) const {
+    const auto ends = m.all<evt::HistoryEnd>();
+    EXPECT_EQ(ends.size(), 1u);
+    return ends.empty() ? evt::HistoryEnd{} : ends.back();
+  }
+  static std::vector<std::uint64_t> seqs(const std::vector<evt::Message>& messages) {
+    std::vector<std::uint64_t> out;
+    for (const auto& m : messages)
+      out.push_back(m.seq);
+    return out;
+  }
+};
+
+TEST_F(HubHistory, ActionIsRelayedOnMessageAndDirect) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  send(2, req::Join{"lobby"});
+  clear_all();
+  send(1, req::Say{"lobby", "waves", true});
+  send(1, req::Msg{"carol", "nods", true});
+  send(1, req::Say{"lobby", "plain"});
+  const auto messages = b_.all<evt::Message>();
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_TRUE(messages[0].action);
+  EXPECT_FALSE(messages[1].action);
+  EXPECT_EQ(b_.delivered[0].find("\"replay\""), std::string::npos) << "live is not replay";
+  EXPECT_TRUE(c_.only<evt::Direct>().action);
+}
+
+TEST_F(HubHistory, AMemberGetsEarlierMessagesWithTheirOriginalFields) {
+  attach_three();
+  send(1, req::Join{"Lobby"});
+  send(1, req::Say{"lobby", "one"});
+  send(1, req::Say{"lobby", "two", true});
+  send(1, req::Msg{"bob", "private"});  // never stored
+  send(2, req::Join{"lobby"});
+  clear_all();
+  send(2, req::History{"lobby"}, RequestId{std::int64_t{9}});
+  EXPECT_EQ(replayed(b_), (std::vector<evt::Message>{
+                              {"Lobby", "alice", "one", std::string(kNowText), 1, false, true},
+                              {"Lobby", "alice", "two", std::string(kNowText), 2, true, true}}));
+  EXPECT_EQ(end_of(b_), (evt::HistoryEnd{"Lobby", false, true, RequestId{std::int64_t{9}}}));
+  EXPECT_TRUE(b_.all<evt::Direct>().empty());
+  EXPECT_TRUE(a_.delivered.empty()) << "a history request concerns its requester only";
+  EXPECT_EQ(hub_.stats().history_messages, 2u);
+  EXPECT_GT(hub_.stats().history_bytes, 2 * RoomHistory::kMessageOverhead);
+}
+
+TEST_F(HubHistory, OnlyMembersMayAsk) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  send(1, req::Say{"lobby", "secret"});
+  clear_all();
+  send(3, req::History{"lobby"}, RequestId{std::int64_t{4}});
+  const auto error = c_.only<evt::Error>();
+  EXPECT_EQ(error.code, ErrorCode::not_member);
+  EXPECT_EQ(error.id, RequestId{std::int64_t{4}});
+  send(3, req::History{"nowhere"});
+  EXPECT_EQ(c_.all<evt::Error>().back().code, ErrorCode::not_member);
+  EXPECT_TRUE(c_.all<evt::Message>().empty());
+}
+
+TEST_F(HubHistory, LimitDefaultsTo50AndIsCappedAt100) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  for (int i = 0; i < 150; ++i)
+    send(1, req::Say{"lobby", "m" + std::to_string(i)});
+  a_.clear();
+  send(1, req::History{"lobby", 0});
+  EXPECT_EQ(replayed(a_).size(), 50u);
+  EXPECT_EQ(replayed(a_).front().seq, 51u) << "the store keeps 100: 51..150";
+  EXPECT_TRUE(end_of(a_).more);
+  EXPECT_FALSE(end_of(a_).complete);
+  a_.clear();
+  send(1, req::History{"lobby", 100, 1000});
+  EXPECT_EQ(replayed(a_).size(), 50u);
+  EXPECT_FALSE(end_of(a_).more);
+  EXPECT_TRUE(end_of(a_).complete);
+  hub_.set_history_limits({1000, std::chrono::seconds{3600}, std::size_t{64} << 20}, kNow);
+  for (int i = 0; i < 150; ++i)
+    send(1, req::Say{"lobby", "n"});
+  a_.clear();
+  send(1, req::History{"lobby", 150, 1000});
+  EXPECT_EQ(replayed(a_).size(), 100u);
+  EXPECT_EQ(replayed(a_).back().seq, 250u);
+  EXPECT_TRUE(end_of(a_).more);
+}
+
+TEST_F(HubHistory, AReplyStopsAtTheReplyBudgetAndGoesOnFromTheLastSeq) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  const std::string text(1000, 'x');
+  for (int i = 0; i < 10; ++i)
+    send(1, req::Say{"lobby", text});
+  a_.reply_budget = 3500;  // three replayed messages of about 1100 bytes each
+  a_.clear();
+  send(1, req::History{"lobby", 0});
+  EXPECT_EQ(seqs(replayed(a_)), (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_TRUE(end_of(a_).more);
+  EXPECT_TRUE(end_of(a_).complete);
+  a_.clear();
+  send(1, req::History{"lobby", 9});
+  EXPECT_EQ(seqs(replayed(a_)), std::vector<std::uint64_t>{10});
+  EXPECT_FALSE(end_of(a_).more);
+  // At least one message per reply, whatever the budget.
+  a_.reply_budget = 10;
+  a_.clear();
+  send(1, req::History{"lobby", 4});
+  EXPECT_EQ(seqs(replayed(a_)), std::vector<std::uint64_t>{5});
+  EXPECT_TRUE(end_of(a_).more);
+}
+
+TEST_F(HubHistory, AnEmptiedRoomKeepsItsHistoryAndItsSeq) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  send(1, req::Say{"lobby", "before"});
+  send(1, req::Say{"lobby", "last"});
+  send(1, req::Join{"busy"});
+  send(2, req::Join{"busy"});
+  for (int i = 0; i < 5; ++i)
+    send(1, req::Say{"busy", "x"});  // seqs 3..7: the run's high-water passes lobby's
+  send(1, req::Part{"lobby"});
+  EXPECT_EQ(hub_.stats().rooms, 1u) << "an empty room is no room: not listed, not counted";
+  clear_all();
+  send(3, req::Join{"lobby"}, RequestId{std::int64_t{1}});
+  EXPECT_EQ(c_.only<evt::Ack>().seq, 2u) << "the room goes on where it was";
+  c_.clear();
+  send(3, req::History{"lobby"});
+  EXPECT_EQ(seqs(replayed(c_)), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_TRUE(end_of(c_).complete);
+  send(3, req::Join{"lobby"});
+  send(2, req::Join{"lobby"});
+  b_.clear();
+  send(3, req::Say{"lobby", "again"});
+  EXPECT_EQ(b_.only<evt::Message>().seq, 3u);
+}
+
+TEST_F(HubHistory, WithHistoryOffAnEmptiedRoomStartsAfterTheRun) {
+  hub_.set_history_limits({0, std::chrono::seconds{3600}, std::size_t{64} << 20}, kNow);
+  attach_three();
+  send(1, req::Join{"lobby"});
+  send(1, req::Say{"lobby", "gone"});
+  send(1, req::Join{"busy"});
+  for (int i = 0; i < 5; ++i)
+    send(1, req::Say{"busy", "x"});
+  send(1, req::Part{"lobby"});
+  send(1, req::Join{"lobby"}, RequestId{std::int64_t{1}});
+  EXPECT_EQ(a_.all<evt::Ack>().back().seq, 6u) << "after every seq of the run";
+  a_.clear();
+  send(1, req::History{"lobby"});
+  EXPECT_TRUE(replayed(a_).empty());
+  EXPECT_FALSE(end_of(a_).complete) << "seq 1 was said and not kept";
+  EXPECT_EQ(hub_.stats().history_messages, 0u);
+}
+
+TEST_F(HubHistory, AMessageTooLongForTheRequesterIsLeftOutAndTheReplyIsNotComplete) {
+  attach_three();
+  send(1, req::Join{"lobby"});
+  send(1, req::Say{"lobby", std::string(2000, 'y')});
+  send(1, req::Say{"lobby", "short"});
+  send(2, req::Join{"lobby"});
+  b_.event_limit = 1000;  // as if it had a smaller max_frame than the room had
+  b_.clear();
+  send(2, req::History{"lobby", 0});
+  EXPECT_EQ(seqs(replayed(b_)), std::vector<std::uint64_t>{2});
+  EXPECT_FALSE(end_of(b_).complete);
 }
 
 }  // namespace

@@ -194,6 +194,11 @@ TEST(Request, EveryTypeRoundTrips) {
       req::Msg{"bob", "psst"},
       req::Who{"lobby"},
       req::Rooms{},
+      req::Say{"lobby", "waves", true},
+      req::Msg{"bob", "nods", true},
+      req::History{"lobby"},
+      req::History{"lobby", 0, 1},
+      req::History{"lobby", std::uint64_t{1} << 53, 100},
       req::Ping{},
       req::Pong{},
       req::Quit{},
@@ -207,6 +212,30 @@ TEST(Request, EveryTypeRoundTrips) {
       EXPECT_EQ(parse_ok(json), request) << json;
     }
   }
+}
+
+// PROTOCOL.md 6.4 and 6.8: a malformed after or limit is bad_request; action must be a boolean.
+TEST(Request, HistoryAndActionFields) {
+  EXPECT_EQ(parse_ok(R"({"type":"history","room":"lobby","after":0,"limit":100,"id":2})"),
+            (req::Request{std::int64_t{2}, req::History{"lobby", 0, 100}}));
+  EXPECT_EQ(parse_ok(R"({"type":"history","room":"lobby"})"),
+            (req::Request{{}, req::History{"lobby"}}));
+  EXPECT_EQ(parse_ok(R"({"type":"say","room":"lobby","text":"waves","action":true})"),
+            (req::Request{{}, req::Say{"lobby", "waves", true}}));
+  for (const char* bad :
+       {R"({"type":"history","room":"lobby","after":-1,"id":1})",
+        R"({"type":"history","room":"lobby","after":"5","id":1})",
+        R"({"type":"history","room":"lobby","after":1.5,"id":1})",
+        R"({"type":"history","room":"lobby","limit":0,"id":1})",
+        R"({"type":"history","room":"lobby","limit":-3,"id":1})",
+        R"({"type":"history","room":"lobby","limit":null,"id":1})", R"({"type":"history","id":1})",
+        R"({"type":"say","room":"lobby","text":"x","action":"yes","id":1})",
+        R"({"type":"msg","to":"bob","text":"x","action":1,"id":1})"}) {
+    const auto rejection = parse_bad(bad);
+    EXPECT_EQ(rejection.code, ErrorCode::bad_request) << bad;
+    EXPECT_EQ(rejection.id, RequestId{std::int64_t{1}}) << bad;
+  }
+  EXPECT_EQ(parse_bad(R"({"type":"history","room":"no room"})").code, ErrorCode::bad_name);
 }
 
 TEST(Request, UnknownFieldsAreIgnored) {
@@ -744,6 +773,10 @@ TEST(Event, EveryTypeRoundTrips) {
       evt::Pong{},
       evt::Pong{std::int64_t{-1}},
       evt::Ping{},
+      evt::Message{"lobby", "bob", "waves", "2024-05-01T12:00:00.123Z", 7, true, true},
+      evt::Direct{"bob", "nods", "2024-05-01T12:00:00.123Z", true},
+      evt::HistoryEnd{"lobby", true, false, std::int64_t{5}},
+      evt::HistoryEnd{"lobby", false, true, {}},
   };
   for (const auto& event : events) {
     const std::string json = evt::serialize(event);
@@ -759,6 +792,27 @@ TEST(Event, EveryErrorCodeParses) {
     ASSERT_TRUE(std::holds_alternative<evt::Error>(event));
     EXPECT_EQ(to_string(std::get<evt::Error>(event).code), code);
   }
+}
+
+// PROTOCOL.md 6.3 and 6.4: action and replay appear only when true; history_end always carries
+// both flags.
+TEST(Event, ActionReplayAndHistoryEndOnTheWire) {
+  EXPECT_EQ(evt::serialize(
+                evt::Message{"lobby", "bob", "waves", "2024-05-01T12:00:00.123Z", 7, true, true}),
+            R"({"type":"message","room":"lobby","from":"bob","text":"waves",)"
+            R"("ts":"2024-05-01T12:00:00.123Z","seq":7,"action":true,"replay":true})");
+  EXPECT_EQ(evt::serialize(evt::Message{"lobby", "bob", "hi", "2024-05-01T12:00:00.123Z", 7}),
+            R"({"type":"message","room":"lobby","from":"bob","text":"hi",)"
+            R"("ts":"2024-05-01T12:00:00.123Z","seq":7})");
+  EXPECT_EQ(evt::serialize(evt::Direct{"bob", "nods", "2024-05-01T12:00:00.123Z", true}),
+            R"({"type":"direct","from":"bob","text":"nods","ts":"2024-05-01T12:00:00.123Z",)"
+            R"("action":true})");
+  EXPECT_EQ(evt::serialize(evt::HistoryEnd{"lobby", true, false, std::int64_t{5}}),
+            R"({"type":"history_end","room":"lobby","more":true,"complete":false,"id":5})");
+  EXPECT_FALSE(std::holds_alternative<evt::Event>(evt::parse(
+      R"({"type":"message","room":"r","from":"b","text":"t","ts":"x","seq":1,"action":1})")));
+  EXPECT_FALSE(std::holds_alternative<evt::Event>(
+      evt::parse(R"({"type":"history_end","room":"r","more":true})")));
 }
 
 // PROTOCOL.md 6.7: goaway is known now, so its fields are checked.
@@ -781,7 +835,7 @@ TEST(Event, UnknownTypeIsReportedApartFromFailures) {
       {R"({"type":"notice","text":"maintenance at 10"})", "notice"},
       {R"({"type":"say","room":"lobby","text":"hi"})", "say"},  // a request, not an event
       // Its fields are not judged: we cannot know what a later version gives them.
-      {R"({"type":"history_end","room":5,"more":[]})", "history_end"},
+      {R"({"type":"member_count","room":5,"more":[]})", "member_count"},
   };
   for (const auto& [json, type] : cases) {
     auto parsed = evt::parse(json);

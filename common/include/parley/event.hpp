@@ -52,12 +52,15 @@ struct Message {
   std::string text;
   std::string ts;  // format_timestamp()
   std::uint64_t seq = 0;
+  bool action = false;  // 6.3: the sender's /me, on the wire only when true
+  bool replay = false;  // 6.4: part of a history reply, on the wire only when true
   bool operator==(const Message&) const = default;
 };
 struct Direct {
   std::string from;
   std::string text;
   std::string ts;
+  bool action = false;  // 6.3
   bool operator==(const Direct&) const = default;
 };
 struct Joined {
@@ -107,6 +110,15 @@ struct Pong {
 struct Ping {
   bool operator==(const Ping&) const = default;
 };
+// 6.4: the end of a history reply. more: stored messages remain after the last one sent (ask
+// again with `after` = its seq); complete: nothing after the request's `after` was evicted.
+struct HistoryEnd {
+  std::string room;
+  bool more = false;
+  bool complete = false;
+  RequestId id;
+  bool operator==(const HistoryEnd&) const = default;
+};
 // 6.7: the server is about to close (shutdown or drain); reconnect no sooner than this.
 struct GoAway {
   std::string reason;
@@ -115,7 +127,7 @@ struct GoAway {
 };
 
 using Event = std::variant<Welcome, Ack, Error, Message, Direct, Joined, Parted, Quit, NickChanged,
-                           Who, Rooms, Pong, Ping, GoAway>;
+                           Who, Rooms, Pong, Ping, GoAway, HistoryEnd>;
 
 // How serialize() writes characters outside ASCII.
 enum class JsonText {

@@ -53,14 +53,17 @@ struct Part {
   std::string room;
   bool operator==(const Part&) const = default;
 };
+// 6.3: `action` (/me) is relayed unchanged on the resulting event.
 struct Say {
   std::string room;
   std::string text;
+  bool action = false;
   bool operator==(const Say&) const = default;
 };
 struct Msg {
   std::string to;
   std::string text;
+  bool action = false;
   bool operator==(const Msg&) const = default;
 };
 // Listings come in pages (PROTOCOL.md 6.5): `after` a name in the server's order, at most
@@ -76,6 +79,14 @@ struct Rooms {
   std::optional<std::uint64_t> limit = std::nullopt;
   bool operator==(const Rooms&) const = default;
 };
+// 6.4: a room's stored messages with seq > `after` (absent: the newest), at most `limit` (the
+// server has a default and a cap).
+struct History {
+  std::string room;
+  std::optional<std::uint64_t> after = std::nullopt;
+  std::optional<std::uint64_t> limit = std::nullopt;
+  bool operator==(const History&) const = default;
+};
 struct Ping {
   bool operator==(const Ping&) const = default;
 };
@@ -87,7 +98,7 @@ struct Quit {
   bool operator==(const Quit&) const = default;
 };
 
-using Body = std::variant<Nick, Join, Part, Say, Msg, Who, Rooms, Ping, Pong, Quit>;
+using Body = std::variant<Nick, Join, Part, Say, Msg, Who, Rooms, History, Ping, Pong, Quit>;
 
 struct Request {
   RequestId id;

@@ -72,6 +72,15 @@ struct Auth {
   bool operator==(const Auth&) const = default;
 };
 
+// Room history (PROTOCOL.md 6.4, docs/config.md): per room at most `messages` (0: none kept),
+// none older than max_age_s, and max_bytes for all rooms together (the oldest go first).
+struct History {
+  std::uint64_t messages = 100;
+  std::uint64_t max_age_s = 86400;
+  std::uint64_t max_bytes = 67108864;
+  bool operator==(const History&) const = default;
+};
+
 enum class LogFormat { json, text };
 
 // The log levels, least severe first (the order spdlog numbers them in): the config's and the
@@ -102,6 +111,7 @@ struct Config {
   std::string identity_key;
   std::vector<SuiteId> suites;  // server preference order, distinct
   Limits limits;
+  History history;
   Auth auth;
   Log log;
   std::optional<Metrics> metrics;  // absent: no metrics endpoint (the default)
