@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -59,13 +60,15 @@ std::variant<std::string, Failure> ask_server(const std::string& path, const std
                                                             "control socket configured?)"
                                                           : " (root or the server's user only)"));
   }
-  if (const int e = parley::write_all(fd, line))
-    return fail(ctl::kExitNoServer, std::string("sending the request: ") + std::strerror(e));
+  // A server that refuses the caller answers without reading the request, and may have closed
+  // before it was all written: its reply is still there to read.
+  const int write_error = parley::write_all(fd, line);
   std::string reply;
   char buf[65536];
   while (reply.find('\n') == std::string::npos) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && write_error != 0) break;
     if (n < 0)
       return fail(ctl::kExitNoServer, std::string("reading the reply: ") + std::strerror(errno));
     if (n == 0) break;
@@ -74,7 +77,10 @@ std::variant<std::string, Failure> ask_server(const std::string& path, const std
   }
   ::close(fd);
   if (reply.find('\n') == std::string::npos)
-    return Failure{ctl::kExitNoServer, "the server closed without a reply"};
+    return Failure{ctl::kExitNoServer,
+                   write_error != 0
+                       ? std::string("sending the request: ") + std::strerror(write_error)
+                       : std::string("the server closed without a reply")};
   reply.resize(reply.find('\n'));
   return reply;
 }
@@ -82,6 +88,8 @@ std::variant<std::string, Failure> ask_server(const std::string& path, const std
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A server that closes first is an error to report, not a reason to die.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"parleyctl: look inside and steer a running parleyd"};
   std::string socket_path = kDefaultSocket;
   bool json = false;

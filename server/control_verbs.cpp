@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "parley/event.hpp"
 #include "server.hpp"
 #include "session.hpp"
 
@@ -198,10 +199,7 @@ std::string Server::control_bans() {
 std::string Server::control_notice(const ControlRequest& request) {
   if (auto why = check_operator_text(request.text, ctx_.config().limits.max_message_bytes))
     return failed(control_code::kBadRequest, *why);
-  nlohmann::ordered_json event{{"type", "notice"}, {"text", request.text}};
-  if (request.room) event["room"] = *request.room;
-  const std::string json =
-      event.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  const std::string json = evt::serialize(evt::Notice{request.text, request.room});
   const auto reached = ctx_.hub.broadcast(json, request.room);
   if (!reached) return failed(control_code::kNotFound, "no such room");
   ctx_.log.notice(request.room.value_or(""), request.text.size(), *reached);

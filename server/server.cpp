@@ -130,6 +130,16 @@ Server::Server(asio::io_context& io, ServerContext& ctx, std::string config_path
       make_transport_(std::move(make_transport)) {}
 
 void Server::listen() {
+  // The admin socket first: once `listening` is logged, parleyctl can reach the server too.
+  if (const auto& c = ctx_.config().control) {
+    control_ = std::make_unique<ControlSocket>(
+        io_, [this](const ControlRequest& request) { return on_control(request); },
+        [this](const ControlPeer& peer) {
+          ctx_.log.control_refused(peer.uid, static_cast<std::int64_t>(peer.pid));
+        });
+    control_->listen(c->socket);
+    ctx_.log.control_listening(c->socket);
+  }
   for (const auto& l : ctx_.config().listen) {
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(l.address, ec);
@@ -157,15 +167,6 @@ void Server::listen() {
     const auto bound = metrics_->listen(m->address, m->port);
     ctx_.log.metrics_listening(bound.address().to_string(), bound.port(),
                                bound.address().is_loopback());
-  }
-  if (const auto& c = ctx_.config().control) {
-    control_ = std::make_unique<ControlSocket>(
-        io_, [this](const ControlRequest& request) { return on_control(request); },
-        [this](const ControlPeer& peer) {
-          ctx_.log.control_refused(peer.uid, static_cast<std::int64_t>(peer.pid));
-        });
-    control_->listen(c->socket);
-    ctx_.log.control_listening(c->socket);
   }
 }
 

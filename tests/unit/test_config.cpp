@@ -690,3 +690,40 @@ TEST(AuthorizedKeys, FileReadWithTheConfigFilesCapAndNamedInErrors) {
 
 }  // namespace
 }  // namespace parley::config
+
+namespace parley::config {
+namespace {
+
+TEST(Config, ControlSocketIsOffOutsideSystemdAndInTheRuntimeDirectoryUnderIt) {
+  EXPECT_FALSE(parse_ok("{}").control);
+  Environment systemd = kEnv;
+  systemd.runtime_directory = "/run/parleyd:/run/other";
+  auto result = parse_config("{}", systemd);
+  ASSERT_TRUE(std::holds_alternative<Config>(result));
+  EXPECT_EQ(std::get<Config>(result).control, (Control{"/run/parleyd/control.sock"}));
+  // An explicit null turns it off even there.
+  result = parse_config(R"({"control": null})", systemd);
+  ASSERT_TRUE(std::holds_alternative<Config>(result));
+  EXPECT_FALSE(std::get<Config>(result).control);
+}
+
+TEST(Config, ControlSocketPath) {
+  EXPECT_EQ(parse_ok(R"({"control": {"socket": "/tmp/x.sock"}})").control,
+            (Control{"/tmp/x.sock"}));
+  EXPECT_EQ(one_error(R"({"control": {}})").path, "control.socket");
+  EXPECT_EQ(one_error(R"({"control": {"socket": ""}})").path, "control.socket");
+  EXPECT_EQ(one_error(R"({"control": {"socket": 5}})").path, "control.socket");
+  EXPECT_EQ(one_error(R"({"control": "/tmp/x.sock"})").path, "control");
+  EXPECT_EQ(one_error(R"({"control": {"socket": "/x", "mode": 1}})").path, "control.mode");
+  const std::string long_path = "/" + std::string(kMaxControlSocketPath, 'a');
+  EXPECT_NE(one_error(R"({"control": {"socket": ")" + long_path + R"("}})").message.find("Unix"),
+            std::string::npos);
+  // Round trip, and a restart-only key.
+  const Config c = parse_ok(R"({"control": {"socket": "/tmp/x.sock"}})");
+  EXPECT_EQ(parse_ok(to_json(c)), c);
+  const auto d = diff(parse_ok("{}"), c);
+  EXPECT_EQ(d.need_restart, std::vector<std::string>{"control"});
+}
+
+}  // namespace
+}  // namespace parley::config
