@@ -227,9 +227,8 @@ TEST_F(Control, BansSurviveARestart) {
   c["identity_key"] = server.dir().file("identity.pem");
   c["control"] = {{"socket", next.dir().file("control.sock")}};
   ASSERT_TRUE(next.start(c));
-  const auto run = run_child({kParleyctl, "--socket", next.dir().file("control.sock"), "--json",
-                              "bans"},
-                             "");
+  const auto run =
+      run_child({kParleyctl, "--socket", next.dir().file("control.sock"), "--json", "bans"}, "");
   ASSERT_EQ(run.status.code, 0) << run.err;
   const auto bans = nlohmann::json::parse(run.out)["bans"];
   ASSERT_EQ(bans.size(), 2u) << bans;
@@ -310,8 +309,8 @@ TEST_F(Control, AUserWhoIsNotAllowedIsRefusedAndLogged) {
   ASSERT_EQ(::chmod(server.dir().path().c_str(), 0755), 0);
   const auto mark = server.log_mark();
   const auto run =
-      run_child({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                 kParleyctl, "--socket", socket_path(), "--json", "status"},
+      run_child({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", kParleyctl,
+                 "--socket", socket_path(), "--json", "status"},
                 "");
   EXPECT_EQ(run.status.code, kForbidden) << run.status << "\n" << run.out << run.err;
   const auto reply = nlohmann::json::parse(run.out, nullptr, false);

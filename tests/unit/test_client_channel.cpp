@@ -101,8 +101,9 @@ TEST(ClientChannel, UnknownErrorCodeArrivesAsAnError) {
 TEST(ClientChannel, TheFirstEventMustStillBeAWelcome) {
   FakeServerEnd server;
   ClientChannel channel = FakeServerEnd::channel();
-  EXPECT_EQ(violation_of(channel.on_frame(server.app(R"({"type":"joined","room":"r","nick":"n"})"))),
-            "the server's first event is not a welcome");
+  EXPECT_EQ(
+      violation_of(channel.on_frame(server.app(R"({"type":"joined","room":"r","nick":"n"})"))),
+      "the server's first event is not a welcome");
 }
 
 TEST(ClientChannel, MalformedKnownEventsAreStillViolations) {

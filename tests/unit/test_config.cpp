@@ -511,7 +511,7 @@ TEST(Config, ToJsonRoundTrips) {
   const std::string text = to_json(default_config(kEnv));
   EXPECT_NE(text.find("\n  \"limits\": {\n    \"max_clients\": 10000,"), std::string::npos) << text;
   EXPECT_NE(text.find("\"authorized_keys\": null"), std::string::npos);
-  EXPECT_TRUE(text.ends_with("\n  \"metrics\": null\n}\n")) << text;
+  EXPECT_TRUE(text.ends_with("\n  \"metrics\": null,\n  \"control\": null\n}\n")) << text;
   // The endpoint goes out in the form the file uses, brackets and all.
   EXPECT_NE(to_json(non_default_config()).find(R"("metrics": {
     "listen": "[::1]:9477"
@@ -562,7 +562,9 @@ TEST(Config, ExampleFileIsTheDefaults) {
   ASSERT_TRUE(std::holds_alternative<Config>(result))
       << std::get<std::vector<ConfigError>>(result).front().to_string();
   Config expected = default_config(kEnv);
+  // The file shows the values the service unit gives them.
   expected.identity_key = "/var/lib/parleyd/identity.pem";
+  expected.control = Control{"/run/parleyd/control.sock"};
   EXPECT_EQ(std::get<Config>(result), expected);
   // Byte for byte what to_json prints, so the file keeps showing every key, in order.
   std::ifstream in(PARLEY_CONFIG_DIR "/parleyd.example.json", std::ios::binary);

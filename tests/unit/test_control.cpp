@@ -41,7 +41,8 @@ TEST(BanDuration, UnitsAndBounds) {
   EXPECT_EQ(parse_duration("7d"), 7u * 86400);
   EXPECT_EQ(parse_duration("2w"), 14u * 86400);
   EXPECT_EQ(parse_duration("3660d"), 3660u * 86400);
-  for (std::string_view bad : {"", "0", "0m", "-5", "h", "5x", "1.5h", " 5", "3661d", "99999999999w"})
+  for (std::string_view bad :
+       {"", "0", "0m", "-5", "h", "5x", "1.5h", " 5", "3661d", "99999999999w"})
     EXPECT_FALSE(parse_duration(bad)) << bad;
 }
 
@@ -106,8 +107,8 @@ ControlError request_bad(std::string_view line) {
 
 TEST(ControlRequest, RoundTripsEveryVerb) {
   std::vector<ControlRequest> all;
-  for (auto verb : {ControlVerb::status, ControlVerb::sessions, ControlVerb::bans,
-                    ControlVerb::drain}) {
+  for (auto verb :
+       {ControlVerb::status, ControlVerb::sessions, ControlVerb::bans, ControlVerb::drain}) {
     ControlRequest r;
     r.verb = verb;
     all.push_back(r);
@@ -147,12 +148,10 @@ TEST(ControlRequest, RefusesWhatIsMalformed) {
   EXPECT_NE(request_bad(R"({"verb": "kick", "nick": "a", "reason": "x\u001b[2J"})")
                 .message.find("control"),
             std::string::npos);
-  EXPECT_NE(request_bad(R"({"verb": "notice", "text": "x", "room": "#ops"})")
-                .message.find("room"),
+  EXPECT_NE(request_bad(R"({"verb": "notice", "text": "x", "room": "#ops"})").message.find("room"),
             std::string::npos);
   EXPECT_EQ(request_bad(R"({"verb": "ban"})").message, "\"target\" is required");
-  EXPECT_EQ(request_bad(std::string(kMaxControlRequestBytes + 1, ' ')).message,
-            "request too long");
+  EXPECT_EQ(request_bad(std::string(kMaxControlRequestBytes + 1, ' ')).message, "request too long");
 }
 
 TEST(ControlRequest, OperatorTextRules) {
@@ -187,8 +186,7 @@ namespace {
 
 TEST(CtlOutput, ExitStatuses) {
   EXPECT_EQ(exit_status(nlohmann::json::parse(R"({"ok":true})")), kExitOk);
-  EXPECT_EQ(exit_status(nlohmann::json::parse(R"({"ok":false,"code":"not_found"})")),
-            kExitRefused);
+  EXPECT_EQ(exit_status(nlohmann::json::parse(R"({"ok":false,"code":"not_found"})")), kExitRefused);
   EXPECT_EQ(exit_status(nlohmann::json::parse(R"({"ok":false,"code":"forbidden"})")),
             kExitForbidden);
   EXPECT_EQ(exit_status(nlohmann::json::parse("[]")), kExitNoServer);
@@ -213,10 +211,10 @@ TEST(CtlOutput, SessionsTableAndRefusals) {
             "ID  NICK        PEER            SUITE              IN  OUT  AGE    IDLE  ROOMS\n"
             "1   alice       127.0.0.1:4000  AES-256-GCM        10  20   1m15s  3s    lobby,ops\n"
             "12  guest-00ff  [::1]:4001      CHACHA20-POLY1305  1   2    1s     1s    -\n");
-  EXPECT_EQ(render(server::ControlVerb::kick,
-                   nlohmann::json::parse(R"({"ok":false,"code":"not_found","error":"no\u001b[2J"})"),
-                   0),
-            "error: no?[2J\n");
+  EXPECT_EQ(
+      render(server::ControlVerb::kick,
+             nlohmann::json::parse(R"({"ok":false,"code":"not_found","error":"no\u001b[2J"})"), 0),
+      "error: no?[2J\n");
 }
 
 TEST(CtlOutput, BansTable) {

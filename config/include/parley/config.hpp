@@ -124,7 +124,8 @@ struct Environment {
   std::optional<std::string> state_directory;  // $STATE_DIRECTORY (systemd StateDirectory=)
   std::optional<std::string> xdg_state_home;
   std::optional<std::string> home;
-  std::optional<std::string> runtime_directory = std::nullopt;  // $RUNTIME_DIRECTORY (systemd RuntimeDirectory=)
+  std::optional<std::string> runtime_directory =
+      std::nullopt;  // $RUNTIME_DIRECTORY (systemd RuntimeDirectory=)
 };
 
 // $STATE_DIRECTORY/identity.pem (its first entry, if systemd set several), else
