@@ -17,6 +17,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "bounded_accept.hpp"
+
 namespace parley::server {
 
 namespace asio = boost::asio;
@@ -35,27 +37,6 @@ struct ControlSocket::State {
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::chrono::milliseconds kAcceptBackoff{100};
-
-// A connection's place among those being served, given back however its coroutine ends.
-class Occupied {
- public:
-  explicit Occupied(std::shared_ptr<ControlSocket::State> state) : state_(std::move(state)) {
-    ++state_->active;
-  }
-  Occupied(Occupied&& other) noexcept = default;
-  ~Occupied() {
-    if (state_) --state_->active;
-  }
-  Occupied(const Occupied&) = delete;
-  Occupied& operator=(const Occupied&) = delete;
-  Occupied& operator=(Occupied&&) = delete;
-
-  ControlSocket::State& state() const { return *state_; }
-
- private:
-  std::shared_ptr<ControlSocket::State> state_;
-};
 
 std::optional<ControlPeer> peer_of(stream_protocol::socket& socket) {
   ucred cred{};
@@ -77,7 +58,7 @@ awaitable<bool> send_reply(stream_protocol::socket& socket, const std::string& l
 
 // One connection: the credential check, one request line, one reply, close. Takes its state
 // as parameters (no capturing coroutine lambdas: the g++ 12 pitfall).
-awaitable<void> serve(stream_protocol::socket socket, Occupied place) {
+awaitable<void> serve(stream_protocol::socket socket, Occupied<ControlSocket::State> place) {
   ControlSocket::State& state = place.state();
   ControlSocket::Reply reply;
   try {
@@ -118,27 +99,6 @@ awaitable<void> serve(stream_protocol::socket socket, Occupied place) {
   boost::system::error_code ignored;
   socket.close(ignored);
   if (reply.then) reply.then();
-}
-
-awaitable<void> accept_loop(stream_protocol::acceptor& acceptor,
-                            std::shared_ptr<ControlSocket::State> state) {
-  asio::steady_timer pause(acceptor.get_executor());
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-    if (ec) {
-      pause.expires_after(kAcceptBackoff);
-      co_await pause.async_wait(use_tuple);
-      continue;
-    }
-    if (state->active >= state->limits.max_connections) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
-      continue;
-    }
-    asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), Occupied(state)),
-                   asio::detached);
-  }
 }
 
 std::runtime_error listen_error(const std::string& path, const std::string& what) {
@@ -200,7 +160,7 @@ void ControlSocket::listen(const std::string& path) {
 }
 
 void ControlSocket::start() {
-  asio::co_spawn(io_, accept_loop(acceptor_, state_), asio::detached);
+  asio::co_spawn(io_, accept_bounded(acceptor_, state_, &serve), asio::detached);
 }
 
 void ControlSocket::stop() {

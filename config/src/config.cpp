@@ -509,20 +509,28 @@ class Parser {
     }
   }
 
+  // A section that is null (off: `out` is reset) or an object with only `keys`. True when there
+  // is an object to read.
+  template <class Section>
+  bool optional_section(const json& v, const std::string& path,
+                        std::span<const std::string_view> keys, std::optional<Section>& out) {
+    if (v.is_null()) {
+      out.reset();
+      return false;
+    }
+    if (!v.is_object()) {
+      error(path, "expected an object or null, got " + describe(v));
+      return false;
+    }
+    return object(v, path, keys);
+  }
+
   // null (off) or {"listen": "ADDRESS:PORT"}; `listen` is what the server's listeners became,
   // so the endpoint cannot take one of their sockets.
   void metrics(const json& v, const std::vector<ListenAddress>& listen,
                std::optional<Metrics>& out) {
     const std::string path = "metrics";
-    if (v.is_null()) {
-      out.reset();
-      return;
-    }
-    if (!v.is_object()) {
-      error(path, "expected an object or null, got " + describe(v));
-      return;
-    }
-    if (!object(v, path, kMetricsKeys)) return;
+    if (!optional_section(v, path, kMetricsKeys, out)) return;
     const std::string listen_path = join(path, "listen");
     constexpr std::string_view kExpected =
         "\"ADDRESS:PORT\" (an IPv4 address, or an IPv6 address in brackets as in "
@@ -555,15 +563,7 @@ class Parser {
   // null (off) or {"socket": PATH}.
   void control(const json& v, std::optional<Control>& out) {
     const std::string path = "control";
-    if (v.is_null()) {
-      out.reset();
-      return;
-    }
-    if (!v.is_object()) {
-      error(path, "expected an object or null, got " + describe(v));
-      return;
-    }
-    if (!object(v, path, kControlKeys)) return;
+    if (!optional_section(v, path, kControlKeys, out)) return;
     const std::string socket_path = join(path, "socket");
     auto it = v.find("socket");
     if (it == v.end()) {
