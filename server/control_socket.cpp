@@ -51,8 +51,10 @@ awaitable<bool> send_reply(stream_protocol::socket& socket, const std::string& l
                            std::chrono::milliseconds deadline) {
   asio::steady_timer timer(socket.get_executor());
   timer.expires_after(deadline);
-  auto done = co_await (asio::async_write(socket, asio::buffer(line), use_tuple) ||
-                        timer.async_wait(use_tuple));
+  // Named, not temporaries inside the co_await (the g++ 12 double-destruction pitfall).
+  auto write = asio::async_write(socket, asio::buffer(line), use_tuple);
+  auto timeout = timer.async_wait(use_tuple);
+  auto done = co_await (std::move(write) || std::move(timeout));
   co_return done.index() == 0 && !std::get<0>(std::get<0>(done));
 }
 
@@ -73,10 +75,10 @@ awaitable<void> serve(stream_protocol::socket socket, Occupied<ControlSocket::St
       std::string line;
       asio::steady_timer timer(socket.get_executor());
       timer.expires_after(state.limits.deadline);
-      auto read = co_await (
-          asio::async_read_until(socket, asio::dynamic_buffer(line, kMaxControlRequestBytes + 1),
-                                 '\n', use_tuple) ||
-          timer.async_wait(use_tuple));
+      auto read_line = asio::async_read_until(
+          socket, asio::dynamic_buffer(line, kMaxControlRequestBytes + 1), '\n', use_tuple);
+      auto timeout = timer.async_wait(use_tuple);
+      auto read = co_await (std::move(read_line) || std::move(timeout));
       if (read.index() != 0) co_return;  // no request in time
       const auto [ec, n] = std::get<0>(read);
       if (ec) {
