@@ -87,7 +87,7 @@ nlohmann::ordered_json Server::control_status() const {
           {"messages_relayed", hub.messages_relayed},
           {"bytes_in", ctx_.counters.bytes_in},
           {"bytes_out", ctx_.counters.bytes_out},
-          {"bans", ctx_.bans.all().size()},
+          {"bans", bans_in_force().size()},
           {"last_reload_failed", last_reload_failed_}};
 }
 
@@ -188,12 +188,18 @@ std::string Server::control_unban(const ControlRequest& request) {
   return control_reply_ok({{"kind", name_of(ban.kind)}, {"target", ban.target}});
 }
 
-std::string Server::control_bans() {
-  const UnixSeconds now = unix_now();
+std::string Server::control_bans() const {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
-  for (const auto& ban : ctx_.bans.all())
-    if (!ban.expires || *ban.expires > now) list.push_back(ban_json(ban));
+  for (const auto& ban : bans_in_force())
+    list.push_back(ban_json(ban));
   return control_reply_ok({{"bans", list}});
+}
+
+std::vector<Ban> Server::bans_in_force() const {
+  const UnixSeconds now = unix_now();
+  std::vector<Ban> bans = ctx_.bans.all();
+  std::erase_if(bans, [now](const Ban& ban) { return ban.expires && *ban.expires <= now; });
+  return bans;
 }
 
 std::string Server::control_notice(const ControlRequest& request) {

@@ -86,7 +86,9 @@ class Server {
   std::string control_kick(const ControlRequest& request);
   std::string control_ban(const ControlRequest& request);
   std::string control_unban(const ControlRequest& request);
-  std::string control_bans();
+  std::string control_bans() const;
+  // The bans whose time has not run out (expired ones stay in the list until the next change).
+  std::vector<Ban> bans_in_force() const;
   std::string control_notice(const ControlRequest& request);
   ControlSocket::Reply control_drain();
   // Closes (code 12) every session the ban covers; returns how many.
