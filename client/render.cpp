@@ -184,6 +184,11 @@ std::optional<std::string> render_event(const evt::Event& event, const RenderCon
           return notice(ctx, text);
         } else if constexpr (std::is_same_v<T, evt::Error>) {
           return notice(ctx, colour("error: ", 31, c) + describe_error(e, ctx.max_message_bytes));
+        } else if constexpr (std::is_same_v<T, evt::Notice>) {
+          // The operator's words (6.6), set apart from chat.
+          std::string text = colour("notice", 33, c);
+          if (e.room) text += " to " + id_suffix(*e.room);
+          return notice(ctx, text + ": " + sanitize(e.text));
         } else if constexpr (std::is_same_v<T, evt::Welcome>) {
           return notice(ctx, "you are " + paint_nick(e.nick, c, ctx.nick_colours) + " on " +
                                  sanitize(e.server) + " (" + sanitize(e.suite) + ")");

@@ -4,7 +4,7 @@
 #   cd build/default && cpack -G DEB                      # parley_<version>-1_<arch>.deb
 #
 # What goes where (prefix /usr, as in the .deb):
-#   /usr/bin/parleyd, /usr/bin/parley (once the client exists)
+#   /usr/bin/parleyd, /usr/bin/parleyctl, /usr/bin/parley (once the client exists)
 #   /usr/lib/systemd/system/parleyd.service   (ExecStart= and --config follow the prefix)
 #   /etc/parley/parleyd.json                  (a conffile in the .deb)
 #   /usr/share/man/man{1,5,8}/*.gz
@@ -15,7 +15,7 @@ include(GNUInstallDirs)
 
 set(PARLEY_DOC_DIR "${CMAKE_INSTALL_DATAROOTDIR}/doc/parley")
 
-install(TARGETS parleyd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS parleyd parleyctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # The console client lives on another branch for now; this branch builds without it.
 if(TARGET parley)
   install(TARGETS parley RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
@@ -29,7 +29,7 @@ install(SCRIPT "${CMAKE_BINARY_DIR}/InstallServiceFiles.cmake")
 find_program(GZIP_EXECUTABLE gzip REQUIRED)
 set(PARLEY_MAN_DIR "${CMAKE_BINARY_DIR}/man")
 set(man_outputs)
-foreach(page parleyd.8 parley.1 parleyd.json.5)
+foreach(page parleyd.8 parleyctl.8 parley.1 parleyd.json.5)
   string(REGEX MATCH "[0-9]$" section "${page}")
   set(out "${PARLEY_MAN_DIR}/man${section}/${page}.gz")
   add_custom_command(

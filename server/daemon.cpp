@@ -32,7 +32,7 @@ std::optional<std::string> getenv_nonempty(const char* name) {
 
 config::Environment environment() {
   return {getenv_nonempty("STATE_DIRECTORY"), getenv_nonempty("XDG_STATE_HOME"),
-          getenv_nonempty("HOME")};
+          getenv_nonempty("HOME"), getenv_nonempty("RUNTIME_DIRECTORY")};
 }
 
 NotifyEnvironment notify_environment() {

@@ -236,6 +236,83 @@ void EventLog::metrics_listening(std::string_view address, std::uint16_t port, b
   emit(level, j);
 }
 
+void EventLog::control_listening(std::string_view path) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "control_listening");
+  j["path"] = bounded(path);
+  emit(level, j);
+}
+
+void EventLog::control_refused(std::uint64_t uid, std::int64_t pid) {
+  constexpr Level level = Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "control_refused");
+  j["uid"] = uid;
+  j["pid"] = pid;
+  emit(level, j);
+}
+
+void EventLog::ban(std::string_view kind, std::string_view target,
+                   std::optional<std::int64_t> expires, std::size_t sessions_ended) {
+  constexpr Level level = Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "ban");
+  j["kind"] = kind;
+  j["target"] = target;
+  if (expires) j["expires"] = *expires;
+  j["sessions_ended"] = sessions_ended;
+  emit(level, j);
+}
+
+void EventLog::unban(std::string_view kind, std::string_view target) {
+  constexpr Level level = Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "unban");
+  j["kind"] = kind;
+  j["target"] = target;
+  emit(level, j);
+}
+
+void EventLog::ban_refused(std::uint64_t session, std::string_view peer,
+                           std::string_view fingerprint) {
+  constexpr Level level = Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "ban_refused");
+  j["session"] = session;
+  j["peer"] = peer;
+  j["fingerprint"] = fingerprint;
+  emit(level, j);
+}
+
+void EventLog::kick(std::uint64_t session, std::string_view nick, std::size_t reason_bytes) {
+  constexpr Level level = Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "kick");
+  j["session"] = session;
+  j["nick"] = nick;
+  j["reason_bytes"] = reason_bytes;
+  emit(level, j);
+}
+
+void EventLog::notice(std::string_view room, std::size_t text_bytes, std::size_t recipients) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "notice");
+  if (!room.empty()) j["room"] = room;
+  j["text_bytes"] = text_bytes;
+  j["recipients"] = recipients;
+  emit(level, j);
+}
+
+void EventLog::drain(std::size_t sessions) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "drain");
+  j["sessions"] = sessions;
+  emit(level, j);
+}
+
 void EventLog::session_open(std::uint64_t session, std::string_view peer) {
   constexpr Level level = Level::debug;
   if (!enabled(level)) return;

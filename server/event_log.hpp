@@ -53,6 +53,22 @@ class EventLog {
                  std::string_view tls_certificate = "");
   // The metrics endpoint is bound; warn when it is reachable from beyond this host.
   void metrics_listening(std::string_view address, std::uint16_t port, bool loopback);
+  // The admin socket is bound (parleyctl(8)).
+  void control_listening(std::string_view path);
+  // A connection to the admin socket from a user who may not use it (warn).
+  void control_refused(std::uint64_t uid, std::int64_t pid);
+  // Operator actions through the admin socket. Operator text (a kick reason, a notice) is
+  // counted, never logged. expires: Unix seconds, absent for a ban without end.
+  void ban(std::string_view kind, std::string_view target, std::optional<std::int64_t> expires,
+           std::size_t sessions_ended);
+  void unban(std::string_view kind, std::string_view target);
+  // A client refused for a banned identity key, at its finished (an address ban refuses at
+  // accept, logged as admission_refused).
+  void ban_refused(std::uint64_t session, std::string_view peer, std::string_view fingerprint);
+  void kick(std::uint64_t session, std::string_view nick, std::size_t reason_bytes);
+  // room "" = every session, omitted.
+  void notice(std::string_view room, std::size_t text_bytes, std::size_t recipients);
+  void drain(std::size_t sessions);
   void session_open(std::uint64_t session, std::string_view peer);
   // client_fingerprint "" = anonymous client, field omitted; tls "" = plain TCP, omitted (else
   // the TLS version and cipher, "TLSv1.3 TLS_AES_256_GCM_SHA384").

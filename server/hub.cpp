@@ -142,6 +142,40 @@ std::optional<std::string> Hub::nick_of(SessionId id) const {
   return it->second.nick;
 }
 
+std::optional<SessionId> Hub::holder_of(std::string_view nick) const {
+  const auto it = nicks_.find(fold_name(nick));
+  if (it == nicks_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> Hub::rooms_of(SessionId id) const {
+  std::vector<std::string> names;
+  if (const auto it = sessions_.find(id); it != sessions_.end())
+    for (const auto& key : it->second.rooms)
+      names.push_back(rooms_.at(key).name);
+  return names;
+}
+
+std::optional<std::size_t> Hub::broadcast(std::string_view json,
+                                          const std::optional<std::string>& room) const {
+  std::size_t reached = 0;
+  auto reach = [&](const Session& session) {
+    if (json.size() > session.member->max_event_bytes()) return;
+    session.member->deliver(json);
+    ++reached;
+  };
+  if (!room) {
+    for (const auto& [id, session] : sessions_)
+      reach(session);
+    return reached;
+  }
+  const auto it = rooms_.find(fold_name(*room));
+  if (it == rooms_.end()) return std::nullopt;
+  for (SessionId member : it->second.members)
+    reach(sessions_.at(member));
+  return reached;
+}
+
 HubStats Hub::stats() const {
   return HubStats{sessions_.size(), rooms_.size(), messages_relayed_, history_.messages(),
                   history_.bytes()};

@@ -133,6 +133,14 @@ class Hub {
   void detach(SessionId id, std::string_view reason);
 
   std::optional<std::string> nick_of(SessionId id) const;
+  // The session holding this nick (compared case-insensitively), for the operator's kick.
+  std::optional<SessionId> holder_of(std::string_view nick) const;
+  // The display names of the rooms this session is in, in join order.
+  std::vector<std::string> rooms_of(SessionId id) const;
+  // Operator words (PROTOCOL.md 6.6): `json` to every session, or to the members of `room`.
+  // Returns how many it reached; nullopt when there is no such room.
+  std::optional<std::size_t> broadcast(std::string_view json,
+                                       const std::optional<std::string>& room) const;
   // Optional; must outlive the hub or be reset to null.
   void set_observer(HubObserver* observer) { observer_ = observer; }
   HubStats stats() const;

@@ -15,6 +15,8 @@ class Liveness {
   Liveness(Clock::duration interval, Clock::duration timeout, Clock::time_point now)
       : interval_(interval), timeout_(timeout), last_heard_(now) {}
 
+  // When the client's last record arrived (the operator's "idle" column).
+  Clock::time_point last_heard() const { return last_heard_; }
   // A record from the client: it is alive, and any ping is answered.
   void heard(Clock::time_point now) {
     last_heard_ = now;

@@ -59,8 +59,9 @@ std::optional<std::uint64_t> number(const std::optional<std::string>& text) {
 
 ServerMetrics::ServerMetrics()
     : handshake_seconds(handshake_bounds()), loop_lag_seconds(lag_bounds()) {
-  for (auto reason : {refusal::kSourceRate, refusal::kSourcePending, refusal::kTooManyPending,
-                      refusal::kEvicted, refusal::kSourceSessions, refusal::kServerFull})
+  for (auto reason :
+       {refusal::kSourceRate, refusal::kSourcePending, refusal::kTooManyPending, refusal::kEvicted,
+        refusal::kSourceSessions, refusal::kServerFull, refusal::kBanned})
     admission_refusals.preset({reason});
   for (const auto& suite : all_suites())
     handshakes.preset({"ok", suite.name});
@@ -124,8 +125,8 @@ std::string render_metrics(const ServerContext& ctx, const ProcessSample& proces
 
   w.family("parley_admission_refusals_total", "counter",
            "Connections refused before becoming a session, by reason: at accept (source_rate, "
-           "source_pending, too_many_pending, evicted) or at the ClientHello (source_rate, "
-           "source_sessions, server_full).");
+           "source_pending, too_many_pending, evicted, banned) or at the ClientHello (source_rate, "
+           "source_sessions, server_full), or at the client's finished (banned).");
   w.counter("parley_admission_refusals_total", m.admission_refusals);
 
   w.family("parley_handshakes_total", "counter",

@@ -23,6 +23,8 @@ inline constexpr std::string_view kTooManyPending = "too_many_pending";
 inline constexpr std::string_view kEvicted = "evicted";
 inline constexpr std::string_view kSourceSessions = "source_sessions";
 inline constexpr std::string_view kServerFull = "server_full";
+// An operator's ban (parleyctl ban): an address at accept, a key at the client's finished.
+inline constexpr std::string_view kBanned = "banned";
 }  // namespace refusal
 
 struct ServerMetrics {

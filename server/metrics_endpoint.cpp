@@ -16,6 +16,8 @@
 
 #include <stdexcept>
 
+#include "bounded_accept.hpp"
+
 namespace parley::server {
 
 namespace asio = boost::asio;
@@ -35,31 +37,6 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // What Prometheus asks for when it cannot negotiate anything better, and what we always give.
 constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
-// After an accept that failed for want of descriptors or memory: do not spin on it.
-constexpr std::chrono::milliseconds kAcceptBackoff{100};
-
-// One connection's place among those being served: taken at accept (before the coroutine that
-// serves it first runs, so the next accept already counts it) and given back however that
-// coroutine ends, including when the io_context is destroyed with it suspended (the place owns
-// the state through its shared_ptr, so it never outlives what it counts in).
-class Occupied {
- public:
-  explicit Occupied(std::shared_ptr<MetricsEndpoint::State> state) : state_(std::move(state)) {
-    ++state_->active;
-  }
-  Occupied(Occupied&& other) noexcept = default;
-  ~Occupied() {
-    if (state_) --state_->active;
-  }
-  Occupied(const Occupied&) = delete;
-  Occupied& operator=(const Occupied&) = delete;
-  Occupied& operator=(Occupied&&) = delete;
-
-  MetricsEndpoint::State& state() const { return *state_; }
-
- private:
-  std::shared_ptr<MetricsEndpoint::State> state_;
-};
 
 http::response<http::string_body> plain(http::status status, unsigned version, std::string body) {
   http::response<http::string_body> res{status, version};
@@ -91,7 +68,7 @@ http::response<http::string_body> answer(const http::request<http::empty_body>& 
 
 // One connection: read one request within the deadline and the size cap, answer, close. Takes
 // its state as parameters (no capturing coroutine lambdas: the g++ 12 pitfall).
-awaitable<void> serve(tcp::socket socket, Occupied place) {
+awaitable<void> serve(tcp::socket socket, Occupied<MetricsEndpoint::State> place) {
   const MetricsEndpoint::State* state = &place.state();
   beast::tcp_stream stream(std::move(socket));
   try {
@@ -118,28 +95,6 @@ awaitable<void> serve(tcp::socket socket, Occupied place) {
     // is logged about scrapes.
   }
   stream.close();
-}
-
-awaitable<void> accept_loop(tcp::acceptor& acceptor,
-                            std::shared_ptr<MetricsEndpoint::State> state) {
-  asio::steady_timer pause(acceptor.get_executor());
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-    if (ec) {
-      pause.expires_after(kAcceptBackoff);
-      co_await pause.async_wait(use_tuple);
-      continue;
-    }
-    // Over the limit: closed before reading a byte, which costs nothing to hold.
-    if (state->active >= state->limits.max_connections) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
-      continue;
-    }
-    asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), Occupied(state)),
-                   asio::detached);
-  }
 }
 
 }  // namespace
@@ -171,7 +126,7 @@ tcp::endpoint MetricsEndpoint::listen(const std::string& address, std::uint16_t 
 }
 
 void MetricsEndpoint::start() {
-  asio::co_spawn(io_, accept_loop(acceptor_, state_), asio::detached);
+  asio::co_spawn(io_, accept_bounded(acceptor_, state_, &serve), asio::detached);
 }
 
 void MetricsEndpoint::stop() {

@@ -1,6 +1,5 @@
 #include "seq_lease.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,28 +37,15 @@ std::uint64_t SeqLease::extend() {
   return limit_;
 }
 
-// Written whole to a temporary file, synced, then renamed over the old one: a crash leaves the
-// old lease or the new one, never half a number.
+// Replaced whole (replace_file): a crash leaves the old lease or the new one, never half a number.
 void SeqLease::write(std::uint64_t limit) {
-  const std::string tmp = path_ + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("room seq lease " + tmp + ": " + std::strerror(errno));
-  const std::string text = std::to_string(limit) + "\n";
-  int error = parley::write_all(fd, text);
-  if (error == 0 && ::fsync(fd) != 0) error = errno;
-  ::close(fd);
-  if (error == 0 && ::rename(tmp.c_str(), path_.c_str()) != 0) error = errno;
-  if (error != 0) {
-    ::unlink(tmp.c_str());
+  if (const int error = parley::replace_file(path_, std::to_string(limit) + "\n"))
     throw std::runtime_error("room seq lease " + path_ + ": " + std::strerror(error));
-  }
   limit_ = limit;
 }
 
 std::string SeqLease::path_beside(const std::string& identity_key) {
-  const auto slash = identity_key.rfind('/');
-  return (slash == std::string::npos ? std::string(".") : identity_key.substr(0, slash)) +
-         "/room-seq";
+  return parley::sibling_path(identity_key, "room-seq");
 }
 
 }  // namespace parley::server

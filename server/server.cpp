@@ -134,6 +134,16 @@ Server::Server(asio::io_context& io, ServerContext& ctx, std::string config_path
       make_transport_(std::move(make_transport)) {}
 
 void Server::listen() {
+  // The admin socket first: once `listening` is logged, parleyctl can reach the server too.
+  if (const auto& c = ctx_.config().control) {
+    control_ = std::make_unique<ControlSocket>(
+        io_, [this](const ControlRequest& request) { return on_control(request); },
+        [this](const ControlPeer& peer) {
+          ctx_.log.control_refused(peer.uid, static_cast<std::int64_t>(peer.pid));
+        });
+    control_->listen(c->socket);
+    ctx_.log.control_listening(c->socket);
+  }
   for (const auto& l : ctx_.config().listen) {
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(l.address, ec);
@@ -182,6 +192,7 @@ void Server::start() {
     metrics_->start();
     asio::co_spawn(io_, lag_loop(), on_error);
   }
+  if (control_) control_->start();
   if (!notifier_.enabled()) return;
   // The listeners were bound and listening in listen(): the kernel queues connections from
   // there on, so a client that acts on READY=1 is never refused.
@@ -245,6 +256,16 @@ awaitable<void> Server::accept_loop(Listener& listener) {
     const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
     if (peer_ec) continue;  // gone already
     const std::string peer_text = endpoint_text(peer);
+
+    // An operator's ban: closed at once, before a byte is read or any cryptography, and logged
+    // like the other refusals at accept (one line per source and interval).
+    if (!ctx_.bans.empty() && ctx_.bans.address_banned(peer.address().to_string(), unix_now())) {
+      ctx_.metrics.admission_refusals.add({refusal::kBanned});
+      log_refusal(peer.address(), peer_text, "address banned");
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
 
     const std::uint64_t id = next_session_id_ + 1;
     const auto decision = ctx_.admission.admit(id, peer.address(), steady_clock::now());
@@ -314,7 +335,11 @@ awaitable<void> Server::handle_signals() {
       notifier_.ready(status_text());
       continue;
     }
-    begin_shutdown(signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    if (shutting_down_) continue;  // draining already (parleyctl drain)
+    const std::string_view signal_name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
+    ctx_.log.shutdown(signal_name, ctx_.sessions.size());
+    begin_shutdown("shutting down on " + std::string(signal_name) + ", closing " +
+                   std::to_string(ctx_.sessions.size()) + " sessions");
     co_return;
   }
 }
@@ -365,14 +390,13 @@ std::optional<std::string> Server::try_reload() {
   }
 }
 
-void Server::begin_shutdown(std::string_view signal_name) {
+void Server::begin_shutdown(const std::string& stopping) {
   shutting_down_ = true;
-  ctx_.log.shutdown(signal_name, ctx_.sessions.size());
-  notifier_.stopping("shutting down on " + std::string(signal_name) + ", closing " +
-                     std::to_string(ctx_.sessions.size()) + " sessions");
+  notifier_.stopping(stopping);
   boost::system::error_code ec;
   for (auto& l : listeners_)
     l->acceptor.close(ec);
+  if (control_) control_->stop();
   stats_timer_.cancel();
   // After STOPPING=1 the manager no longer holds us to the watchdog; TimeoutStopSec= bounds
   // the drain instead.

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "control_socket.hpp"
 #include "metrics_endpoint.hpp"
 #include "refusal_log.hpp"
 #include "sd_notify.hpp"
@@ -36,8 +37,9 @@ class Server {
   Server(boost::asio::io_context& io, ServerContext& ctx, std::string config_path,
          config::Environment env, Notifier& notifier, TransportFactory make_transport);
 
-  // Binds every listener and the metrics endpoint, if configured (throws std::runtime_error
-  // naming the address), and logs `listening` and `metrics_listening`.
+  // Binds every listener, and the metrics endpoint and the admin socket if configured (throws
+  // std::runtime_error naming the address), and logs `listening`, `metrics_listening` and
+  // `control_listening`.
   void listen();
   // Starts accepting, handling signals and logging stats, then tells the service manager
   // READY=1 (every listener is bound by now, so connections queue from here on); returns at once.
@@ -74,7 +76,25 @@ class Server {
   bool reload();
   // The new configuration and authorized keys, or why not (nullopt, logged).
   std::optional<std::string> try_reload();
-  void begin_shutdown(std::string_view signal_name);
+  // SIGTERM, SIGINT and `parleyctl drain`: stop accepting everywhere, `goaway` and close to every
+  // session, exit once they are gone (or after the grace period). `stopping` is the manager's
+  // STATUS= text.
+  void begin_shutdown(const std::string& stopping);
+
+  // The admin socket's verbs (control_verbs.cpp).
+  ControlSocket::Reply on_control(const ControlRequest& request);
+  nlohmann::ordered_json control_status() const;
+  nlohmann::ordered_json control_sessions() const;
+  std::string control_kick(const ControlRequest& request);
+  std::string control_ban(const ControlRequest& request);
+  std::string control_unban(const ControlRequest& request);
+  std::string control_bans() const;
+  // The bans whose time has not run out (expired ones stay in the list until the next change).
+  std::vector<Ban> bans_in_force() const;
+  std::string control_notice(const ControlRequest& request);
+  ControlSocket::Reply control_drain();
+  // Closes (code 12) every session the ban covers; returns how many.
+  std::size_t end_banned_sessions(const Ban& ban);
   std::string status_text() const;
 
   boost::asio::io_context& io_;
@@ -90,6 +110,8 @@ class Server {
   RefusalLog refusals_;
   boost::asio::steady_timer refusal_timer_;
   std::unique_ptr<MetricsEndpoint> metrics_;  // null unless the config asks for it
+  std::unique_ptr<ControlSocket> control_;    // null unless the config asks for it
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   boost::asio::steady_timer lag_timer_;
   boost::asio::steady_timer history_timer_;
   bool refusal_intervals_running_ = false;

@@ -2,6 +2,8 @@
 
 #include <botan/system_rng.h>
 
+#include <chrono>
+
 namespace parley::server {
 namespace {
 
@@ -26,6 +28,12 @@ std::uint16_t guest_suffix(Botan::RandomNumberGenerator& rng) {
 
 }  // namespace
 
+UnixSeconds unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 ServerContext::ServerContext(boost::asio::any_io_executor exec, config::Config initial,
                              std::shared_ptr<const config::AuthorizedKeys> keys,
                              EventLog& event_log, ServerIdentity& server_identity,
@@ -35,6 +43,8 @@ ServerContext::ServerContext(boost::asio::any_io_executor exec, config::Config i
       rng(random),
       hub_log(event_log),
       seq_lease(SeqLease::path_beside(initial.identity_key)),
+      ban_file(BanFile::path_beside(initial.identity_key)),
+      bans(ban_file.load(unix_now())),
       hub([&random] { return guest_suffix(random); }),
       admission(admission_limits(initial.limits)),
       occupancy(occupancy_limits(initial.limits)),
@@ -53,6 +63,9 @@ void ServerContext::apply(config::Config next, std::shared_ptr<const config::Aut
   policy->suites = c.suites;
   policy->min_client_rsa_bits = c.limits.min_client_rsa_bits;
   policy->has_room = [this] { return occupancy.has_room(); };
+  policy->banned = [this](std::string_view fingerprint) {
+    return bans.fingerprint_banned(fingerprint, unix_now());
+  };
   if (c.auth.mode == config::AuthMode::keys) {
     // The handshake keeps the policy alive, and the policy keeps these keys alive.
     policy->authorize = [keys](std::string_view fingerprint) {

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "admission.hpp"
+#include "ban_list.hpp"
 #include "event_log.hpp"
 #include "flush_queue.hpp"
 #include "hub.hpp"
@@ -34,6 +35,9 @@ struct Counters {
   std::uint64_t idle_trims = 0;  // idle sessions that gave back their cipher objects and buffers
 };
 
+// Wall-clock seconds, for ban expiry (bans outlive restarts, so steady_clock will not do).
+UnixSeconds unix_now();
+
 struct ServerContext {
   // `keys`: the authorized_keys the config names (null when it names none).
   ServerContext(boost::asio::any_io_executor executor, config::Config initial,
@@ -54,6 +58,8 @@ struct ServerContext {
   Botan::RandomNumberGenerator& rng;
   HubLog hub_log;
   SeqLease seq_lease;  // before the hub, which draws on it
+  BanFile ban_file;
+  BanList bans;  // loaded from ban_file at start, saved on every change
   Hub hub;
   Admission admission;
   Occupancy occupancy;

@@ -200,7 +200,12 @@ awaitable<std::unique_ptr<Established>> Session::handshake() {
   if (step.failure) {
     if (step.failure->code == StatusCode::auth_failed) {
       ctx_.metrics.handshakes.add({name_of(StatusCode::auth_failed), "none"});
-      ctx_.log.auth_failed(id_, peer_, hs.presented_fingerprint(), step.failure->reason);
+      if (step.failure->reason == kBannedKeyReason) {
+        ctx_.metrics.admission_refusals.add({refusal::kBanned});
+        ctx_.log.ban_refused(id_, peer_, hs.presented_fingerprint());
+      } else {
+        ctx_.log.auth_failed(id_, peer_, hs.presented_fingerprint(), step.failure->reason);
+      }
     } else {
       handshake_failed(name_of(step.failure->code), step.failure->reason);
     }
@@ -298,7 +303,7 @@ void Session::attach(Established keys) {
                    std::string(live_->keys.sealer.suite().name),
                    limits.rate,
                    limits.burst,
-                   {"seq_ack", "action", "history", "paging", "goaway", "takeover"}}));
+                   {"seq_ack", "action", "history", "paging", "notice", "goaway", "takeover"}}));
 }
 
 awaitable<void> Session::serve() {
@@ -484,6 +489,16 @@ void Session::end(Ending ending) {
 
 void Session::end_session(StatusCode code, std::string_view reason) {
   end(Ending::by_server(code, std::string(reason), std::string(name_of(code))));
+}
+
+std::optional<Session::Snapshot> Session::snapshot() const {
+  if (phase_ != Phase::established) return std::nullopt;
+  return Snapshot{std::string(live_->keys.sealer.suite().name),
+                  live_->keys.client_fingerprint,
+                  counters_.bytes_in,
+                  counters_.bytes_out,
+                  started_,
+                  live_->liveness.last_heard()};
 }
 
 void Session::shut_down(std::uint64_t reconnect_after_ms) {

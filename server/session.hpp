@@ -54,13 +54,24 @@ class Session final : public Member,
   std::size_t reply_budget_bytes() const override { return live_->outbox.budget() / 2; }
   // FlushQueue: one write, without waiting, of everything queued.
   void flush_output() override;
-  // SIGTERM: a `goaway` (PROTOCOL.md 6.7) naming when to reconnect, then close(normal, "server
-  // shutting down").
+  // SIGTERM or drain: a `goaway` (PROTOCOL.md 6.7) naming when to reconnect, then close(normal,
+  // "server shutting down").
   void shut_down(std::uint64_t reconnect_after_ms);
   // Admission made room for a newcomer at this handshake's expense (before its ClientHello).
   void evict();
 
   std::uint64_t id() const { return id_; }
+  // "ADDRESS:PORT" ("[ADDRESS]:PORT" for IPv6), as the log says it.
+  const std::string& peer() const { return peer_; }
+
+  // What the operator's `sessions` listing shows of an established session (nullopt otherwise).
+  struct Snapshot {
+    std::string suite;
+    std::string fingerprint;  // the client's identity, "" when anonymous
+    std::uint64_t bytes_in, bytes_out;
+    std::chrono::steady_clock::time_point started, last_heard;
+  };
+  std::optional<Snapshot> snapshot() const;
 
   // Where run() is, for the metrics page: closing covers everything after the end was decided.
   enum class State { handshake, established, closing };

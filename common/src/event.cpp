@@ -131,6 +131,11 @@ struct EventWriter {
     out["reason"] = e.reason;
     out["reconnect_after_ms"] = e.reconnect_after_ms;
   }
+  void operator()(const Notice& e) const {
+    out["type"] = "notice";
+    out["text"] = e.text;
+    if (e.room) out["room"] = *e.room;
+  }
 };
 
 // Reads typed fields from one JSON object and keeps the first failure, so an event parser
@@ -347,6 +352,7 @@ std::optional<Event> read_event(std::string_view type, FieldReader& f) {
                       f.id(/*required=*/false)};
   if (type == "goaway")
     return GoAway{f.string("reason"), *f.unsigned_integer("reconnect_after_ms")};
+  if (type == "notice") return Notice{f.string("text"), f.optional_string("room")};
   return std::nullopt;
 }
 

@@ -177,6 +177,8 @@ ClientFinishedVerdict check_client_finished(RecordOpener& opener, ByteView body,
   if (!Botan::constant_time_compare(finished->th.data(), th.data(), th.size()))
     return refuse("transcript mismatch");
 
+  if (!v.fingerprint.empty() && policy.banned && policy.banned(v.fingerprint))
+    return refuse(std::string(kBannedKeyReason));
   if (finished->identity.empty()) {
     if (!finished->signature.empty()) return refuse("signature without an identity");
     if (policy.authorize) return refuse("client identity required");

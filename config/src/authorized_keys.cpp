@@ -27,8 +27,14 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Exactly what fingerprint_of prints. The last character carries only 4 digest bits, so its
-// low 2 bits must be zero: otherwise two spellings would name one key and lookups would miss.
+std::string line_error(std::size_t line, std::string_view what) {
+  return "line " + std::to_string(line) + ": " + std::string(what);
+}
+
+}  // namespace
+
+// The last character carries only 4 digest bits, so its low 2 bits must be zero: otherwise two
+// spellings would name one key and lookups would miss.
 bool is_fingerprint(std::string_view s) {
   if (!s.starts_with(kPrefix) || s.size() != kPrefix.size() + kBase64Chars) return false;
   s.remove_prefix(kPrefix.size());
@@ -36,12 +42,6 @@ bool is_fingerprint(std::string_view s) {
     if (kBase64.find(c) == std::string_view::npos) return false;
   return kBase64.find(s.back()) % 4 == 0;
 }
-
-std::string line_error(std::size_t line, std::string_view what) {
-  return "line " + std::to_string(line) + ": " + std::string(what);
-}
-
-}  // namespace
 
 bool AuthorizedKeys::contains(std::string_view fingerprint) const {
   return std::any_of(keys.begin(), keys.end(),

@@ -79,8 +79,8 @@ constexpr std::array<HistoryField, 3> kHistoryFields = {{
     {"max_bytes", &History::max_bytes, 65536, 68719476736},
 }};
 
-constexpr std::array<std::string_view, 8> kTopKeys = {
-    "listen", "identity_key", "suites", "limits", "history", "auth", "log", "metrics"};
+constexpr std::array<std::string_view, 9> kTopKeys = {
+    "listen", "identity_key", "suites", "limits", "history", "auth", "log", "metrics", "control"};
 constexpr std::array<std::string_view, 3> kListenKeys = {"address", "port", "tls"};
 constexpr std::array<std::string_view, 3> kTlsKeys = {"cert", "key", "min_version"};
 constexpr std::array<std::string_view, 2> kTlsVersions = {"1.2", "1.3"};
@@ -88,6 +88,7 @@ constexpr std::array<std::string_view, 2> kAuthKeys = {"mode", "authorized_keys"
 constexpr std::array<std::string_view, 4> kLogKeys = {"format", "level", "file",
                                                       "stats_interval_s"};
 constexpr std::array<std::string_view, 1> kMetricsKeys = {"listen"};
+constexpr std::array<std::string_view, 1> kControlKeys = {"socket"};
 constexpr std::array<std::string_view, 2> kAuthModes = {"open", "keys"};
 constexpr std::array<std::string_view, 2> kLogFormats = {"json", "text"};
 
@@ -534,20 +535,28 @@ class Parser {
     }
   }
 
+  // A section that is null (off: `out` is reset) or an object with only `keys`. True when there
+  // is an object to read.
+  template <class Section>
+  bool optional_section(const json& v, const std::string& path,
+                        std::span<const std::string_view> keys, std::optional<Section>& out) {
+    if (v.is_null()) {
+      out.reset();
+      return false;
+    }
+    if (!v.is_object()) {
+      error(path, "expected an object or null, got " + describe(v));
+      return false;
+    }
+    return object(v, path, keys);
+  }
+
   // null (off) or {"listen": "ADDRESS:PORT"}; `listen` is what the server's listeners became,
   // so the endpoint cannot take one of their sockets.
   void metrics(const json& v, const std::vector<ListenAddress>& listen,
                std::optional<Metrics>& out) {
     const std::string path = "metrics";
-    if (v.is_null()) {
-      out.reset();
-      return;
-    }
-    if (!v.is_object()) {
-      error(path, "expected an object or null, got " + describe(v));
-      return;
-    }
-    if (!object(v, path, kMetricsKeys)) return;
+    if (!optional_section(v, path, kMetricsKeys, out)) return;
     const std::string listen_path = join(path, "listen");
     constexpr std::string_view kExpected =
         "\"ADDRESS:PORT\" (an IPv4 address, or an IPv6 address in brackets as in "
@@ -575,6 +584,26 @@ class Parser {
       }
     }
     out = std::move(parsed);
+  }
+
+  // null (off) or {"socket": PATH}.
+  void control(const json& v, std::optional<Control>& out) {
+    const std::string path = "control";
+    if (!optional_section(v, path, kControlKeys, out)) return;
+    const std::string socket_path = join(path, "socket");
+    auto it = v.find("socket");
+    if (it == v.end()) {
+      error(socket_path, "missing, expected a path");
+      return;
+    }
+    auto p = file_path(*it, socket_path);
+    if (!p) return;
+    if (p->size() > kMaxControlSocketPath) {
+      error(socket_path, "longer than " + std::to_string(kMaxControlSocketPath) +
+                             " bytes, which a Unix socket address cannot hold");
+      return;
+    }
+    out = Control{std::move(*p)};
   }
 };
 
@@ -617,8 +646,19 @@ std::string default_identity_key_path(const Environment& env) {
   return "./parleyd-identity.pem";
 }
 
+std::optional<Control> default_control(const Environment& env) {
+  if (!is_set(env.runtime_directory)) return std::nullopt;
+  const std::string_view first =
+      std::string_view(*env.runtime_directory).substr(0, env.runtime_directory->find(':'));
+  if (first.empty()) return std::nullopt;
+  std::string path = join_dir(first, "control.sock");
+  if (path.size() > kMaxControlSocketPath) return std::nullopt;
+  return Control{std::move(path)};
+}
+
 Config default_config(const Environment& env) {
   Config c;
+  c.control = default_control(env);
   c.listen = {ListenAddress{"127.0.0.1", 7777}};
   c.identity_key = default_identity_key_path(env);
   for (const auto& s : all_suites())
@@ -656,6 +696,7 @@ ParseResult parse_config(std::string_view json_text, const Environment& env) {
     if (auto it = doc.find("auth"); it != doc.end()) p.auth(*it, c.auth);
     if (auto it = doc.find("log"); it != doc.end()) p.log(*it, c.log);
     if (auto it = doc.find("metrics"); it != doc.end()) p.metrics(*it, c.listen, c.metrics);
+    if (auto it = doc.find("control"); it != doc.end()) p.control(*it, c.control);
   }
   if (!p.errors.empty()) return std::move(p.errors);
   return c;
@@ -710,6 +751,8 @@ std::string to_json(const Config& config) {
   j["log"]["stats_interval_s"] = config.log.stats_interval_s;
   j["metrics"] = config.metrics ? nlohmann::ordered_json{{"listen", listen_text(*config.metrics)}}
                                 : nlohmann::ordered_json(nullptr);
+  j["control"] = config.control ? nlohmann::ordered_json{{"socket", config.control->socket}}
+                                : nlohmann::ordered_json(nullptr);
   return j.dump(2) + "\n";
 }
 
@@ -741,6 +784,7 @@ ConfigDiff diff(const Config& old_config, const Config& new_config) {
   note(a.log.stats_interval_s != b.log.stats_interval_s, "log.stats_interval_s", false);
   // The endpoint is bound once at start, like the listeners.
   note(a.metrics != b.metrics, "metrics", true);
+  note(a.control != b.control, "control", true);
   return d;
 }
 

@@ -72,8 +72,8 @@ class HostileServerTest : public ::testing::Test {
 TEST_F(HostileServerTest, EventsAndErrorCodesOfALaterVersionAreIgnoredNotFatal) {
   const std::string message =
       R"({"type":"message","room":"lobby","from":"bob","text":"still here","ts":"t","seq":1})";
-  ScriptedServer server({{welcome({{"features", {"notice", "goaway"}}}),
-                          R"({"type":"notice","text":"maintenance at 10"})",
+  ScriptedServer server({{welcome({{"features", {"shout", "goaway"}}}),
+                          R"({"type":"shout","text":"maintenance at 10"})",
                           R"({"type":"error","code":"unavailable","message":"cut off"})", message,
                           R"({"type":"goaway","reason":"restart","reconnect_after_ms":500})"},
                          CloseRecord{StatusCode::normal, "server shutting down"}});
@@ -82,7 +82,7 @@ TEST_F(HostileServerTest, EventsAndErrorCodesOfALaterVersionAreIgnoredNotFatal) 
   EXPECT_NE(run.err.find("server shutting down"), std::string::npos) << run.err;
   EXPECT_EQ(run.err.find("protocol error"), std::string::npos) << run.err;
   // The welcome, the error, the message and the goaway (6.7, which this client knows); the
-  // event of unknown type (notice) is skipped. Then how the session ended.
+  // event of unknown type (shout) is skipped. Then how the session ended.
   const auto lines = lines_of(run.out);
   ASSERT_EQ(lines.size(), 5u) << run.out;
   EXPECT_EQ(nlohmann::json::parse(lines[1])["code"], "unavailable");

@@ -74,7 +74,8 @@ for p in $readme_paths; do
   [ -e "$root$p" ] || fail "README names $p, which is not in the package"
 done
 for f in /usr/share/doc/parley/copyright /usr/share/doc/parley/changelog.Debian.gz \
-  /usr/bin/parley /usr/share/man/man1/parley.1.gz /usr/share/doc/parley/examples/parleyd.logrotate; do
+  /usr/bin/parley /usr/share/man/man1/parley.1.gz /usr/share/doc/parley/examples/parleyd.logrotate \
+  /usr/bin/parleyctl /usr/share/man/man8/parleyctl.8.gz; do
   [ -f "$root$f" ] || fail "$f is not in the package"
 done
 

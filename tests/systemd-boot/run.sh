@@ -224,6 +224,16 @@ relayed() {
     '.type == "message" and .from == "alice" and .room == "trial" and .text == "hello through systemd"'
 }
 wait_for 10 "the message relayed to the listening client" relayed
+# The admin socket (RuntimeDirectory=): root's parleyctl sees bob, still connected.
+[ "$(ct stat -c '%a %u' /run/parleyd)" = "700 $uid" ] ||
+  die "runtime directory: $(ct stat -c '%a %u' /run/parleyd), want 700 $uid"
+[ "$(ct stat -c '%a %u' /run/parleyd/control.sock)" = "600 $uid" ] ||
+  die "control.sock: $(ct stat -c '%a %u' /run/parleyd/control.sock), want 600 $uid"
+ct parleyctl --json status | jq -e '.ok and .state == "running" and .sessions >= 1' >/dev/null ||
+  die "parleyctl status: $(ct parleyctl --json status 2>&1)"
+ct parleyctl --json sessions | jq -e '[.sessions[].nick] | index("bob")' >/dev/null ||
+  die "parleyctl sessions does not list bob: $(ct parleyctl --json sessions 2>&1)"
+pass "parleyctl status and sessions as root over /run/parleyd/control.sock (0700 dir, 0600 socket)"
 # shellcheck disable=SC2016
 ct sh -c 'kill -INT "$(cat /run/parley-listen.pid)"'
 listener_gone() { ! kill -0 "$listener" 2>/dev/null; }

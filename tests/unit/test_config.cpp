@@ -532,7 +532,7 @@ TEST(Config, ToJsonRoundTrips) {
   const std::string text = to_json(default_config(kEnv));
   EXPECT_NE(text.find("\n  \"limits\": {\n    \"max_clients\": 10000,"), std::string::npos) << text;
   EXPECT_NE(text.find("\"authorized_keys\": null"), std::string::npos);
-  EXPECT_TRUE(text.ends_with("\n  \"metrics\": null\n}\n")) << text;
+  EXPECT_TRUE(text.ends_with("\n  \"metrics\": null,\n  \"control\": null\n}\n")) << text;
   // The endpoint goes out in the form the file uses, brackets and all.
   EXPECT_NE(to_json(non_default_config()).find(R"("metrics": {
     "listen": "[::1]:9477"
@@ -589,7 +589,9 @@ TEST(Config, ExampleFileIsTheDefaults) {
   ASSERT_TRUE(std::holds_alternative<Config>(result))
       << std::get<std::vector<ConfigError>>(result).front().to_string();
   Config expected = default_config(kEnv);
+  // The file shows the values the service unit gives them.
   expected.identity_key = "/var/lib/parleyd/identity.pem";
+  expected.control = Control{"/run/parleyd/control.sock"};
   EXPECT_EQ(std::get<Config>(result), expected);
   // Byte for byte what to_json prints, so the file keeps showing every key, in order.
   std::ifstream in(PARLEY_CONFIG_DIR "/parleyd.example.json", std::ios::binary);
@@ -713,6 +715,43 @@ TEST(AuthorizedKeys, FileReadWithTheConfigFilesCapAndNamedInErrors) {
   std::remove(good.c_str());
   std::remove(bad.c_str());
   std::remove(huge.c_str());
+}
+
+}  // namespace
+}  // namespace parley::config
+
+namespace parley::config {
+namespace {
+
+TEST(Config, ControlSocketIsOffOutsideSystemdAndInTheRuntimeDirectoryUnderIt) {
+  EXPECT_FALSE(parse_ok("{}").control);
+  Environment systemd = kEnv;
+  systemd.runtime_directory = "/run/parleyd:/run/other";
+  auto result = parse_config("{}", systemd);
+  ASSERT_TRUE(std::holds_alternative<Config>(result));
+  EXPECT_EQ(std::get<Config>(result).control, (Control{"/run/parleyd/control.sock"}));
+  // An explicit null turns it off even there.
+  result = parse_config(R"({"control": null})", systemd);
+  ASSERT_TRUE(std::holds_alternative<Config>(result));
+  EXPECT_FALSE(std::get<Config>(result).control);
+}
+
+TEST(Config, ControlSocketPath) {
+  EXPECT_EQ(parse_ok(R"({"control": {"socket": "/tmp/x.sock"}})").control,
+            (Control{"/tmp/x.sock"}));
+  EXPECT_EQ(one_error(R"({"control": {}})").path, "control.socket");
+  EXPECT_EQ(one_error(R"({"control": {"socket": ""}})").path, "control.socket");
+  EXPECT_EQ(one_error(R"({"control": {"socket": 5}})").path, "control.socket");
+  EXPECT_EQ(one_error(R"({"control": "/tmp/x.sock"})").path, "control");
+  EXPECT_EQ(one_error(R"({"control": {"socket": "/x", "mode": 1}})").path, "control.mode");
+  const std::string long_path = "/" + std::string(kMaxControlSocketPath, 'a');
+  EXPECT_NE(one_error(R"({"control": {"socket": ")" + long_path + R"("}})").message.find("Unix"),
+            std::string::npos);
+  // Round trip, and a restart-only key.
+  const Config c = parse_ok(R"({"control": {"socket": "/tmp/x.sock"}})");
+  EXPECT_EQ(parse_ok(to_json(c)), c);
+  const auto d = diff(parse_ok("{}"), c);
+  EXPECT_EQ(d.need_restart, std::vector<std::string>{"control"});
 }
 
 }  // namespace

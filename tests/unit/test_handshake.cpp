@@ -227,6 +227,25 @@ TEST(Handshake, KeysModeRefusesUnlistedKeys) {
   expect_auth_refused(run(policy, options));
 }
 
+// An operator's ban (parleyctl ban): the key is refused by its fingerprint, before the list is
+// asked, even in open mode; anonymous clients and other keys are not affected.
+TEST(Handshake, BannedKeysAreRefusedBeforeTheList) {
+  const std::string fp = fingerprint_of(spki_of(*client_identity()));
+  bool listed_asked = false;
+  ServerPolicy policy = all_suites_policy();
+  policy.banned = [&](std::string_view f) { return f == fp; };
+  ClientOptions options;
+  options.identity = client_identity();
+  const Outcome open_mode = run(policy, options);
+  expect_auth_refused(open_mode);
+  EXPECT_EQ(open_mode.server_failure->reason, kBannedKeyReason);
+  policy.authorize = [&](std::string_view) { return listed_asked = true; };
+  expect_auth_refused(run(policy, options));
+  EXPECT_FALSE(listed_asked);
+  policy.authorize = nullptr;
+  EXPECT_TRUE(run(policy, ClientOptions{}).server);  // anonymous: nothing to ban
+}
+
 TEST(Handshake, NoCommonSuite) {
   ClientOptions options;
   options.suites = {SuiteId::idea_ctr_hmac_sha256};

@@ -126,8 +126,15 @@ struct GoAway {
   bool operator==(const GoAway&) const = default;
 };
 
+// 6.6: words from the operator, to everyone or to the members of one room.
+struct Notice {
+  std::string text;
+  std::optional<std::string> room = std::nullopt;
+  bool operator==(const Notice&) const = default;
+};
+
 using Event = std::variant<Welcome, Ack, Error, Message, Direct, Joined, Parted, Quit, NickChanged,
-                           Who, Rooms, Pong, Ping, GoAway, HistoryEnd>;
+                           Who, Rooms, Pong, Ping, GoAway, HistoryEnd, Notice>;
 
 // How serialize() writes characters outside ASCII.
 enum class JsonText {

@@ -49,7 +49,13 @@ struct ServerPolicy {
   // Unset: `open` mode. Set: `keys` mode, where a client must present an
   // identity whose fingerprint this accepts.
   std::function<bool(std::string_view fingerprint)> authorize;
+  // Unset: nobody is banned. Set: a client presenting an identity this says is banned is refused
+  // as soon as its finished names the key, before the list, the key's parsing or its signature.
+  std::function<bool(std::string_view fingerprint)> banned;
 };
+
+// The auth_failed reason of a client whose identity key is banned.
+inline constexpr std::string_view kBannedKeyReason = "client key banned";
 
 // What the server makes of c2s record #0 (PROTOCOL.md 3.3).
 struct ClientFinishedVerdict {

@@ -25,6 +25,9 @@ struct AuthorizedKeys {
   std::optional<std::string> owner_of(std::string_view nick) const;
 };
 
+// Exactly what fingerprint_of prints: "SHA256:" and 43 characters of unpadded base64.
+bool is_fingerprint(std::string_view text);
+
 // One fingerprint per line, optionally followed by whitespace and a nick (is_valid_name)
 // that the key owns. Blank lines and lines whose first non-blank character is '#' are
 // ignored; CRLF line ends are accepted. Errors read "line 3: not a SHA256: fingerprint" and

@@ -106,6 +106,15 @@ struct Metrics {
 // "127.0.0.1:9477", "[::1]:9477": the form the config file uses.
 std::string listen_text(const Metrics& metrics);
 
+// The admin socket parleyctl(8) talks to (docs/config.md `control`): a Unix stream socket.
+struct Control {
+  std::string socket;  // a path, at most kMaxControlSocketPath bytes
+  bool operator==(const Control&) const = default;
+};
+
+// sockaddr_un's sun_path holds 108 bytes with the terminating NUL.
+inline constexpr std::size_t kMaxControlSocketPath = 107;
+
 struct Config {
   std::vector<ListenAddress> listen;
   std::string identity_key;
@@ -115,6 +124,8 @@ struct Config {
   Auth auth;
   Log log;
   std::optional<Metrics> metrics;  // absent: no metrics endpoint (the default)
+  // Absent: no admin socket. Default: $RUNTIME_DIRECTORY/control.sock under systemd, else none.
+  std::optional<Control> control;
   bool operator==(const Config&) const = default;
 };
 
@@ -123,12 +134,17 @@ struct Environment {
   std::optional<std::string> state_directory;  // $STATE_DIRECTORY (systemd StateDirectory=)
   std::optional<std::string> xdg_state_home;
   std::optional<std::string> home;
+  std::optional<std::string> runtime_directory =
+      std::nullopt;  // $RUNTIME_DIRECTORY (systemd RuntimeDirectory=)
 };
 
 // $STATE_DIRECTORY/identity.pem (its first entry, if systemd set several), else
 // $XDG_STATE_HOME/parleyd/identity.pem (absolute paths only, as the XDG spec says), else
 // $HOME/.local/state/parleyd/identity.pem, else "./parleyd-identity.pem".
 std::string default_identity_key_path(const Environment& env);
+// $RUNTIME_DIRECTORY/control.sock (its first entry), else none: outside systemd the admin socket
+// is only where the config file puts it.
+std::optional<Control> default_control(const Environment& env);
 Config default_config(const Environment& env);
 
 struct ConfigError {
