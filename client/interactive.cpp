@@ -695,7 +695,7 @@ class InteractiveRun {
   std::optional<std::chrono::milliseconds> goaway_;  // the server said when to come back
   std::optional<std::string> wanted_nick_;           // the nick to take back after a reconnect
   std::set<std::string> rejoining_;                  // folded rooms being joined again
-  std::set<std::string> replaying_;  // folded rooms whose missed lines are showing
+  std::set<std::string> replaying_;                  // folded rooms whose missed lines are showing
   RoomCursor cursor_;
   std::mt19937_64 random_{std::random_device{}()};
   std::optional<std::string> quit_reason_;

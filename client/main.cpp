@@ -71,6 +71,7 @@ struct Args {
   std::vector<std::string> suites;
   int connect_timeout_s = 10;
   int reconnect_for_s = 300;
+  std::string colour = "auto";
   bool tls = false;
   std::optional<std::string> ca;
   bool tls_insecure = false;
@@ -97,7 +98,9 @@ std::string default_identity_path() {
   return dir.empty() ? dir : dir + "/identity.pem";
 }
 
-bool colour_wanted() {
+bool colour_wanted(const std::string& setting) {
+  if (setting == "always") return true;
+  if (setting == "never") return false;
   const char* no_color = std::getenv("NO_COLOR");
   const char* term = std::getenv("TERM");
   if (no_color && *no_color) return false;
@@ -276,7 +279,7 @@ asio::awaitable<Exit> run_client(Args args, Mode mode, asio::thread_pool& key_po
       InteractiveOptions interactive;
       interactive.nick = args.nick;
       interactive.rooms = rooms_of(args);
-      interactive.colour = colour_wanted();
+      interactive.colour = colour_wanted(args.colour);
       interactive.has_identity = options.handshake.identity != nullptr;
       interactive.reconnect_for = std::chrono::seconds(args.reconnect_for_s);
       interactive.reconnect = [&](const std::function<void(const std::string&)>& report) {
@@ -364,6 +367,15 @@ int main(int argc, char** argv) {
   app.add_option("--connect-timeout", args.connect_timeout_s,
                  "seconds to connect and complete the handshake (default 10)")
       ->check(CLI::Range(1, 600));
+  app.add_option("--colour", args.colour,
+                 "auto (default: on a terminal unless NO_COLOR is set), always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+  // Settings a daily user would otherwise type every time, as ~/.ssh/config holds them for ssh:
+  // one "option = value" per line, named like the long options (parley(1), FILES).
+  const std::string config_dir = parley_config_dir();
+  app.set_config("--config", config_dir.empty() ? std::string() : config_dir + "/config",
+                 "settings file (default $XDG_CONFIG_HOME/parley/config, if it exists)");
+  app.allow_config_extras(false);  // a misspelt setting is an error, not silently nothing
   app.add_option("--reconnect-for", args.reconnect_for_s,
                  "seconds to keep trying to come back after a lost session (default 300, 0: "
                  "never)")

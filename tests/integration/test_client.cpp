@@ -1154,6 +1154,39 @@ TEST_F(InteractiveKeysTest, RoomsSwitchUnreadAndCompletion) {
   quit_cleanly();
 }
 
+// Item 15: a settings file, so that a daily user types `parley` and is in.
+TEST_F(InteractiveKeysTest, TheSettingsFileIsEnoughToGetIn) {
+  ASSERT_TRUE(server_.start(server_.default_config()));
+  bob_ = watcher("bob", "ops");
+  std::filesystem::create_directories(home_.path() + "/.config/parley");
+  {
+    std::ofstream settings(home_.path() + "/.config/parley/config");
+    settings << "# parley(1), FILES\n"
+             << "target = \"" << target() << "\"\n"
+             << "nick = \"carol\"\n"
+             << "room = [\"lobby\", \"ops\"]\n"
+             << "trust-new = true\n";
+  }
+  ASSERT_TRUE(tmux_.start("env HOME=" + home_.path() + " NO_COLOR=1 TZ=UTC TERM=xterm " + kParley));
+  ASSERT_TRUE(input_reads("[#ops | #lobby]"));
+  const std::string screen = tmux_.wait_text("you are now carol");
+  EXPECT_NE(screen.find("you are now carol"), std::string::npos) << screen;
+  ASSERT_TRUE(tmux_.type("from the settings", true));
+  auto m = bob_->wait_for<evt::Message>();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->from, "carol");
+  EXPECT_EQ(m->room, "ops");
+  quit_cleanly();
+  // A misspelt setting is an error, not silently nothing.
+  {
+    std::ofstream settings(home_.path() + "/.config/parley/config", std::ios::app);
+    settings << "nik = \"dave\"\n";
+  }
+  auto run = run_child({kParley}, "", {{"HOME", home_.path()}});
+  EXPECT_EQ(run.status.code, 2) << run.err;
+  EXPECT_NE(run.err.find("nik"), std::string::npos) << run.err;
+}
+
 // Item 15: /ignore hides a nick's lines; a line over max_message_bytes goes as several.
 TEST_F(InteractiveKeysTest, IgnoreAndLongLinesSplit) {
   auto cfg = server_.default_config();
@@ -1195,8 +1228,9 @@ TEST_F(InteractiveTest, TheServersCloseAndItsDeathHaveTheirExitCodes) {
     ServerProcess server;
     ASSERT_TRUE(server.start(server.default_config()));
     Tmux tmux(home_.file("tmux-" + std::to_string(signo) + ".sock"));
-    ASSERT_TRUE(tmux.start("env HOME=" + home_.path() + " NO_COLOR=1 TZ=UTC TERM=xterm " + kParley +
-                           " --trust-new --reconnect-for 0 --nick alice 127.0.0.1:" + std::to_string(server.port())));
+    ASSERT_TRUE(tmux.start(
+        "env HOME=" + home_.path() + " NO_COLOR=1 TZ=UTC TERM=xterm " + kParley +
+        " --trust-new --reconnect-for 0 --nick alice 127.0.0.1:" + std::to_string(server.port())));
     std::string screen = tmux.wait_text("you joined #lobby", milliseconds(15000));
     ASSERT_NE(screen.find("you joined #lobby"), std::string::npos) << screen;
     EXPECT_NE(screen.find("asking for the nick alice"), std::string::npos) << screen;
