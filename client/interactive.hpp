@@ -12,12 +12,9 @@
 
 #include "connection.hpp"
 #include "exit_codes.hpp"
+#include "open_session.hpp"
 
 namespace parley::client {
-
-// Opens a new session to the same server (known_hosts checked again), reporting progress.
-using Reconnector = std::function<boost::asio::awaitable<std::shared_ptr<Connection>>(
-    const std::function<void(const std::string&)>& progress)>;
 
 struct InteractiveOptions {
   std::optional<std::string> nick;

@@ -24,4 +24,8 @@ bool listen_shows(const evt::Event& event, bool raw);
 // "message":...} and, for a close record, its "code" and "reason". No server sends this type.
 std::string listen_end_line(const SessionEnd& end);
 
+// {"type":"reconnecting","cause":...,"message":...,"in_ms":N}: the session ended as `end` says
+// and the next attempt to come back starts in `in_ms`.
+std::string listen_reconnecting_line(const SessionEnd& end, std::int64_t in_ms);
+
 }  // namespace parley::client

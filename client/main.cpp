@@ -282,18 +282,30 @@ asio::awaitable<Exit> run_client(Args args, Mode mode, asio::thread_pool& key_po
       interactive.colour = colour_wanted(args.colour);
       interactive.has_identity = options.handshake.identity != nullptr;
       interactive.reconnect_for = std::chrono::seconds(args.reconnect_for_s);
-      interactive.reconnect = [&](const std::function<void(const std::string&)>& report) {
+      interactive.reconnect = [&](const Progress& report) {
         return open_session(options, trust, key_pool, report);
       };
       if (chatty) std::cerr << "parley: type /help for commands, Ctrl-D or /quit to leave\n";
       co_return co_await run_interactive(connection, interactive);
     }
     case Mode::pipe: {
-      ScriptOptions script{args.nick, rooms_of(args), args.to, args.stdin_message, false};
+      ScriptOptions script;
+      script.nick = args.nick;
+      script.rooms = rooms_of(args);
+      script.to = args.to;
+      script.whole_input = args.stdin_message;
       co_return co_await run_pipe(connection, script, STDIN_FILENO);
     }
     case Mode::listen: {
-      ScriptOptions script{args.nick, rooms_of(args), std::nullopt, false, args.raw};
+      ScriptOptions script;
+      script.nick = args.nick;
+      script.rooms = rooms_of(args);
+      script.raw = args.raw;
+      script.has_identity = options.handshake.identity != nullptr;
+      script.reconnect_for = std::chrono::seconds(args.reconnect_for_s);
+      script.reconnect = [&](const Progress& report) {
+        return open_session(options, trust, key_pool, report);
+      };
       co_return co_await run_listen(connection, script);
     }
   }

@@ -32,6 +32,11 @@ struct SessionOptions {
 // Progress for a human ("connecting...", "connected ..."); may be a no-op.
 using Progress = std::function<void(const std::string&)>;
 
+// Opens a new session to the same server (known_hosts checked again), reporting progress: how
+// the interactive and listen modes come back after a lost session.
+using Reconnector =
+    std::function<boost::asio::awaitable<std::shared_ptr<Connection>>(const Progress& progress)>;
+
 // Makes a fresh RSA transport key on `key_pool` for every attempt. If the handshake fails after
 // a human was asked about the key (the server may have timed the handshake out meanwhile), it
 // reconnects once; the key is known by then. Throws ClientError.

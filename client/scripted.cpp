@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -10,12 +11,14 @@
 #include <csignal>
 #include <deque>
 #include <iostream>
+#include <random>
 #include <vector>
 
 #include "guarded.hpp"
 #include "line_reader.hpp"
 #include "listen_line.hpp"
 #include "pacer.hpp"
+#include "reconnect.hpp"
 #include "render.hpp"
 #include "session_end.hpp"
 
@@ -199,9 +202,24 @@ class PipeRun {
   std::size_t acked_ = 0;
 };
 
+// What listen mode carries from one session to the next: the last seq printed per room, so
+// that a reconnect asks each room's history for what came after it and prints nothing twice.
+struct ListenState {
+  RoomCursor cursor;
+  bool resumed = false;  // a session after the first: refusals of its set-up are not fatal
+};
+
+// "room X" / "history X": the room a set-up request's id names.
+std::optional<std::string> room_of_id(const RequestId& id, std::string_view kind) {
+  const auto* text = std::get_if<std::string>(&id);
+  if (!text || !text->starts_with(kind) || text->size() <= kind.size()) return std::nullopt;
+  return text->substr(kind.size());
+}
+
 // Prints events until the session ends; `end` says how (unset when stdout was closed).
 awaitable<void> print_until_closed(std::shared_ptr<Connection> connection,
-                                   const ScriptOptions& options, std::optional<SessionEnd>& end) {
+                                   const ScriptOptions& options, std::optional<SessionEnd>& end,
+                                   ListenState& state) {
   std::cout << listen_line(connection->welcome()) << std::flush;
   for (;;) {
     Received received = co_await connection->receive();
@@ -210,11 +228,30 @@ awaitable<void> print_until_closed(std::shared_ptr<Connection> connection,
       end = session_end_of(received);
       co_return;
     }
+    if (const auto* message = std::get_if<evt::Message>(&event->event);
+        message && message->seq != 0 && !state.cursor.advance(message->room, message->seq))
+      continue;  // printed already: a replay overlapping what came live
+    if (const auto* ack = std::get_if<evt::Ack>(&event->event); ack && ack->seq) {
+      // Where this room's history starts for us, should we have to come back.
+      if (auto room = room_of_id(ack->id, "room "); room && !state.cursor.last(*room))
+        state.cursor.advance(*room, *ack->seq);
+    }
     if (listen_shows(event->event, options.raw))
       std::cout << listen_line(event->event) << std::flush;
     if (!std::cout) co_return;  // stdout closed (| head): leave quietly
+    if (const auto* history_end = std::get_if<evt::HistoryEnd>(&event->event);
+        history_end && history_end->more) {
+      req::History more;
+      more.room = history_end->room;
+      more.after = state.cursor.last(history_end->room);
+      connection->send({RequestId{"history " + history_end->room}, std::move(more)});
+    }
     if (auto* error = std::get_if<evt::Error>(&event->event);
         error && !std::holds_alternative<std::monostate>(error->id)) {
+      // After a reconnect, a refused nick (the old session still holds it) or history is shown
+      // and lived with; the first session's set-up must succeed.
+      if (state.resumed && (room_of_id(error->id, "resume ") || room_of_id(error->id, "history ")))
+        continue;
       end = SessionEnd{Exit::refused, "refused",
                        what_was_refused(error->id) + " refused: " +
                            describe_error(*error, connection->welcome().max_message_bytes),
@@ -224,8 +261,56 @@ awaitable<void> print_until_closed(std::shared_ptr<Connection> connection,
   }
 }
 
+// The requests that put a new listen session where the old one was.
+std::vector<req::Request> resume_listen_requests(const ScriptOptions& options,
+                                                 const Connection& connection,
+                                                 const ListenState& state) {
+  ResumeState resume;
+  resume.has_identity = options.has_identity;
+  resume.rooms = options.rooms;
+  const auto& features = connection.welcome().features;
+  const bool history = std::find(features.begin(), features.end(), "history") != features.end();
+  std::vector<req::Request> out;
+  for (auto& body : resume_requests(resume, state.cursor, history)) {
+    if (std::holds_alternative<req::Nick>(body)) {
+      if (!options.nick) continue;  // a guest: the new guest nick will do
+      std::get<req::Nick>(body).nick = *options.nick;
+      out.push_back({RequestId{"resume nick"}, std::move(body)});
+    } else if (const auto* join = std::get_if<req::Join>(&body)) {
+      out.push_back({RequestId{"room " + join->room}, std::move(body)});
+    } else if (const auto* history_request = std::get_if<req::History>(&body)) {
+      out.push_back({RequestId{"history " + history_request->room}, std::move(body)});
+    }
+  }
+  return out;
+}
+
 const char* signal_name(int signo) {
   return signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "a signal";
+}
+
+// Backoff and attempts after a lost listen session, one "reconnecting" line each; `next` stays
+// empty when the time to give up has come.
+awaitable<void> come_back_listening(const ScriptOptions& options, const SessionEnd& end,
+                                    std::mt19937_64& random, std::shared_ptr<Connection>& next) {
+  Backoff backoff(Clock::now(), options.reconnect_for);
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  SessionEnd why = end;
+  for (;;) {
+    const auto wait = backoff.next(Clock::now(), unit(random));
+    if (!wait) co_return;
+    std::cout << listen_reconnecting_line(why, wait->count()) << std::flush;
+    timer.expires_after(*wait);
+    co_await timer.async_wait(use_tuple);
+    try {
+      next = co_await options.reconnect(Progress{});
+      co_return;
+    } catch (const ClientError& e) {
+      if (e.code() == Exit::host_key || e.code() == Exit::usage) throw;  // not a hiccup
+      why = SessionEnd{e.code(), "reconnect_failed", sanitize(e.what()), std::nullopt};
+    }
+  }
 }
 
 }  // namespace
@@ -267,23 +352,56 @@ awaitable<Exit> run_pipe(std::shared_ptr<Connection> connection, const ScriptOpt
 }
 
 awaitable<Exit> run_listen(std::shared_ptr<Connection> connection, const ScriptOptions& options) {
+  ListenState state;
   for (const auto& request : setup_requests(options))
     connection->send(request);
-  std::optional<SessionEnd> end;
-  auto outcome =
-      co_await (guarded(print_until_closed(connection, options, end)) || wait_for_signal());
-  rethrow_branch_error(outcome);
-  if (outcome.index() == 1) {
-    const char* name = signal_name(std::get<1>(outcome));
-    end = SessionEnd{Exit::ok, "signal", std::string("interrupted by ") + name, std::nullopt};
+  std::mt19937_64 random{std::random_device{}()};
+  for (;;) {
+    std::optional<SessionEnd> end;
+    auto outcome = co_await (guarded(print_until_closed(connection, options, end, state)) ||
+                             wait_for_signal());
+    rethrow_branch_error(outcome);
+    if (outcome.index() == 1) {
+      const char* name = signal_name(std::get<1>(outcome));
+      end = SessionEnd{Exit::ok, "signal", std::string("interrupted by ") + name, std::nullopt};
+    }
+    const bool may_come_back = end && (end->exit == Exit::connect || end->exit == Exit::closed) &&
+                               (!end->close || may_reconnect_after(end->close->code)) &&
+                               options.reconnect &&
+                               options.reconnect_for > std::chrono::milliseconds::zero();
+    if (may_come_back) {
+      std::shared_ptr<Connection> next;
+      auto away =
+          co_await (guarded(come_back_listening(options, *end, random, next)) || wait_for_signal());
+      rethrow_branch_error(away);
+      if (next) {
+        connection = std::move(next);
+        state.resumed = true;
+        for (const auto& request : resume_listen_requests(options, *connection, state))
+          connection->send(request);
+        continue;
+      }
+      if (away.index() == 1)
+        end = SessionEnd{Exit::ok, "signal",
+                         std::string("interrupted by ") + signal_name(std::get<1>(away)),
+                         std::nullopt};
+      else
+        end = SessionEnd{
+            Exit::connect, "gave_up",
+            "no server for " + std::to_string(options.reconnect_for.count() / 1000) + " s",
+            std::nullopt};
+      std::cout << listen_end_line(*end) << std::flush;
+      if (end->exit != Exit::ok) throw ClientError(end->exit, end->message);
+      co_return Exit::ok;
+    }
+    if (end) std::cout << listen_end_line(*end) << std::flush;
+    if (!end || connection_still_up(end->exit) || end->exit == Exit::ok) {
+      std::optional<std::string> no_reason;
+      co_await leave(*connection, std::move(no_reason));
+    }
+    if (end && end->exit != Exit::ok) throw ClientError(end->exit, end->message);
+    co_return Exit::ok;
   }
-  if (end) std::cout << listen_end_line(*end) << std::flush;
-  if (!end || connection_still_up(end->exit) || end->exit == Exit::ok) {
-    std::optional<std::string> no_reason;
-    co_await leave(*connection, std::move(no_reason));
-  }
-  if (end && end->exit != Exit::ok) throw ClientError(end->exit, end->message);
-  co_return Exit::ok;
 }
 
 }  // namespace parley::client

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "connection.hpp"
 #include "exit_codes.hpp"
+#include "open_session.hpp"
 
 namespace parley::client {
 
@@ -21,6 +23,10 @@ struct ScriptOptions {
   std::optional<std::string> to;               // --to NICK: direct messages instead of the room
   bool whole_input = false;                    // --stdin-message: all of stdin is one message
   bool raw = false;                            // --raw: listen prints ping, pong and ack too
+  // --listen comes back after a lost session (issue 18): empty, or a zero time, never.
+  Reconnector reconnect;
+  std::chrono::milliseconds reconnect_for{0};
+  bool has_identity = false;
 };
 
 // Reads lines from input_fd until EOF (or all of it as one message). Throws ClientError
@@ -30,6 +36,10 @@ boost::asio::awaitable<Exit> run_pipe(std::shared_ptr<Connection> connection,
 
 // Prints until the server ends the session or a signal (Exit::ok), then one session_end line
 // (listen_line.hpp) saying why. Throws ClientError with the session's exit code otherwise.
+// With a reconnector, a lost session is followed by a "reconnecting" line, a new session (its
+// welcome line), the rooms joined again and what was said meanwhile from the rooms' history:
+// no message is printed twice and none is missed (by room and seq), as far as the server's
+// history reaches.
 boost::asio::awaitable<Exit> run_listen(std::shared_ptr<Connection> connection,
                                         const ScriptOptions& options);
 

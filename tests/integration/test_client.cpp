@@ -7,6 +7,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -78,9 +79,12 @@ class ClientTest : public ::testing::Test {
 
   // `parley --listen --nick bot` with `rooms` (joined in order), once `witness`, a member of the
   // last of them, has seen it join.
+  // A listener that ends with its session (--reconnect-for 0), unless `reconnect_for` says.
   std::unique_ptr<ChildProcess> start_listener(TestClient& witness,
-                                               const std::vector<std::string>& rooms = {"lobby"}) {
-    std::vector<std::string> args = {kParley, "--listen", "--trust-new", "--nick", "bot"};
+                                               const std::vector<std::string>& rooms = {"lobby"},
+                                               const std::string& reconnect_for = "0") {
+    std::vector<std::string> args = {kParley, "--listen",        "--trust-new", "--nick",
+                                     "bot",   "--reconnect-for", reconnect_for};
     for (const auto& room : rooms)
       args.insert(args.end(), {"--room", room});
     args.push_back(target());
@@ -1152,6 +1156,93 @@ TEST_F(InteractiveKeysTest, RoomsSwitchUnreadAndCompletion) {
   screen = tmux_.wait_text("rooms: ");
   EXPECT_NE(screen.find("*#ops (2)"), std::string::npos) << screen;
   quit_cleanly();
+}
+
+// Issue 18 item 7: parleyd restarted (SIGTERM, then the same key and port) under an interactive
+// client and a --listen client while a third keeps talking. The restarted server refuses
+// 127.0.0.1 at first (a ban in its state directory) while the talker, from 127.0.0.2, speaks in
+// the gap; once it is lifted both clients come back by themselves, in their rooms, with what was
+// said in the gap (from the room's history), in order, nothing twice.
+TEST_F(InteractiveKeysTest, ARestartCostsTheClientsNothing) {
+  auto cfg = server_.default_config();
+  cfg["control"] = {{"socket", server_.dir().file("control.sock")}};
+  ASSERT_TRUE(server_.start(cfg));
+  cfg["listen"][0]["port"] = server_.port();  // the next run: the same port, key and state
+  bob_ = watcher("bob");
+  auto listener = start_listener(*bob_, {"lobby"}, "60");
+  ChildProcess& listen = *listener;
+  ASSERT_TRUE(start_parley("--trust-new --nick alice --reconnect-for 60"));
+  std::string screen = tmux_.wait_text("in #lobby:", milliseconds(15000));
+  ASSERT_NE(screen.find("in #lobby:"), std::string::npos) << screen;
+  ASSERT_TRUE(bob_->send(req::Say{"lobby", "before"}, RequestId{1}));
+  ASSERT_TRUE(listen.wait_for_line(
+      [](const std::string& l) { return l.find("\"text\":\"before\"") != std::string::npos; }));
+  ASSERT_NE(tmux_.wait_text("<bob> before").find("<bob> before"), std::string::npos);
+
+  server_.signal(SIGTERM);
+  ASSERT_EQ(server_.wait_exit().code, 0);
+  bob_.reset();
+  {
+    std::ofstream bans(server_.dir().file("bans.json"));
+    bans << R"({"bans":[{"kind":"address","target":"127.0.0.1","expires":null}]})";
+  }
+  ServerProcess next;
+  ASSERT_TRUE(next.start(cfg));
+  TestClient talker;
+  ConnectOptions from_elsewhere;
+  from_elsewhere.source_address = "127.0.0.2";
+  ASSERT_TRUE(talker.open(next.port(), {}, from_elsewhere));
+  talker.set_auto_pong(true);
+  ASSERT_TRUE(talker.send(req::Nick{"bob"}, RequestId{1}));
+  talker.expect<evt::Ack>();
+  ASSERT_TRUE(talker.send(req::Join{"lobby"}, RequestId{2}));
+  talker.expect<evt::Ack>();
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_TRUE(talker.send(req::Say{"lobby", "gap " + std::to_string(i)}, RequestId{10 + i}));
+    talker.expect<evt::Ack>();
+  }
+  auto unban = run_child(
+      {PARLEY_PARLEYCTL_PATH, "--socket", server_.dir().file("control.sock"), "unban", "127.0.0.1"},
+      "");
+  ASSERT_EQ(unban.status.code, 0) << unban.err;
+
+  // Both come back (backoff tops out at 30 s; they were told to try for 60), in either order.
+  std::set<std::string> back;
+  for (int i = 0; i < 2; ++i) {
+    auto joined = talker.wait_for<evt::Joined>(
+        [&](const evt::Joined& j) {
+          return (j.nick == "bot" || j.nick == "alice") && !back.contains(j.nick);
+        },
+        milliseconds(45000));
+    ASSERT_TRUE(joined) << "only " << back.size() << " came back\n"
+                        << listen.stdout_text() << tmux_.screen();
+    back.insert(joined->nick);
+  }
+  screen = tmux_.wait_text("end of what was missed in #lobby", milliseconds(10000));
+  ASSERT_TRUE(talker.send(req::Say{"lobby", "after"}, RequestId{20}));
+  ASSERT_TRUE(listen.wait_for_line(
+      [](const std::string& l) { return l.find("\"text\":\"after\"") != std::string::npos; }));
+  screen = tmux_.wait_text("<bob> after");
+
+  std::vector<std::string> texts;
+  bool reconnecting = false;
+  for (const auto& line : listen.stdout_lines()) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["type"] == "message") texts.push_back(j["text"]);
+    if (j["type"] == "reconnecting") reconnecting = true;
+  }
+  EXPECT_TRUE(reconnecting) << listen.stdout_text();
+  EXPECT_EQ(texts, (std::vector<std::string>{"before", "gap 1", "gap 2", "gap 3", "gap 4", "gap 5",
+                                             "after"}))
+      << listen.stdout_text();
+  EXPECT_NE(screen.find("missed in #lobby while away"), std::string::npos) << screen;
+  for (const std::string text : {"<bob> gap 1", "<bob> gap 5", "<bob> after"})
+    EXPECT_EQ(lines_with(screen, text), 1) << text << "\n" << screen;
+  EXPECT_LT(screen.find("<bob> gap 1"), screen.find("<bob> gap 5")) << screen;
+  ASSERT_TRUE(input_reads("[#lobby]"));
+  quit_cleanly();
+  listen.signal(SIGINT);
+  EXPECT_TRUE(listen.wait_exit().clean());
 }
 
 // Item 15: a settings file, so that a daily user types `parley` and is in.

@@ -58,8 +58,10 @@ std::vector<std::string> lines_of(const std::string& text) {
 class HostileServerTest : public ::testing::Test {
  protected:
   // parley pinned to the scripted server's (vector) key, in a private HOME.
+  // A scripted server plays one session: the client is told not to come back after it.
   ChildResult parley(const ScriptedServer& server, std::vector<std::string> args) {
-    args.insert(args.begin(), {kParley, "--fingerprint", vector_server_fingerprint()});
+    args.insert(args.begin(),
+                {kParley, "--reconnect-for", "0", "--fingerprint", vector_server_fingerprint()});
     args.push_back(server.target());
     return run_child(std::move(args), "",
                      {{"HOME", home_.path()}, {"XDG_CONFIG_HOME", ""}, {"NO_COLOR", "1"}},
