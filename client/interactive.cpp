@@ -262,7 +262,7 @@ class InteractiveRun {
       notice("that line is longer than the server's " + std::to_string(max) +
              " bytes: sending it as " + std::to_string(pieces.size()) + " messages");
     for (auto& piece : pieces)
-      enqueue(req::Say{say.room, std::move(piece)});
+      enqueue(req::Say{say.room, std::move(piece), say.action});
   }
 
   void join(const std::vector<std::string>& rooms) {

@@ -1245,6 +1245,46 @@ TEST_F(InteractiveKeysTest, ARestartCostsTheClientsNothing) {
   EXPECT_TRUE(listen.wait_exit().clean());
 }
 
+// Item 17: /part of the current room moves to another; the last leaves "no room"; item 11: /me.
+TEST_F(InteractiveKeysTest, PartOfTheCurrentRoomAndMe) {
+  start_alice(server_.default_config());
+  ASSERT_TRUE(tmux_.type("/join ops", true));
+  ASSERT_TRUE(input_reads("[#ops | #lobby]"));
+  ASSERT_TRUE(tmux_.type("/part", true));
+  std::string screen = tmux_.wait_text("you left #ops");
+  EXPECT_NE(screen.find("you left #ops (talking in #lobby now)"), std::string::npos) << screen;
+  ASSERT_TRUE(input_reads("[#lobby]"));
+  ASSERT_TRUE(tmux_.type("/me waves", true));
+  auto m = bob_->wait_for<evt::Message>();
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->text, "waves");
+  EXPECT_TRUE(m->action);
+  EXPECT_NE(tmux_.wait_text("* alice waves").find("* alice waves"), std::string::npos);
+  ASSERT_TRUE(tmux_.type("/part #lobby", true));
+  ASSERT_TRUE(input_reads("[no room]"));
+  ASSERT_TRUE(tmux_.type("anyone?", true));
+  screen = tmux_.wait_text("you are not in a room");
+  EXPECT_NE(screen.find("you are not in a room"), std::string::npos) << screen;
+  quit_cleanly();
+}
+
+// Item 17: SIGTERM leaves like /quit (exit 0; the others see a quit, not a lost connection).
+TEST_F(InteractiveKeysTest, SigtermLeavesLikeQuit) {
+  start_alice(server_.default_config());
+  const std::string shell = tmux_.run({"display-message", "-p", "-t", "parley", "#{pane_pid}"}).out;
+  ASSERT_FALSE(shell.empty());
+  // The pane's shell runs parley as its only child.
+  const auto sent =
+      run_child({"/bin/sh", "-c", "pkill -TERM -P " + shell.substr(0, shell.find('\n'))}, "");
+  ASSERT_EQ(sent.status.code, 0) << sent.err;
+  const std::string screen = tmux_.wait_text("parley-exit=");
+  EXPECT_NE(screen.find("parley-exit=0"), std::string::npos) << screen;
+  auto quit = bob_->wait_for<evt::Quit>();
+  ASSERT_TRUE(quit);
+  EXPECT_EQ(quit->nick, "alice");
+  EXPECT_EQ(quit->reason.value_or("quit"), "quit") << "a quit, not a lost connection";
+}
+
 // Item 15: a settings file, so that a daily user types `parley` and is in.
 TEST_F(InteractiveKeysTest, TheSettingsFileIsEnoughToGetIn) {
   ASSERT_TRUE(server_.start(server_.default_config()));
