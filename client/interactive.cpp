@@ -665,11 +665,16 @@ class InteractiveRun {
   }
 
   awaitable<void> watch_signals() {
+    // SIGQUIT (Ctrl-\) is ignored, as an interactive bash does: no key but Ctrl-D, /quit and a
+    // second Ctrl-C leaves. Ctrl-Z gives the terminal back in its own mode before stopping.
     asio::signal_set signals(connection_->get_executor(), SIGINT, SIGTERM, SIGWINCH);
+    signals.add(SIGQUIT);
+    signals.add(SIGTSTP);
     for (;;) {
       auto [ec, signo] = co_await signals.async_wait(use_tuple);
       if (ec || signo == SIGTERM) co_return;
       if (signo == SIGWINCH) editor_.resize();
+      if (signo == SIGTSTP) editor_.suspend();
       if (signo == SIGINT && interrupted()) co_return;
     }
   }

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cwchar>
 #include <stdexcept>
@@ -443,6 +444,15 @@ void LineEditor::resize() {
     put("\r\n");
   }
   status_widths_.clear();
+  draw();
+}
+
+void LineEditor::suspend() {
+  wipe();
+  std::fflush(stdout);
+  el_set(el_, EL_PREP_TERM, 0);  // cooked mode, as the shell expects it
+  ::kill(::getpid(), SIGSTOP);   // the default action of SIGTSTP, which we caught
+  el_set(el_, EL_PREP_TERM, 1);  // continued: raw mode again
   draw();
 }
 

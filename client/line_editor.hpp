@@ -68,6 +68,9 @@ class LineEditor {
   void print_above(std::string_view text);
   // SIGWINCH.
   void resize();
+  // SIGTSTP (Ctrl-Z): the terminal back in its own mode, the process stopped; once continued
+  // (fg), raw mode again and everything redrawn.
+  void suspend();
   void set_completer(Completer completer) { completer_ = std::move(completer); }
   void bell();
 

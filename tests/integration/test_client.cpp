@@ -990,6 +990,7 @@ TEST_F(InteractiveKeysTest, KeysPeoplePressWithoutThinkingNeverQuit) {
   ASSERT_TRUE(tmux_.type(">"));
   ASSERT_TRUE(input_reads("[#lobby] <middle>"));
   ASSERT_TRUE(tmux_.keys({"PageUp", "PageDown", "IC", "Escape", "Escape"}));
+  ASSERT_TRUE(tmux_.keys({"C-\\"}));  // SIGQUIT: ignored, as bash does
   // Ctrl-Left to the word's start, Delete, Ctrl-Right to its end, Backspace: as in bash.
   ASSERT_TRUE(tmux_.keys({"C-Left", "DC", "C-Right", "BSpace"}));
   ASSERT_TRUE(input_reads("[#lobby] <iddl>"));
