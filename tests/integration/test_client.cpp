@@ -133,6 +133,9 @@ TEST_F(ClientTest, PipeModeDeliversTenThousandLinesInOrderWithoutRateLimiting) {
   cfg["limits"]["burst"] = 2000;
   // bob reads only once the client is done: his outbox holds all 10,000 lines (1.3 MB) meanwhile.
   cfg["limits"]["outbox_bytes"] = 4 * 1024 * 1024;
+  // ... and his socket takes nothing for as long as the client runs (12 s under ASan): not a
+  // slow consumer for this test's purpose.
+  cfg["limits"]["write_deadline_ms"] = 120000;
   ASSERT_TRUE(server_.start(cfg));
   auto bob = watcher("bob");
   constexpr int kLines = 10000;
