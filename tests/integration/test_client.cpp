@@ -7,6 +7,9 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -380,7 +383,9 @@ TEST_F(ClientTest, AKilledServerIsALostConnectionInListenAndPipeModes) {
   auto bob = watcher("bob");
   auto listener = start_listener(*bob);
   ChildProcess& listen = *listener;
-  ChildProcess pipe({kParley, "--batch", "--trust-new", "--nick", "piper", target()}, env());
+  ChildProcess pipe(
+      {kParley, "--batch", "--trust-new", "--nick", "piper", "--reconnect-for", "0", target()},
+      env());
   // The pipe's first line has reached the room (the listener printed it): it is connected.
   ASSERT_TRUE(pipe.write_stdin("first\n"));
   ASSERT_TRUE(listen.wait_for_line([](const std::string& l) {
@@ -399,10 +404,11 @@ TEST_F(ClientTest, AKilledServerIsALostConnectionInListenAndPipeModes) {
   EXPECT_EQ(pipe_status.code, kConnect) << pipe_status << "\n" << pipe.stderr_text();
 }
 
+// Without reconnecting (--reconnect-for 0; PipeModeComesBackAndLosesNoLine has it on).
 TEST_F(ClientTest, PipeModeExitsWithClosedWhenTheServerStops) {
   ASSERT_TRUE(server_.start(server_.default_config()));
   auto bob = watcher("bob");
-  ChildProcess pipe({kParley, "--batch", "--trust-new", target()}, env());
+  ChildProcess pipe({kParley, "--batch", "--trust-new", "--reconnect-for", "0", target()}, env());
   ASSERT_TRUE(pipe.write_stdin("first\n"));
   ASSERT_TRUE(bob->wait_for<evt::Message>());
   server_.signal(SIGTERM);
@@ -410,6 +416,166 @@ TEST_F(ClientTest, PipeModeExitsWithClosedWhenTheServerStops) {
   EXPECT_EQ(status.code, kClosed) << status << "\n" << pipe.stderr_text();
   EXPECT_NE(pipe.stderr_text().find("server shutting down"), std::string::npos)
       << pipe.stderr_text();
+}
+
+// One server run's member of #lobby: what is said there, by seq, live or from the room's history
+// (asked for as soon as it has joined: a client may have come back before it).
+class RunWatcher {
+ public:
+  ::testing::AssertionResult open(std::uint16_t port) {
+    if (auto opened = client_.open(port); !opened) return opened;
+    client_.set_auto_pong(true);
+    req::History history;
+    history.room = "lobby";
+    return client_.send_burst({request(req::Nick{"watch"}, std::int64_t{1}),
+                               request(req::Join{"lobby"}, std::int64_t{2}),
+                               request(std::move(history), std::int64_t{3})});
+  }
+  // Reads until `done` (true), or the session ends or `timeout` passes (false).
+  bool pump(const std::function<bool()>& done, milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (int i = 0; i < 100000 && !done(); ++i) {
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      if (left <= milliseconds::zero()) return false;
+      auto event = client_.next_event(left);
+      if (!event) return false;
+      if (auto* m = std::get_if<evt::Message>(&*event); m && m->room == "lobby") {
+        said_[m->seq] = m->text;
+      } else if (auto* end = std::get_if<evt::HistoryEnd>(&*event)) {
+        if (end->more) {
+          req::History more;
+          more.room = "lobby";
+          more.after = said_.empty() ? std::nullopt : std::optional(said_.rbegin()->first);
+          EXPECT_TRUE(client_.send(std::move(more), RequestId{std::int64_t{4}}));
+        } else {
+          history_done_ = true;
+        }
+      } else if (std::holds_alternative<evt::Error>(*event)) {
+        ADD_FAILURE() << "watcher refused: " << evt::serialize(*event);
+      }
+    }
+    return done();
+  }
+  bool saw(const std::string& text) const {
+    return std::any_of(said_.begin(), said_.end(), [&](const auto& s) { return s.second == text; });
+  }
+  bool history_done() const { return history_done_; }
+  // In the server's order.
+  std::vector<std::string> texts() const {
+    std::vector<std::string> out;
+    for (const auto& [seq, text] : said_)
+      out.push_back(text);
+    return out;
+  }
+
+ private:
+  TestClient client_;
+  std::map<std::uint64_t, std::string> said_;
+  bool history_done_ = false;
+};
+
+// Bytes that arrived at 127.0.0.1:port and wait unread on established connections: what a
+// stopped server has been sent and not yet taken.
+std::size_t unread_at(std::uint16_t port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // the header
+  std::size_t total = 0;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues;
+    fields >> slot >> local >> remote >> state >> queues;
+    const auto port_at = local.find(':');
+    const auto rx_at = queues.find(':');
+    if (port_at == std::string::npos || rx_at == std::string::npos || state != "01") continue;
+    if (std::stoul(local.substr(port_at + 1), nullptr, 16) != port) continue;
+    total += std::stoul(queues.substr(rx_at + 1), nullptr, 16);
+  }
+  return total;
+}
+
+std::string lines_from(int first, int last) {
+  std::string text;
+  for (int i = first; i <= last; ++i)
+    text += "line " + std::to_string(i) + "\n";
+  return text;
+}
+
+// Issue 18 item 5: pipe mode comes back. parleyd is stopped (SIGTERM: goaway, then its close)
+// while `parley` pipes lines into #lobby and started again with the same key and port; then it
+// is frozen with lines on their way (sent, never acknowledged) and killed (no close record), and
+// started once more. The pipe comes back each time, sends again what was not acknowledged and
+// reads on: every line arrives, at least once, in order of first arrival, and it exits 0.
+TEST_F(ClientTest, PipeModeComesBackAndLosesNoLine) {
+  auto cfg = server_.default_config();
+  ASSERT_TRUE(server_.start(cfg));
+  cfg["listen"][0]["port"] = server_.port();  // the next runs: the same port and key
+  const milliseconds back_within{45000};      // backoff tops out at 30 s
+  std::vector<std::string> arrived;           // over all runs, each run in its server's order
+
+  RunWatcher first;
+  ASSERT_TRUE(first.open(server_.port()));
+  ChildProcess pipe(
+      {kParley, "--batch", "--trust-new", "--nick", "piper", "--reconnect-for", "60", target()},
+      env());
+  ASSERT_TRUE(pipe.write_stdin(lines_from(1, 20)));
+  ASSERT_TRUE(
+      first.pump([&] { return first.history_done() && first.saw("line 5"); }, kDefaultTimeout))
+      << pipe.stderr_text();
+  server_.signal(SIGTERM);
+  ASSERT_TRUE(pipe.write_stdin(lines_from(21, 30)));  // read on whenever it is back
+  first.pump([] { return false; }, kDefaultTimeout);  // until the server's close
+  ASSERT_EQ(server_.wait_exit().code, 0);
+  std::ranges::copy(first.texts(), std::back_inserter(arrived));
+
+  ServerProcess second;
+  ASSERT_TRUE(second.start(cfg));
+  RunWatcher watching_second;
+  ASSERT_TRUE(watching_second.open(second.port()));
+  ASSERT_TRUE(pipe.write_stdin(lines_from(31, 40)));
+  ASSERT_TRUE(watching_second.pump(
+      [&] { return watching_second.history_done() && watching_second.saw("line 40"); },
+      back_within))
+      << pipe.stderr_text();
+  // Frozen: the next lines are sent (they wait in its socket) and never acknowledged.
+  ASSERT_EQ(::kill(second.pid(), SIGSTOP), 0);
+  ASSERT_TRUE(pipe.write_stdin(lines_from(41, 50)));
+  const auto deadline = Clock::now() + kDefaultTimeout;
+  while (unread_at(second.port()) == 0 && Clock::now() < deadline)
+    std::this_thread::sleep_for(milliseconds(10));  // /proc has no "tell me": poll, bounded
+  ASSERT_GT(unread_at(second.port()), 0u) << "the pipe sent nothing to the stopped server";
+  second.signal(SIGKILL);
+  second.wait_exit();
+  watching_second.pump([] { return false; }, kDefaultTimeout);  // what it had, until the end
+  std::ranges::copy(watching_second.texts(), std::back_inserter(arrived));
+
+  ServerProcess third;
+  ASSERT_TRUE(third.start(cfg));
+  RunWatcher watching_third;
+  ASSERT_TRUE(watching_third.open(third.port()));
+  ASSERT_TRUE(pipe.write_stdin(lines_from(51, 60)));
+  pipe.close_stdin();
+  const auto status = pipe.wait_exit(back_within);
+  EXPECT_EQ(status.code, 0) << status << "\n" << pipe.stderr_text();
+  ASSERT_TRUE(watching_third.pump(
+      [&] { return watching_third.history_done() && watching_third.saw("line 60"); },
+      kDefaultTimeout));
+  std::ranges::copy(watching_third.texts(), std::back_inserter(arrived));
+
+  // Every line at least once, in the order first seen; duplicates only of lines resent.
+  std::vector<std::string> first_seen;
+  std::set<std::string> seen;
+  for (const auto& text : arrived)
+    if (seen.insert(text).second) first_seen.push_back(text);
+  std::vector<std::string> expected;
+  for (int i = 1; i <= 60; ++i)
+    expected.push_back("line " + std::to_string(i));
+  EXPECT_EQ(first_seen, expected) << pipe.stderr_text();
+  // Lines 41.. were sent to the frozen server: at least one went again after the kill.
+  const std::string err = pipe.stderr_text();
+  const auto second_back = err.find("reconnected; ", err.find("reconnected; ") + 1);
+  ASSERT_NE(second_back, std::string::npos) << err;
+  EXPECT_NE(err.compare(second_back, 15, "reconnected; 0 "), 0) << err;
 }
 
 // SIGINT and SIGTERM in pipe mode: what was sent is reported, the session ends with a quit
