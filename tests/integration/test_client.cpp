@@ -15,8 +15,10 @@
 #include <thread>
 
 #include "child_process.hpp"
+#include "cut_proxy.hpp"
 #include "harness.hpp"
 #include "parley/concat.hpp"
+#include "test_support.hpp"
 
 namespace parley::it {
 namespace {
@@ -576,6 +578,59 @@ TEST_F(ClientTest, PipeModeComesBackAndLosesNoLine) {
   const auto second_back = err.find("reconnected; ", err.find("reconnected; ") + 1);
   ASSERT_NE(second_back, std::string::npos) << err;
   EXPECT_NE(err.compare(second_back, 15, "reconnected; 0 "), 0) << err;
+}
+
+// PROTOCOL.md 6.9 from the client's side: a listener signed in with the key that owns
+// "keyholder" loses its connection without the server noticing (the proxy cuts it: the old
+// session stays, a ghost). It comes back, takes its nick back with takeover (without --nick: the
+// nick its key was given), and the ghost is closed with code 11.
+TEST_F(ClientTest, AKeyTakesItsNickBackFromItsGhost) {
+  auto cfg = server_.default_config();
+  cfg["auth"]["authorized_keys"] =
+      server_.dir().write("authorized_keys", client_identity_fingerprint() + " keyholder\n");
+  ASSERT_TRUE(server_.start(cfg));
+  CutProxy proxy(server_.port());
+  auto bob = watcher("bob");
+  const std::string key = home_.write(
+      "identity.pem",
+      test::vectors("handshake.json")["client_auth"]["identity_key"]["private_key_pkcs8_pem"]
+          .get<std::string>());
+  ChildProcess listen({kParley, "--listen", "--trust-new", "--identity", key, "--reconnect-for",
+                       "60", "127.0.0.1:" + std::to_string(proxy.port())},
+                      env());
+  ASSERT_TRUE(bob->wait_for<evt::Joined>(
+      [](const evt::Joined& j) { return j.nick == "keyholder" && j.room == "lobby"; },
+      milliseconds(15000)))
+      << listen.stderr_text();
+
+  const auto mark = server_.log_mark();
+  proxy.cut_clients();
+  // Its room sees the ghost go (replaced), then the listener come back under the same nick.
+  auto quit = bob->wait_for<evt::Quit>([](const evt::Quit& q) { return q.nick == "keyholder"; },
+                                       milliseconds(45000));
+  ASSERT_TRUE(quit) << listen.stdout_text() << listen.stderr_text();
+  EXPECT_EQ(quit->reason.value_or(""), "replaced");
+  ASSERT_TRUE(bob->wait_for<evt::Joined>([](const evt::Joined& j) {
+    return j.nick == "keyholder" && j.room == "lobby";
+  })) << listen.stdout_text();
+  EXPECT_TRUE(server_.wait_for_log(
+      [](const nlohmann::json& j) {
+        return j.value("event", "") == "session_close" && j.value("code", "") == "replaced";
+      },
+      kDefaultTimeout, mark))
+      << server_.log_text();
+  EXPECT_EQ(proxy.accepted(), 2u);
+
+  ASSERT_TRUE(bob->send(req::Say{"lobby", "welcome back"}, RequestId{7}));
+  ASSERT_TRUE(listen.wait_for_line([](const std::string& l) {
+    return l.find("\"text\":\"welcome back\"") != std::string::npos;
+  })) << listen.stdout_text();
+  bool reconnecting = false;
+  for (const auto& line : listen.stdout_lines())
+    if (nlohmann::json::parse(line)["type"] == "reconnecting") reconnecting = true;
+  EXPECT_TRUE(reconnecting) << listen.stdout_text();
+  listen.signal(SIGINT);
+  EXPECT_TRUE(listen.wait_exit().clean()) << listen.stderr_text();
 }
 
 // SIGINT and SIGTERM in pipe mode: what was sent is reported, the session ends with a quit
@@ -1410,6 +1465,55 @@ TEST_F(InteractiveKeysTest, ARestartCostsTheClientsNothing) {
   quit_cleanly();
   listen.signal(SIGINT);
   EXPECT_TRUE(listen.wait_exit().clean());
+}
+
+// An anonymous client cannot take anything over (PROTOCOL.md 6.9): its connection is cut
+// without the server noticing (the proxy keeps the old session, a ghost, holding "alice"). It
+// comes back as a variant and gets "alice" back once the ghost has timed out (idle timeouts are
+// short here).
+TEST_F(InteractiveKeysTest, AnAnonymousNickComesBackWhenItsGhostTimesOut) {
+  auto cfg = server_.default_config();
+  // The ghost goes silent at the cut: pinged after 4 s, closed 4 s later; longer than the client
+  // takes to come back (about 1 to 2.5 s), so it finds its nick still taken.
+  cfg["limits"]["idle_interval_s"] = 4 * kSlowdown;
+  cfg["limits"]["idle_timeout_s"] = 4 * kSlowdown;
+  ASSERT_TRUE(server_.start(cfg));
+  CutProxy proxy(server_.port());
+  ASSERT_TRUE(
+      tmux_.start("env HOME=" + home_.path() + " NO_COLOR=1 TZ=UTC TERM=xterm " + kParley +
+                  " --trust-new --identity none --nick alice --reconnect-for 60 127.0.0.1:" +
+                  std::to_string(proxy.port())));
+  std::string screen = tmux_.wait_text("in #lobby:", milliseconds(15000));
+  ASSERT_NE(screen.find("in #lobby:"), std::string::npos) << screen;
+
+  const auto mark = server_.log_mark();
+  proxy.cut_clients();
+  screen = tmux_.wait_text("you are now alice_", milliseconds(30000));
+  ASSERT_NE(screen.find("you are now alice_"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("alice is still taken"), std::string::npos) << screen;
+  // The ghost times out (code 7); the client sees it quit and asks for its nick again.
+  EXPECT_TRUE(server_.wait_for_log(
+      [](const nlohmann::json& j) {
+        return j.value("event", "") == "session_close" && j.value("code", "") == "timeout";
+      },
+      milliseconds(30000 * kSlowdown), mark))
+      << server_.log_text();
+  // A line ending in "you are now alice" below the one that gave it "alice_".
+  const auto nick_back = [](const std::string& s) {
+    std::istringstream in(s);
+    bool variant = false;
+    for (std::string line; std::getline(in, line);) {
+      while (!line.empty() && line.back() == ' ')
+        line.pop_back();
+      if (line.ends_with("you are now alice_")) variant = true;
+      if (variant && line.ends_with("you are now alice")) return true;
+    }
+    return false;
+  };
+  screen = tmux_.wait_screen(nick_back, milliseconds(15000));
+  EXPECT_TRUE(nick_back(screen)) << screen;
+  EXPECT_EQ(lines_with(screen, "you are now alice_"), 1) << screen;
+  quit_cleanly();
 }
 
 // Item 17: /part of the current room moves to another; the last leaves "no room"; item 11: /me.
