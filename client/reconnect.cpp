@@ -73,4 +73,23 @@ std::vector<req::Body> resume_requests(const ResumeState& state, const RoomCurso
   return out;
 }
 
+std::string NickReclaim::variant() const {
+  return wanted_.substr(0, kMaxNameBytes - 1) + "_";
+}
+
+std::optional<std::string> NickReclaim::on_taken(std::string_view asked,
+                                                 std::string_view current) const {
+  if (fold_name(asked) != fold_name(wanted_)) return std::nullopt;
+  std::string meanwhile = variant();
+  if (fold_name(meanwhile) == fold_name(current)) return std::nullopt;
+  return meanwhile;
+}
+
+std::optional<std::string> NickReclaim::on_gone(std::string_view nick,
+                                                std::string_view current) const {
+  if (fold_name(nick) != fold_name(wanted_) || fold_name(current) == fold_name(wanted_))
+    return std::nullopt;
+  return wanted_;
+}
+
 }  // namespace parley::client

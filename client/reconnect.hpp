@@ -81,4 +81,24 @@ struct ResumeState {
 std::vector<req::Body> resume_requests(const ResumeState& state, const RoomCursor& cursor,
                                        bool server_has_history);
 
+// An anonymous client's nick after a reconnect (PROTOCOL.md 6.9: it cannot take it over): while
+// the old session (a ghost, until the server times it out) still holds it, a variant ("alice_");
+// when the holder quits or changes nick, the nick again.
+class NickReclaim {
+ public:
+  explicit NickReclaim(std::string wanted) : wanted_(std::move(wanted)) {}
+  const std::string& wanted() const { return wanted_; }
+  // What to be meanwhile: the nick with "_" (cut to the length limit).
+  std::string variant() const;
+  // A request for `asked` was refused as taken while this session is `current`: the variant to
+  // ask for now, or nullopt (not the wanted nick, or the variant is what we have).
+  std::optional<std::string> on_taken(std::string_view asked, std::string_view current) const;
+  // `nick` left (quit, or became another nick) while this session is `current`: the wanted nick
+  // to ask for again, or nullopt.
+  std::optional<std::string> on_gone(std::string_view nick, std::string_view current) const;
+
+ private:
+  std::string wanted_;
+};
+
 }  // namespace parley::client

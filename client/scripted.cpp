@@ -65,6 +65,32 @@ std::optional<std::string> nick_to_take_back(const ScriptOptions& options,
   return std::string(first_nick);
 }
 
+// An anonymous client's nick after a reconnect (NickReclaim): `event` may say the nick was
+// refused as taken (ask for the variant) or that its holder left (ask for it again). Returns
+// the request to send, if any; `nick` follows the acks of both.
+// `wanted_id` is the id the mode asks for its nick with; the variant's is that plus " variant".
+std::optional<req::Request> reclaim_nick(const NickReclaim& reclaim, const evt::Event& event,
+                                         std::string& nick, const std::string& wanted_id) {
+  const RequestId kWanted{wanted_id};
+  const RequestId kVariant{wanted_id + " variant"};
+  std::optional<std::string> ask;
+  RequestId id = kWanted;
+  if (const auto* error = std::get_if<evt::Error>(&event);
+      error && error->id == kWanted && error->code == ErrorCode::nick_taken) {
+    ask = reclaim.on_taken(reclaim.wanted(), nick);
+    id = kVariant;
+  } else if (const auto* ack = std::get_if<evt::Ack>(&event)) {
+    if (ack->id == kWanted) nick = reclaim.wanted();
+    if (ack->id == kVariant) nick = reclaim.variant();
+  } else if (const auto* quit = std::get_if<evt::Quit>(&event)) {
+    ask = reclaim.on_gone(quit->nick, nick);
+  } else if (const auto* changed = std::get_if<evt::NickChanged>(&event)) {
+    ask = reclaim.on_gone(changed->old_nick, nick);
+  }
+  if (!ask) return std::nullopt;
+  return req::Request{std::move(id), req::Nick{std::move(*ask)}};
+}
+
 // An error that leaves the connection up (a refusal, our own input): the session still ends
 // with a quit, so that others see us leave rather than lose the connection.
 bool connection_still_up(Exit code) {
@@ -138,7 +164,9 @@ class PipeRun {
         timer_(connection_->get_executor()),
         answered_(connection_->get_executor()),
         queue_(kMaxUnacked, kMaxUnackedBytes),
-        first_nick_(connection_->welcome().nick) {}
+        first_nick_(connection_->welcome().nick) {
+    if (!options.has_identity && options.nick) reclaim_.emplace(*options.nick);
+  }
 
   awaitable<void> run() {
     queue_.restart(setup_requests(options_));
@@ -176,6 +204,7 @@ class PipeRun {
   // not acknowledged, at the new server's pace.
   void resume(std::shared_ptr<Connection> next) {
     connection_ = std::move(next);
+    nick_ = connection_->welcome().nick;
     away_ = false;
     resumed_ = true;
     goaway_.reset();
@@ -301,17 +330,25 @@ class PipeRun {
         goaway_ = std::chrono::milliseconds(goaway->reconnect_after_ms);
         continue;
       }
+      if (reclaim_ && resumed_)
+        if (auto request = reclaim_nick(*reclaim_, event->event, nick_, "nick"))
+          connection_->send(*request);
       RequestId id;
       if (auto* error = std::get_if<evt::Error>(&event->event)) {
         // After a reconnect the nick may still be held by the old session (a ghost, until it
         // times out): said and lived with; the lines go on under the new session's nick.
-        if (!(resumed_ && error->id == RequestId{"nick"}))
+        const bool about_nick =
+            error->id == RequestId{"nick"} || error->id == RequestId{"nick variant"};
+        if (!(resumed_ && about_nick))
           throw ClientError(Exit::refused,
                             what_was_refused(error->id) + " refused: " +
                                 describe_error(*error, connection_->welcome().max_message_bytes));
         std::cerr << "parley: after reconnecting, the nick was refused ("
-                  << describe_error(*error, connection_->welcome().max_message_bytes)
-                  << "); going on as " << sanitize(connection_->welcome().nick) << "\n";
+                  << describe_error(*error, connection_->welcome().max_message_bytes) << "); "
+                  << (reclaim_ ? "using " + sanitize(reclaim_->variant()) +
+                                     " until the old session lets it go"
+                               : "going on as " + sanitize(connection_->welcome().nick))
+                  << "\n";
         id = error->id;
       } else if (const auto* ack = std::get_if<evt::Ack>(&event->event)) {
         id = ack->id;
@@ -340,6 +377,9 @@ class PipeRun {
   bool away_ = false;
   bool resumed_ = false;    // a session after the first
   std::string first_nick_;  // as the first session's welcome gave it
+  // Anonymous with --nick: the variant while a ghost holds the nick, the nick when it goes.
+  std::optional<NickReclaim> reclaim_;
+  std::string nick_;  // this session's, as far as the acks told
   std::size_t sent_ = 0;
   std::size_t acked_ = 0;
 };
@@ -351,6 +391,9 @@ struct ListenState {
   bool resumed = false;  // a session after the first: refusals of its set-up are not fatal
   std::optional<std::chrono::milliseconds> goaway;  // the server said when to come back
   std::string first_nick;                           // as the first session's welcome gave it
+  // Anonymous with --nick: the variant while a ghost holds the nick, the nick when it goes.
+  std::optional<NickReclaim> reclaim;
+  std::string nick;  // this session's, as far as the acks told
 };
 
 // "room X" / "history X": the room a set-up request's id names.
@@ -365,6 +408,7 @@ awaitable<void> print_until_closed(std::shared_ptr<Connection> connection,
                                    const ScriptOptions& options, std::optional<SessionEnd>& end,
                                    ListenState& state) {
   std::cout << listen_line(connection->welcome()) << std::flush;
+  state.nick = connection->welcome().nick;
   for (;;) {
     Received received = co_await connection->receive();
     auto* event = std::get_if<ReceivedEvent>(&received);
@@ -374,6 +418,9 @@ awaitable<void> print_until_closed(std::shared_ptr<Connection> connection,
     }
     if (const auto* goaway = std::get_if<evt::GoAway>(&event->event))
       state.goaway = std::chrono::milliseconds(goaway->reconnect_after_ms);
+    if (state.reclaim && state.resumed)
+      if (auto request = reclaim_nick(*state.reclaim, event->event, state.nick, "resume nick"))
+        connection->send(*request);
     if (const auto* message = std::get_if<evt::Message>(&event->event);
         message && message->seq != 0 && !state.cursor.advance(message->room, message->seq))
       continue;  // printed already: a replay overlapping what came live
@@ -481,6 +528,7 @@ awaitable<Exit> run_pipe(std::shared_ptr<Connection> connection, const ScriptOpt
 awaitable<Exit> run_listen(std::shared_ptr<Connection> connection, const ScriptOptions& options) {
   ListenState state;
   state.first_nick = connection->welcome().nick;
+  if (!options.has_identity && options.nick) state.reclaim.emplace(*options.nick);
   for (const auto& request : setup_requests(options))
     connection->send(request);
   std::mt19937_64 random{std::random_device{}()};

@@ -636,6 +636,39 @@ TEST_F(ClientTest, AKeyTakesItsNickBackFromItsGhost) {
   EXPECT_TRUE(listen.wait_exit().clean()) << listen.stderr_text();
 }
 
+// An anonymous listener (PROTOCOL.md 6.9: no takeover) whose ghost still holds its nick comes
+// back as a variant and takes the nick again once the ghost times out and quits.
+TEST_F(ClientTest, AnAnonymousListenerGetsItsNickBackWhenItsGhostTimesOut) {
+  auto cfg = server_.default_config();
+  cfg["limits"]["idle_interval_s"] = 4 * kSlowdown;
+  cfg["limits"]["idle_timeout_s"] = 4 * kSlowdown;
+  ASSERT_TRUE(server_.start(cfg));
+  CutProxy proxy(server_.port());
+  auto bob = watcher("bob");
+  ChildProcess listen({kParley, "--listen", "--trust-new", "--identity", "none", "--nick", "carol",
+                       "--reconnect-for", "60", "127.0.0.1:" + std::to_string(proxy.port())},
+                      env());
+  ASSERT_TRUE(bob->wait_for<evt::Joined>(
+      [](const evt::Joined& j) { return j.nick == "carol" && j.room == "lobby"; },
+      milliseconds(15000)))
+      << listen.stderr_text();
+  proxy.cut_clients();
+  // Back as carol_ while the ghost holds carol; then carol again once it has timed out.
+  const auto variant = bob->wait_for<evt::NickChanged>(
+      [](const evt::NickChanged& n) { return n.new_nick == "carol_"; },
+      milliseconds(30000) * kSlowdown);
+  ASSERT_TRUE(variant) << listen.stdout_text() << listen.stderr_text();
+  const auto ghost = bob->wait_for<evt::Quit>([](const evt::Quit& q) { return q.nick == "carol"; },
+                                              milliseconds(30000) * kSlowdown);
+  ASSERT_TRUE(ghost) << server_.log_text();
+  const auto back = bob->wait_for<evt::NickChanged>(
+      [](const evt::NickChanged& n) { return n.old_nick == "carol_" && n.new_nick == "carol"; },
+      milliseconds(15000) * kSlowdown);
+  EXPECT_TRUE(back) << listen.stdout_text() << listen.stderr_text();
+  listen.signal(SIGINT);
+  EXPECT_TRUE(listen.wait_exit().clean()) << listen.stderr_text();
+}
+
 // SIGINT and SIGTERM in pipe mode: what was sent is reported, the session ends with a quit
 // ("interrupted"), and the exit status is 130.
 TEST_F(ClientTest, PipeModeLeavesPolitelyOnSigintAndSigterm) {

@@ -14,6 +14,7 @@
 #include "commands.hpp"
 #include "guarded.hpp"
 #include "key_splitter.hpp"
+#include "reconnect.hpp"
 #include "render.hpp"
 #include "resend_queue.hpp"
 #include "reverse_search.hpp"
@@ -323,6 +324,23 @@ TEST(Guarded, ABranchThatFailsEndsTheRace) {
   io.run_for(std::chrono::seconds(10));
   ASSERT_TRUE(error) << "the race did not end";
   EXPECT_EQ(*error, "the branch failed");
+}
+
+}  // namespace
+}  // namespace parley::client
+
+namespace parley::client {
+namespace {
+
+TEST(NickReclaim, AVariantWhileTakenAndTheNickWhenItsHolderGoes) {
+  const NickReclaim reclaim("Carol");
+  EXPECT_EQ(reclaim.on_taken("carol", "guest-1234"), "Carol_");
+  EXPECT_EQ(reclaim.on_taken("carol", "carol_"), std::nullopt) << "the variant is what we have";
+  EXPECT_EQ(reclaim.on_taken("dave", "guest-1234"), std::nullopt) << "not the nick we want";
+  EXPECT_EQ(reclaim.on_gone("CAROL", "Carol_"), "Carol");
+  EXPECT_EQ(reclaim.on_gone("carol", "Carol"), std::nullopt) << "we have it already";
+  EXPECT_EQ(reclaim.on_gone("dave", "Carol_"), std::nullopt);
+  EXPECT_EQ(NickReclaim(std::string(32, 'x')).variant(), std::string(31, 'x') + "_");
 }
 
 }  // namespace
