@@ -2,10 +2,19 @@
 // and the per-room sequencer, including two nodes proposing against one simulated JetStream.
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <map>
 #include <random>
 
+#include "cluster_rooms.hpp"
 #include "cluster_wire.hpp"
+#include "parley/event.hpp"
 #include "room_sequencer.hpp"
 
 namespace parley::server {
@@ -236,6 +245,180 @@ TEST(RoomSequencer, TwoNodesAgreeThroughTheStore) {
   EXPECT_EQ(subject.front().room_seq, 501u);
   for (std::size_t i = 1; i < subject.size(); ++i)
     EXPECT_EQ(subject[i].room_seq, subject[i - 1].room_seq + 1) << i;
+}
+
+namespace asio = boost::asio;
+
+// JetStream as ClusterRooms sees it: one stream, the expected-last-subject check, and every
+// stored message handed to each node's consumer in stream order (posted, as the link does).
+class ModelStore : public RoomStore {
+ public:
+  explicit ModelStore(asio::io_context& io) : io_(io) {}
+
+  asio::awaitable<std::uint64_t> publish(std::string subject, std::string data,
+                                         std::optional<std::uint64_t> expect_last) override {
+    // A round trip: other coroutines run meanwhile, as with a real store.
+    co_await asio::post(io_, asio::use_awaitable);
+    if (down) throw std::runtime_error("no NATS");
+    const auto last = last_of(subject);
+    const bool matches = expect_last ? last && last->stream_seq == *expect_last : !last;
+    if (!matches) throw WrongLastSequence("wrong last sequence");
+    const std::uint64_t seq = ++stream_seq_;
+    stored_.push_back({subject, Stored{data, seq}});
+    for (auto* consumer : consumers)
+      asio::post(io_, [consumer, subject, data, seq] { consumer->on_stored(subject, data, seq); });
+    co_return seq;
+  }
+
+  asio::awaitable<std::optional<Stored>> last(std::string subject) override {
+    co_await asio::post(io_, asio::use_awaitable);
+    if (down) throw std::runtime_error("no NATS");
+    co_return last_of(subject);
+  }
+
+  std::vector<ClusterRooms*> consumers;
+  bool down = false;
+  std::vector<std::pair<std::string, Stored>> stored_;
+
+ private:
+  std::optional<Stored> last_of(const std::string& subject) const {
+    for (auto it = stored_.rbegin(); it != stored_.rend(); ++it)
+      if (it->first == subject) return it->second;
+    return std::nullopt;
+  }
+
+  asio::io_context& io_;
+  std::uint64_t stream_seq_ = 100;
+};
+
+struct RecordingMember : Member {
+  std::vector<evt::Event> events;
+  void deliver(std::string_view json) override {
+    auto parsed = evt::parse(json);
+    ASSERT_TRUE(std::holds_alternative<evt::Event>(parsed)) << json;
+    events.push_back(std::get<evt::Event>(parsed));
+  }
+  std::size_t max_event_bytes() const override { return 65000; }
+  std::size_t reply_budget_bytes() const override { return 500000; }
+  void end_session(StatusCode, std::string_view) override {}
+
+  template <typename T>
+  std::vector<T> all() const {
+    std::vector<T> out;
+    for (const auto& event : events)
+      if (const auto* typed = std::get_if<T>(&event)) out.push_back(*typed);
+    return out;
+  }
+};
+
+// One node: a hub with two members in "dev", and its replicator.
+struct Node {
+  Node(asio::io_context& io, ModelStore& store, std::string name)
+      : hub([] { return std::uint16_t{1}; }), rooms(io.get_executor(), store, hub, "parley", 4, [] {
+          return std::chrono::system_clock::time_point{};
+        }) {
+    hub.set_replicator(&rooms, std::move(name));
+    store.consumers.push_back(&rooms);
+    hub.attach(1, talker, "");
+    hub.attach(2, listener, "");
+    hub.handle(1, req::Request{RequestId{}, req::Join{"dev"}}, {});
+    hub.handle(2, req::Request{RequestId{}, req::Join{"dev"}}, {});
+  }
+  void say(std::int64_t id) {
+    hub.handle(1, req::Request{RequestId{id}, req::Say{"dev", "m" + std::to_string(id)}}, {});
+  }
+  Hub hub;
+  ClusterRooms rooms;
+  RecordingMember talker, listener;
+};
+
+TEST(ClusterRooms, TwoNodesSayInOneRoomAndEveryMemberSeesOneOrder) {
+  asio::io_context io;
+  ModelStore store(io);
+  Node a(io, store, "a"), b(io, store, "b");
+  // Four says in flight per node at most (the room's queue): 4 then 4 more once those are done.
+  for (std::int64_t i = 1; i <= 4; ++i) {
+    a.say(i);
+    b.say(100 + i);
+  }
+  io.run();
+  for (std::int64_t i = 5; i <= 8; ++i) {
+    a.say(i);
+    b.say(100 + i);
+  }
+  io.restart();
+  io.run();
+  ASSERT_EQ(store.stored_.size(), 16u);
+  EXPECT_GT(a.rooms.stats().conflicts + b.rooms.stats().conflicts, 0u) << "they did compete";
+  // The listeners (who never speak) on both nodes saw all 16, in one order, seq one by one.
+  const auto seen_a = a.listener.all<evt::Message>();
+  const auto seen_b = b.listener.all<evt::Message>();
+  ASSERT_EQ(seen_a.size(), 16u);
+  EXPECT_EQ(seen_a, seen_b);
+  for (std::size_t i = 1; i < seen_a.size(); ++i)
+    EXPECT_EQ(seen_a[i].seq, seen_a[i - 1].seq + 1);
+  EXPECT_EQ(seen_a.front().seq, 101u) << "the subject's first takes its stream sequence";
+  // Each talker got an ack with its message's seq, and the other node's 8 messages only.
+  for (Node* node : {&a, &b}) {
+    const auto acks = node->talker.all<evt::Ack>();
+    ASSERT_EQ(acks.size(), 8u);
+    const auto others = node->talker.all<evt::Message>();
+    ASSERT_EQ(others.size(), 8u);
+    for (const auto& ack : acks) {
+      const auto own = std::find_if(seen_a.begin(), seen_a.end(),
+                                    [&](const evt::Message& m) { return m.seq == ack.seq; });
+      ASSERT_NE(own, seen_a.end());
+      EXPECT_EQ(own->text, "m" + std::to_string(std::get<std::int64_t>(ack.id)));
+    }
+  }
+}
+
+TEST(ClusterRooms, AFullQueueAndAStoreThatIsDownAreRefused) {
+  asio::io_context io;
+  ModelStore store(io);
+  Node a(io, store, "a");
+  for (std::int64_t i = 1; i <= 5; ++i)
+    a.say(i);  // the fifth finds the queue (4) full
+  const auto refused = a.talker.all<evt::Error>();
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused.front().code, ErrorCode::unavailable);
+  EXPECT_EQ(refused.front().id, RequestId{std::int64_t{5}});
+  store.down = true;
+  io.run();
+  EXPECT_EQ(a.talker.all<evt::Error>().size(), 5u) << "each waiting say is answered";
+  EXPECT_TRUE(a.talker.all<evt::Ack>().empty());
+  EXPECT_TRUE(a.listener.all<evt::Message>().empty());
+  EXPECT_EQ(a.rooms.rooms_waiting(), 0u);
+  store.down = false;
+  a.say(6);
+  io.restart();
+  io.run();
+  EXPECT_EQ(a.talker.all<evt::Ack>().size(), 1u) << "it recovers with the store";
+  EXPECT_EQ(a.listener.all<evt::Message>().size(), 1u);
+}
+
+TEST(ClusterRooms, RefusingAllAnswersEverySayOnceEvenWithOneInFlight) {
+  asio::io_context io;
+  ModelStore store(io);
+  Node a(io, store, "a");
+  for (std::int64_t i = 1; i <= 3; ++i)
+    a.say(i);
+  io.poll_one();  // the pump starts its read of the tip
+  a.rooms.refuse_all("the cluster is unreachable");
+  io.run();
+  EXPECT_EQ(a.talker.all<evt::Error>().size(), 3u);
+  EXPECT_TRUE(a.talker.all<evt::Ack>().empty());
+  EXPECT_EQ(a.rooms.rooms_waiting(), 0u);
+}
+
+TEST(ClusterRooms, StrayMessagesOnTheStreamAreSkipped) {
+  asio::io_context io;
+  ModelStore store(io);
+  Node a(io, store, "a");
+  a.rooms.on_stored("parley.room.zz", "{}", 5);
+  a.rooms.on_stored(room_subject("parley", "dev"), "not json", 6);
+  EXPECT_EQ(a.rooms.stats().skipped, 2u);
+  EXPECT_TRUE(a.listener.all<evt::Message>().empty());
 }
 
 }  // namespace
