@@ -294,6 +294,11 @@ asio::awaitable<Exit> run_client(Args args, Mode mode, asio::thread_pool& key_po
       script.rooms = rooms_of(args);
       script.to = args.to;
       script.whole_input = args.stdin_message;
+      script.has_identity = options.handshake.identity != nullptr;
+      script.reconnect_for = std::chrono::seconds(args.reconnect_for_s);
+      script.reconnect = [&](const Progress& report) {
+        return open_session(options, trust, key_pool, report);
+      };
       co_return co_await run_pipe(connection, script, STDIN_FILENO);
     }
     case Mode::listen: {

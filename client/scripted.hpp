@@ -23,14 +23,18 @@ struct ScriptOptions {
   std::optional<std::string> to;               // --to NICK: direct messages instead of the room
   bool whole_input = false;                    // --stdin-message: all of stdin is one message
   bool raw = false;                            // --raw: listen prints ping, pong and ack too
-  // --listen comes back after a lost session (issue 18): empty, or a zero time, never.
+  // Pipe and listen modes come back after a lost session (issue 18): empty, or a zero time,
+  // never.
   Reconnector reconnect;
   std::chrono::milliseconds reconnect_for{0};
   bool has_identity = false;
 };
 
 // Reads lines from input_fd until EOF (or all of it as one message). Throws ClientError
-// (refused, connect, closed) on failure; a refusal still ends the session with a quit.
+// (refused, connect, closed) on failure; a refusal still ends the session with a quit. With a
+// reconnector, a lost session is followed by a new one (its nick and rooms asked for again) on
+// which every line not acknowledged is sent again, so a line may arrive twice but none is lost;
+// after `reconnect_for` without a server, Exit::connect.
 boost::asio::awaitable<Exit> run_pipe(std::shared_ptr<Connection> connection,
                                       const ScriptOptions& options, int input_fd);
 

@@ -163,11 +163,6 @@ BanList BanFile::load(UnixSeconds now) const {
   return std::get<BanList>(std::move(parsed));
 }
 
-void BanFile::save(const BanList& bans) const {
-  if (const int error = parley::replace_file(path_, bans.to_json()))
-    throw std::runtime_error("bans " + path_ + ": " + std::strerror(error));
-}
-
 std::string BanFile::path_beside(const std::string& identity_key) {
   return parley::sibling_path(identity_key, "bans.json");
 }

@@ -69,8 +69,7 @@ class BanFile {
   explicit BanFile(std::string path) : path_(std::move(path)) {}
   // Absent file: an empty list. Throws std::runtime_error naming the file.
   BanList load(UnixSeconds now) const;
-  // Throws std::runtime_error naming the file.
-  void save(const BanList& bans) const;
+  // Written by the server off the loop (replace_file_off_loop), through path().
   const std::string& path() const { return path_; }
 
   // "bans.json" in the identity key's directory.

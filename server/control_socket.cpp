@@ -88,8 +88,10 @@ awaitable<void> serve(stream_protocol::socket socket, Occupied<ControlSocket::St
         auto parsed = parse_control_request(std::string_view(line).substr(0, n - 1));
         if (auto* error = std::get_if<ControlError>(&parsed))
           reply.line = control_reply_error(*error);
-        else
-          reply = state.handler(std::get<ControlRequest>(parsed));
+        else {
+          auto handled = state.handler(std::get<ControlRequest>(std::move(parsed)));
+          reply = co_await std::move(handled);
+        }
       }
     }
     co_await send_reply(socket, reply.line, state.limits.deadline);

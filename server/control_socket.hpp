@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
@@ -40,7 +41,8 @@ class ControlSocket {
     std::string line;            // control_reply_ok / control_reply_error
     std::function<void()> then;  // runs once the reply is written (or could not be): drain
   };
-  using Handler = std::function<Reply(const ControlRequest&)>;
+  // A coroutine on the loop: a verb may wait (a ban waits for its file to be written).
+  using Handler = std::function<boost::asio::awaitable<Reply>(ControlRequest)>;
   // A connection refused by its credentials.
   using OnRefused = std::function<void(const ControlPeer&)>;
 

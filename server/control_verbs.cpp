@@ -5,6 +5,12 @@
 
 #include <algorithm>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstring>
+
+#include "off_loop_write.hpp"
 #include "parley/event.hpp"
 #include "server.hpp"
 #include "session.hpp"
@@ -13,6 +19,19 @@ namespace parley::server {
 namespace {
 
 using std::chrono::steady_clock;
+namespace asio = boost::asio;
+
+// Holds the ban turn (Server::take_ban_turn) until the change is done, however it ends.
+class BanTurn {
+ public:
+  explicit BanTurn(bool& saving) : saving_(saving) {}
+  ~BanTurn() { saving_ = false; }
+  BanTurn(const BanTurn&) = delete;
+  BanTurn& operator=(const BanTurn&) = delete;
+
+ private:
+  bool& saving_;
+};
 
 constexpr std::string_view kDefaultKickReason = "kicked by the operator";
 
@@ -40,31 +59,58 @@ std::string failed(std::string_view code, std::string message) {
 
 }  // namespace
 
-ControlSocket::Reply Server::on_control(const ControlRequest& request) {
+asio::awaitable<ControlSocket::Reply> Server::on_control(ControlRequest request) {
   try {
     switch (request.verb) {
       case ControlVerb::status:
-        return {control_reply_ok(control_status()), nullptr};
+        co_return ControlSocket::Reply{control_reply_ok(control_status()), nullptr};
       case ControlVerb::sessions:
-        return {control_reply_ok(control_sessions()), nullptr};
+        co_return ControlSocket::Reply{control_reply_ok(control_sessions()), nullptr};
       case ControlVerb::kick:
-        return {control_kick(request), nullptr};
-      case ControlVerb::ban:
-        return {control_ban(request), nullptr};
-      case ControlVerb::unban:
-        return {control_unban(request), nullptr};
+        co_return ControlSocket::Reply{control_kick(request), nullptr};
+      case ControlVerb::ban: {
+        // Named before co_return: no temporaries around a co_await (g++ 12).
+        auto ban = control_ban(std::move(request));
+        std::string line = co_await std::move(ban);
+        co_return ControlSocket::Reply{std::move(line), nullptr};
+      }
+      case ControlVerb::unban: {
+        auto unban = control_unban(std::move(request));
+        std::string line = co_await std::move(unban);
+        co_return ControlSocket::Reply{std::move(line), nullptr};
+      }
       case ControlVerb::bans:
-        return {control_bans(), nullptr};
+        co_return ControlSocket::Reply{control_bans(), nullptr};
       case ControlVerb::notice:
-        return {control_notice(request), nullptr};
+        co_return ControlSocket::Reply{control_notice(request), nullptr};
       case ControlVerb::drain:
-        return control_drain();
+        co_return control_drain();
     }
   } catch (const std::exception& e) {
     ctx_.log.internal_error(std::nullopt, e.what());
-    return {failed(control_code::kFailed, e.what()), nullptr};
+    co_return ControlSocket::Reply{failed(control_code::kFailed, e.what()), nullptr};
   }
-  return {failed(control_code::kBadRequest, "unknown verb"), nullptr};
+  co_return ControlSocket::Reply{failed(control_code::kBadRequest, "unknown verb"), nullptr};
+}
+
+asio::awaitable<void> Server::take_ban_turn() {
+  // Bounded: a write that hangs past this is reported, and the operator may try again.
+  asio::steady_timer turn(io_);
+  for (int waited = 0; saving_bans_; ++waited) {
+    if (waited == 400) throw std::runtime_error("bans " + ctx_.ban_file.path() + ": still busy");
+    turn.expires_after(std::chrono::milliseconds(5));
+    co_await turn.async_wait(asio::use_awaitable);
+  }
+  saving_bans_ = true;
+}
+
+asio::awaitable<void> Server::save_bans(BanList next) {
+  // Saved before it is in force, so a ban the file cannot keep is refused, not forgotten at the
+  // next restart; written off the loop (a file sync can take long).
+  auto write = replace_file_off_loop(ctx_.ban_file.path(), next.to_json());
+  const int error = co_await std::move(write);
+  if (error) throw std::runtime_error("bans " + ctx_.ban_file.path() + ": " + std::strerror(error));
+  ctx_.bans = std::move(next);
 }
 
 nlohmann::ordered_json Server::control_status() const {
@@ -128,31 +174,33 @@ std::string Server::control_kick(const ControlRequest& request) {
   return control_reply_ok({{"session", *id}, {"nick", nick}});
 }
 
-std::string Server::control_ban(const ControlRequest& request) {
+asio::awaitable<std::string> Server::control_ban(ControlRequest request) {
   auto parsed = parse_ban_target(request.target);
   if (auto* error = std::get_if<std::string>(&parsed))
-    return failed(control_code::kBadRequest, *error);
+    co_return failed(control_code::kBadRequest, *error);
   Ban ban = std::get<Ban>(std::move(parsed));
-  const UnixSeconds now = unix_now();
+  std::optional<std::uint64_t> seconds;
   if (request.duration) {
-    const auto seconds = parse_duration(*request.duration);
+    seconds = parse_duration(*request.duration);
     if (!seconds)
-      return failed(control_code::kBadRequest,
-                    "not a duration: a positive number with s, m, h, d or w (at most ten years)");
-    ban.expires = now + static_cast<UnixSeconds>(*seconds);
+      co_return failed(
+          control_code::kBadRequest,
+          "not a duration: a positive number with s, m, h, d or w (at most ten years)");
   }
-  // Saved before it is in force, so a ban the file cannot keep is refused, not forgotten at the
-  // next restart. A rare, small synchronous write on the loop (as the room seq lease's).
-  BanList next = ctx_.bans;
+  co_await take_ban_turn();
+  const BanTurn turn(saving_bans_);
+  const UnixSeconds now = unix_now();
+  if (seconds) ban.expires = now + static_cast<UnixSeconds>(*seconds);
+  BanList next = ctx_.bans;  // what is in force now that it is our turn
   next.drop_expired(now);
   next.add(ban);
-  ctx_.ban_file.save(next);
-  ctx_.bans = std::move(next);
+  auto save = save_bans(std::move(next));
+  co_await std::move(save);
   const std::size_t ended = end_banned_sessions(ban);
   ctx_.log.ban(name_of(ban.kind), ban.target, ban.expires, ended);
   auto reply = ban_json(ban);
   reply["sessions_ended"] = ended;
-  return control_reply_ok(reply);
+  co_return control_reply_ok(reply);
 }
 
 std::size_t Server::end_banned_sessions(const Ban& ban) {
@@ -174,18 +222,20 @@ std::size_t Server::end_banned_sessions(const Ban& ban) {
   return covered.size();
 }
 
-std::string Server::control_unban(const ControlRequest& request) {
+asio::awaitable<std::string> Server::control_unban(ControlRequest request) {
   auto parsed = parse_ban_target(request.target);
   if (auto* error = std::get_if<std::string>(&parsed))
-    return failed(control_code::kBadRequest, *error);
-  const Ban& ban = std::get<Ban>(parsed);
+    co_return failed(control_code::kBadRequest, *error);
+  const Ban ban = std::get<Ban>(std::move(parsed));
+  co_await take_ban_turn();
+  const BanTurn turn(saving_bans_);
   BanList next = ctx_.bans;
-  if (!next.remove(ban.target)) return failed(control_code::kNotFound, "no such ban");
+  if (!next.remove(ban.target)) co_return failed(control_code::kNotFound, "no such ban");
   next.drop_expired(unix_now());
-  ctx_.ban_file.save(next);
-  ctx_.bans = std::move(next);
+  auto save = save_bans(std::move(next));
+  co_await std::move(save);
   ctx_.log.unban(name_of(ban.kind), ban.target);
-  return control_reply_ok({{"kind", name_of(ban.kind)}, {"target", ban.target}});
+  co_return control_reply_ok({{"kind", name_of(ban.kind)}, {"target", ban.target}});
 }
 
 std::string Server::control_bans() const {

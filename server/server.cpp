@@ -137,7 +137,7 @@ void Server::listen() {
   // The admin socket first: once `listening` is logged, parleyctl can reach the server too.
   if (const auto& c = ctx_.config().control) {
     control_ = std::make_unique<ControlSocket>(
-        io_, [this](const ControlRequest& request) { return on_control(request); },
+        io_, [this](ControlRequest request) { return on_control(std::move(request)); },
         [this](const ControlPeer& peer) {
           ctx_.log.control_refused(peer.uid, static_cast<std::int64_t>(peer.pid));
         });

@@ -82,12 +82,17 @@ class Server {
   void begin_shutdown(const std::string& stopping);
 
   // The admin socket's verbs (control_verbs.cpp).
-  ControlSocket::Reply on_control(const ControlRequest& request);
+  boost::asio::awaitable<ControlSocket::Reply> on_control(ControlRequest request);
+  // Ban changes take turns (two operators banning at once both end up in the file): waits for
+  // the turn and returns holding it; the holder resets saving_bans_ when done.
+  boost::asio::awaitable<void> take_ban_turn();
+  // Writes `next` (off the loop) and puts it in force. Throws naming the file.
+  boost::asio::awaitable<void> save_bans(BanList next);
   nlohmann::ordered_json control_status() const;
   nlohmann::ordered_json control_sessions() const;
   std::string control_kick(const ControlRequest& request);
-  std::string control_ban(const ControlRequest& request);
-  std::string control_unban(const ControlRequest& request);
+  boost::asio::awaitable<std::string> control_ban(ControlRequest request);
+  boost::asio::awaitable<std::string> control_unban(ControlRequest request);
   std::string control_bans() const;
   // The bans whose time has not run out (expired ones stay in the list until the next change).
   std::vector<Ban> bans_in_force() const;
@@ -115,6 +120,7 @@ class Server {
   boost::asio::steady_timer lag_timer_;
   boost::asio::steady_timer history_timer_;
   bool refusal_intervals_running_ = false;
+  bool saving_bans_ = false;  // a ban change is being written (save_bans)
   bool last_reload_failed_ = false;
   bool shutting_down_ = false;
   std::uint64_t next_session_id_ = 0;

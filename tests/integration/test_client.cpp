@@ -7,13 +7,18 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "child_process.hpp"
+#include "cut_proxy.hpp"
 #include "harness.hpp"
 #include "parley/concat.hpp"
+#include "test_support.hpp"
 
 namespace parley::it {
 namespace {
@@ -133,6 +138,9 @@ TEST_F(ClientTest, PipeModeDeliversTenThousandLinesInOrderWithoutRateLimiting) {
   cfg["limits"]["burst"] = 2000;
   // bob reads only once the client is done: his outbox holds all 10,000 lines (1.3 MB) meanwhile.
   cfg["limits"]["outbox_bytes"] = 4 * 1024 * 1024;
+  // ... and his socket takes nothing for as long as the client runs (12 s under ASan): not a
+  // slow consumer for this test's purpose.
+  cfg["limits"]["write_deadline_ms"] = 120000;
   ASSERT_TRUE(server_.start(cfg));
   auto bob = watcher("bob");
   constexpr int kLines = 10000;
@@ -380,7 +388,9 @@ TEST_F(ClientTest, AKilledServerIsALostConnectionInListenAndPipeModes) {
   auto bob = watcher("bob");
   auto listener = start_listener(*bob);
   ChildProcess& listen = *listener;
-  ChildProcess pipe({kParley, "--batch", "--trust-new", "--nick", "piper", target()}, env());
+  ChildProcess pipe(
+      {kParley, "--batch", "--trust-new", "--nick", "piper", "--reconnect-for", "0", target()},
+      env());
   // The pipe's first line has reached the room (the listener printed it): it is connected.
   ASSERT_TRUE(pipe.write_stdin("first\n"));
   ASSERT_TRUE(listen.wait_for_line([](const std::string& l) {
@@ -399,10 +409,11 @@ TEST_F(ClientTest, AKilledServerIsALostConnectionInListenAndPipeModes) {
   EXPECT_EQ(pipe_status.code, kConnect) << pipe_status << "\n" << pipe.stderr_text();
 }
 
+// Without reconnecting (--reconnect-for 0; PipeModeComesBackAndLosesNoLine has it on).
 TEST_F(ClientTest, PipeModeExitsWithClosedWhenTheServerStops) {
   ASSERT_TRUE(server_.start(server_.default_config()));
   auto bob = watcher("bob");
-  ChildProcess pipe({kParley, "--batch", "--trust-new", target()}, env());
+  ChildProcess pipe({kParley, "--batch", "--trust-new", "--reconnect-for", "0", target()}, env());
   ASSERT_TRUE(pipe.write_stdin("first\n"));
   ASSERT_TRUE(bob->wait_for<evt::Message>());
   server_.signal(SIGTERM);
@@ -410,6 +421,219 @@ TEST_F(ClientTest, PipeModeExitsWithClosedWhenTheServerStops) {
   EXPECT_EQ(status.code, kClosed) << status << "\n" << pipe.stderr_text();
   EXPECT_NE(pipe.stderr_text().find("server shutting down"), std::string::npos)
       << pipe.stderr_text();
+}
+
+// One server run's member of #lobby: what is said there, by seq, live or from the room's history
+// (asked for as soon as it has joined: a client may have come back before it).
+class RunWatcher {
+ public:
+  ::testing::AssertionResult open(std::uint16_t port) {
+    if (auto opened = client_.open(port); !opened) return opened;
+    client_.set_auto_pong(true);
+    req::History history;
+    history.room = "lobby";
+    return client_.send_burst({request(req::Nick{"watch"}, std::int64_t{1}),
+                               request(req::Join{"lobby"}, std::int64_t{2}),
+                               request(std::move(history), std::int64_t{3})});
+  }
+  // Reads until `done` (true), or the session ends or `timeout` passes (false).
+  bool pump(const std::function<bool()>& done, milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (int i = 0; i < 100000 && !done(); ++i) {
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      if (left <= milliseconds::zero()) return false;
+      auto event = client_.next_event(left);
+      if (!event) return false;
+      if (auto* m = std::get_if<evt::Message>(&*event); m && m->room == "lobby") {
+        said_[m->seq] = m->text;
+      } else if (auto* end = std::get_if<evt::HistoryEnd>(&*event)) {
+        if (end->more) {
+          req::History more;
+          more.room = "lobby";
+          more.after = said_.empty() ? std::nullopt : std::optional(said_.rbegin()->first);
+          EXPECT_TRUE(client_.send(std::move(more), RequestId{std::int64_t{4}}));
+        } else {
+          history_done_ = true;
+        }
+      } else if (std::holds_alternative<evt::Error>(*event)) {
+        ADD_FAILURE() << "watcher refused: " << evt::serialize(*event);
+      }
+    }
+    return done();
+  }
+  bool saw(const std::string& text) const {
+    return std::any_of(said_.begin(), said_.end(), [&](const auto& s) { return s.second == text; });
+  }
+  bool history_done() const { return history_done_; }
+  // In the server's order.
+  std::vector<std::string> texts() const {
+    std::vector<std::string> out;
+    for (const auto& [seq, text] : said_)
+      out.push_back(text);
+    return out;
+  }
+
+ private:
+  TestClient client_;
+  std::map<std::uint64_t, std::string> said_;
+  bool history_done_ = false;
+};
+
+// Bytes that arrived at 127.0.0.1:port and wait unread on established connections: what a
+// stopped server has been sent and not yet taken.
+std::size_t unread_at(std::uint16_t port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // the header
+  std::size_t total = 0;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues;
+    fields >> slot >> local >> remote >> state >> queues;
+    const auto port_at = local.find(':');
+    const auto rx_at = queues.find(':');
+    if (port_at == std::string::npos || rx_at == std::string::npos || state != "01") continue;
+    if (std::stoul(local.substr(port_at + 1), nullptr, 16) != port) continue;
+    total += std::stoul(queues.substr(rx_at + 1), nullptr, 16);
+  }
+  return total;
+}
+
+std::string lines_from(int first, int last) {
+  std::string text;
+  for (int i = first; i <= last; ++i)
+    text += "line " + std::to_string(i) + "\n";
+  return text;
+}
+
+// Issue 18 item 5: pipe mode comes back. parleyd is stopped (SIGTERM: goaway, then its close)
+// while `parley` pipes lines into #lobby and started again with the same key and port; then it
+// is frozen with lines on their way (sent, never acknowledged) and killed (no close record), and
+// started once more. The pipe comes back each time, sends again what was not acknowledged and
+// reads on: every line arrives, at least once, in order of first arrival, and it exits 0.
+TEST_F(ClientTest, PipeModeComesBackAndLosesNoLine) {
+  auto cfg = server_.default_config();
+  ASSERT_TRUE(server_.start(cfg));
+  cfg["listen"][0]["port"] = server_.port();  // the next runs: the same port and key
+  const milliseconds back_within{45000};      // backoff tops out at 30 s
+  std::vector<std::string> arrived;           // over all runs, each run in its server's order
+
+  RunWatcher first;
+  ASSERT_TRUE(first.open(server_.port()));
+  ChildProcess pipe(
+      {kParley, "--batch", "--trust-new", "--nick", "piper", "--reconnect-for", "60", target()},
+      env());
+  ASSERT_TRUE(pipe.write_stdin(lines_from(1, 20)));
+  ASSERT_TRUE(
+      first.pump([&] { return first.history_done() && first.saw("line 5"); }, kDefaultTimeout))
+      << pipe.stderr_text();
+  server_.signal(SIGTERM);
+  ASSERT_TRUE(pipe.write_stdin(lines_from(21, 30)));  // read on whenever it is back
+  first.pump([] { return false; }, kDefaultTimeout);  // until the server's close
+  ASSERT_EQ(server_.wait_exit().code, 0);
+  std::ranges::copy(first.texts(), std::back_inserter(arrived));
+
+  ServerProcess second;
+  ASSERT_TRUE(second.start(cfg));
+  RunWatcher watching_second;
+  ASSERT_TRUE(watching_second.open(second.port()));
+  ASSERT_TRUE(pipe.write_stdin(lines_from(31, 40)));
+  ASSERT_TRUE(watching_second.pump(
+      [&] { return watching_second.history_done() && watching_second.saw("line 40"); },
+      back_within))
+      << pipe.stderr_text();
+  // Frozen: the next lines are sent (they wait in its socket) and never acknowledged.
+  ASSERT_EQ(::kill(second.pid(), SIGSTOP), 0);
+  ASSERT_TRUE(pipe.write_stdin(lines_from(41, 50)));
+  const auto deadline = Clock::now() + kDefaultTimeout;
+  while (unread_at(second.port()) == 0 && Clock::now() < deadline)
+    std::this_thread::sleep_for(milliseconds(10));  // /proc has no "tell me": poll, bounded
+  ASSERT_GT(unread_at(second.port()), 0u) << "the pipe sent nothing to the stopped server";
+  second.signal(SIGKILL);
+  second.wait_exit();
+  watching_second.pump([] { return false; }, kDefaultTimeout);  // what it had, until the end
+  std::ranges::copy(watching_second.texts(), std::back_inserter(arrived));
+
+  ServerProcess third;
+  ASSERT_TRUE(third.start(cfg));
+  RunWatcher watching_third;
+  ASSERT_TRUE(watching_third.open(third.port()));
+  ASSERT_TRUE(pipe.write_stdin(lines_from(51, 60)));
+  pipe.close_stdin();
+  const auto status = pipe.wait_exit(back_within);
+  EXPECT_EQ(status.code, 0) << status << "\n" << pipe.stderr_text();
+  ASSERT_TRUE(watching_third.pump(
+      [&] { return watching_third.history_done() && watching_third.saw("line 60"); },
+      kDefaultTimeout));
+  std::ranges::copy(watching_third.texts(), std::back_inserter(arrived));
+
+  // Every line at least once, in the order first seen; duplicates only of lines resent.
+  std::vector<std::string> first_seen;
+  std::set<std::string> seen;
+  for (const auto& text : arrived)
+    if (seen.insert(text).second) first_seen.push_back(text);
+  std::vector<std::string> expected;
+  for (int i = 1; i <= 60; ++i)
+    expected.push_back("line " + std::to_string(i));
+  EXPECT_EQ(first_seen, expected) << pipe.stderr_text();
+  // Lines 41.. were sent to the frozen server: at least one went again after the kill.
+  const std::string err = pipe.stderr_text();
+  const auto second_back = err.find("reconnected; ", err.find("reconnected; ") + 1);
+  ASSERT_NE(second_back, std::string::npos) << err;
+  EXPECT_NE(err.compare(second_back, 15, "reconnected; 0 "), 0) << err;
+}
+
+// PROTOCOL.md 6.9 from the client's side: a listener signed in with the key that owns
+// "keyholder" loses its connection without the server noticing (the proxy cuts it: the old
+// session stays, a ghost). It comes back, takes its nick back with takeover (without --nick: the
+// nick its key was given), and the ghost is closed with code 11.
+TEST_F(ClientTest, AKeyTakesItsNickBackFromItsGhost) {
+  auto cfg = server_.default_config();
+  cfg["auth"]["authorized_keys"] =
+      server_.dir().write("authorized_keys", client_identity_fingerprint() + " keyholder\n");
+  ASSERT_TRUE(server_.start(cfg));
+  CutProxy proxy(server_.port());
+  auto bob = watcher("bob");
+  const std::string key = home_.write(
+      "identity.pem",
+      test::vectors("handshake.json")["client_auth"]["identity_key"]["private_key_pkcs8_pem"]
+          .get<std::string>());
+  ChildProcess listen({kParley, "--listen", "--trust-new", "--identity", key, "--reconnect-for",
+                       "60", "127.0.0.1:" + std::to_string(proxy.port())},
+                      env());
+  ASSERT_TRUE(bob->wait_for<evt::Joined>(
+      [](const evt::Joined& j) { return j.nick == "keyholder" && j.room == "lobby"; },
+      milliseconds(15000)))
+      << listen.stderr_text();
+
+  const auto mark = server_.log_mark();
+  proxy.cut_clients();
+  // Its room sees the ghost go (replaced), then the listener come back under the same nick.
+  auto quit = bob->wait_for<evt::Quit>([](const evt::Quit& q) { return q.nick == "keyholder"; },
+                                       milliseconds(45000));
+  ASSERT_TRUE(quit) << listen.stdout_text() << listen.stderr_text();
+  EXPECT_EQ(quit->reason.value_or(""), "replaced");
+  ASSERT_TRUE(bob->wait_for<evt::Joined>([](const evt::Joined& j) {
+    return j.nick == "keyholder" && j.room == "lobby";
+  })) << listen.stdout_text();
+  EXPECT_TRUE(server_.wait_for_log(
+      [](const nlohmann::json& j) {
+        return j.value("event", "") == "session_close" && j.value("code", "") == "replaced";
+      },
+      kDefaultTimeout, mark))
+      << server_.log_text();
+  EXPECT_EQ(proxy.accepted(), 2u);
+
+  ASSERT_TRUE(bob->send(req::Say{"lobby", "welcome back"}, RequestId{7}));
+  ASSERT_TRUE(listen.wait_for_line([](const std::string& l) {
+    return l.find("\"text\":\"welcome back\"") != std::string::npos;
+  })) << listen.stdout_text();
+  bool reconnecting = false;
+  for (const auto& line : listen.stdout_lines())
+    if (nlohmann::json::parse(line)["type"] == "reconnecting") reconnecting = true;
+  EXPECT_TRUE(reconnecting) << listen.stdout_text();
+  listen.signal(SIGINT);
+  EXPECT_TRUE(listen.wait_exit().clean()) << listen.stderr_text();
 }
 
 // SIGINT and SIGTERM in pipe mode: what was sent is reported, the session ends with a quit
@@ -1244,6 +1468,55 @@ TEST_F(InteractiveKeysTest, ARestartCostsTheClientsNothing) {
   quit_cleanly();
   listen.signal(SIGINT);
   EXPECT_TRUE(listen.wait_exit().clean());
+}
+
+// An anonymous client cannot take anything over (PROTOCOL.md 6.9): its connection is cut
+// without the server noticing (the proxy keeps the old session, a ghost, holding "alice"). It
+// comes back as a variant and gets "alice" back once the ghost has timed out (idle timeouts are
+// short here).
+TEST_F(InteractiveKeysTest, AnAnonymousNickComesBackWhenItsGhostTimesOut) {
+  auto cfg = server_.default_config();
+  // The ghost goes silent at the cut: pinged after 4 s, closed 4 s later; longer than the client
+  // takes to come back (about 1 to 2.5 s), so it finds its nick still taken.
+  cfg["limits"]["idle_interval_s"] = 4 * kSlowdown;
+  cfg["limits"]["idle_timeout_s"] = 4 * kSlowdown;
+  ASSERT_TRUE(server_.start(cfg));
+  CutProxy proxy(server_.port());
+  ASSERT_TRUE(
+      tmux_.start("env HOME=" + home_.path() + " NO_COLOR=1 TZ=UTC TERM=xterm " + kParley +
+                  " --trust-new --identity none --nick alice --reconnect-for 60 127.0.0.1:" +
+                  std::to_string(proxy.port())));
+  std::string screen = tmux_.wait_text("in #lobby:", milliseconds(15000));
+  ASSERT_NE(screen.find("in #lobby:"), std::string::npos) << screen;
+
+  const auto mark = server_.log_mark();
+  proxy.cut_clients();
+  screen = tmux_.wait_text("you are now alice_", milliseconds(30000));
+  ASSERT_NE(screen.find("you are now alice_"), std::string::npos) << screen;
+  EXPECT_NE(screen.find("alice is still taken"), std::string::npos) << screen;
+  // The ghost times out (code 7); the client sees it quit and asks for its nick again.
+  EXPECT_TRUE(server_.wait_for_log(
+      [](const nlohmann::json& j) {
+        return j.value("event", "") == "session_close" && j.value("code", "") == "timeout";
+      },
+      milliseconds(30000 * kSlowdown), mark))
+      << server_.log_text();
+  // A line ending in "you are now alice" below the one that gave it "alice_".
+  const auto nick_back = [](const std::string& s) {
+    std::istringstream in(s);
+    bool variant = false;
+    for (std::string line; std::getline(in, line);) {
+      while (!line.empty() && line.back() == ' ')
+        line.pop_back();
+      if (line.ends_with("you are now alice_")) variant = true;
+      if (variant && line.ends_with("you are now alice")) return true;
+    }
+    return false;
+  };
+  screen = tmux_.wait_screen(nick_back, milliseconds(15000));
+  EXPECT_TRUE(nick_back(screen)) << screen;
+  EXPECT_EQ(lines_with(screen, "you are now alice_"), 1) << screen;
+  quit_cleanly();
 }
 
 // Item 17: /part of the current room moves to another; the last leaves "no room"; item 11: /me.

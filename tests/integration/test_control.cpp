@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <fstream>
+#include <iterator>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -238,6 +241,30 @@ TEST_F(Control, BansSurviveARestart) {
   ASSERT_TRUE(banned.connect(next.port(), {.source_address = "127.0.0.3"}));
   EXPECT_FALSE(banned.read_error_frame());
   EXPECT_TRUE(banned.eof());
+}
+
+// Ban changes are written off the event loop, one at a time: as many operators as the socket
+// serves at once (4) banning at the same moment all end up in force and in the file, and a
+// client gets in meanwhile.
+TEST_F(Control, BansMadeAtOnceAreAllKept) {
+  start();
+  std::vector<std::unique_ptr<ChildProcess>> operators;
+  for (int i = 0; i < 4; ++i)
+    operators.push_back(std::make_unique<ChildProcess>(std::vector<std::string>{
+        kParleyctl, "--socket", socket_path(), "--json", "ban", "10.0.0." + std::to_string(i)}));
+  TestClient client;
+  EXPECT_TRUE(client.open(server.port()));
+  for (auto& op : operators) {
+    const auto status = op->wait_exit();
+    EXPECT_EQ(status.code, 0) << status << " " << op->stderr_text() << op->stdout_text();
+  }
+  const auto bans = ctl_json({"bans"})["bans"];
+  EXPECT_EQ(bans.size(), 4u) << bans;
+  // And in the file, which the next start reads.
+  std::ifstream in(server.dir().file("bans.json"));
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (int i = 0; i < 4; ++i)
+    EXPECT_NE(text.find("\"10.0.0." + std::to_string(i) + "\""), std::string::npos) << text;
 }
 
 TEST_F(Control, NoticeToEveryoneOrToOneRoom) {

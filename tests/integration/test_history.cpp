@@ -3,6 +3,8 @@
 // reload changes.
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -242,6 +244,157 @@ TEST(History, ALongHistoryIsPacedForASlowReader) {
   ASSERT_EQ(seen.size(), 100u);
   for (std::size_t i = 1; i < seen.size(); ++i)
     EXPECT_EQ(seen[i], seen[i - 1] + 1);
+}
+
+// One of the clients of ClientsAskingJustUnderTheRateDoNotStarveOthers: asks for the room's
+// whole history at `rate` requests a second, reading everything as it comes, until `stop`.
+struct HistoryAsker {
+  TestClient client;
+  std::atomic<int> replies{0};
+  std::atomic<int> errors{0};
+  std::atomic<bool> closed{false};
+
+  void run(double rate, const std::atomic<bool>& stop) {
+    const auto interval =
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
+    auto next = Clock::now();
+    std::int64_t id = 100;
+    // Bounded by `stop`, which the test sets after a bounded time, and by the session's end.
+    while (!stop) {
+      if (Clock::now() >= next) {
+        req::History history;
+        history.room = "lobby";
+        history.limit = 100;
+        EXPECT_TRUE(client.send(std::move(history), RequestId{id++}));
+        // Never faster than `rate` on average, however late this thread runs.
+        next = std::max(next + interval, Clock::now() - interval);
+      }
+      const auto wait = std::chrono::duration_cast<milliseconds>(next - Clock::now());
+      auto event = client.next_event(std::max(wait, milliseconds(1)));
+      if (!event) {
+        if (client.eof() || client.close_record()) {
+          closed = true;
+          return;
+        }
+        continue;
+      }
+      if (std::holds_alternative<evt::HistoryEnd>(*event)) ++replies;
+      if (std::holds_alternative<evt::Error>(*event)) ++errors;
+    }
+  }
+};
+
+// Clients just under the limits: six, each from its own loopback address, ask for the room's
+// whole history (about 400 KB a reply: a few bytes asked, much sent) at 90% of the request rate
+// the server allows, reading as fast as they can. Meanwhile an ordinary client joins, talks and
+// asks for history: every answer comes within a bounded wait, nobody is refused for its rate,
+// and nobody is closed as a slow consumer.
+TEST(History, ClientsAskingJustUnderTheRateDoNotStarveOthers) {
+  ServerProcess server;
+  auto cfg = server.default_config();
+  cfg["limits"]["rate"] = 10;  // the defaults, spelled out: the askers pace themselves from them
+  cfg["limits"]["burst"] = 20;
+  ASSERT_TRUE(server.start(cfg));
+  constexpr int kAskers = 6;
+  constexpr int kSaysEach = 16;  // with the join, within the burst: 96 messages of history
+  const std::string text(4000, 'x');
+  std::vector<std::unique_ptr<HistoryAsker>> askers;
+  for (int i = 0; i < kAskers; ++i) {
+    askers.push_back(std::make_unique<HistoryAsker>());
+    ConnectOptions from;
+    from.source_address = "127.0.0." + std::to_string(2 + i);
+    ASSERT_TRUE(askers.back()->client.open(server.port(), {}, from));
+    askers.back()->client.set_auto_pong(true);
+    std::vector<req::Request> burst{request(req::Join{"lobby"}, std::int64_t{1})};
+    for (int k = 0; k < kSaysEach; ++k)
+      burst.push_back(request(req::Say{"lobby", text}, std::int64_t{2 + k}));
+    ASSERT_TRUE(askers.back()->client.send_burst(burst));
+    for (int k = 0; k <= kSaysEach; ++k)
+      ASSERT_TRUE(askers.back()->client.wait_for<evt::Ack>());
+  }
+
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (auto& asker : askers)
+    threads.emplace_back([&asker, &stop] { asker->run(9.0, stop); });
+  // Stops and joins the askers however this test ends.
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~Joiner() {
+      stop = true;
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
+    }
+  } joiner{stop, threads};
+
+  // Under way: every asker has had a few replies.
+  const auto started = Clock::now();
+  const auto under_way = [&] {
+    return std::all_of(askers.begin(), askers.end(), [](const auto& a) { return a->replies >= 3; });
+  };
+  while (!under_way() && Clock::now() - started < 20s * kSlowdown)
+    std::this_thread::sleep_for(10ms);  // the askers' counters have no "tell me": poll, bounded
+  ASSERT_TRUE(under_way());
+
+  // The ordinary client: each step answered within the bound.
+  const milliseconds bound{2000 * kSlowdown};
+  TestClient alice;
+  ASSERT_TRUE(alice.open(server.port()));
+  alice.set_auto_pong(true);
+  milliseconds slowest{0};
+  int replies = 0;
+  const auto timed = [&](const char* what, const std::function<void()>& step) {
+    const auto from = Clock::now();
+    step();
+    const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - from);
+    EXPECT_LT(took, bound) << what << " took " << took.count() << " ms";
+    slowest = std::max(slowest, took);
+  };
+  timed("join", [&] { join(alice, "lobby"); });
+  // Rounds for about 2.4 s of the askers' load, at a person's pace (two requests every 200 ms,
+  // well inside alice's own rate).
+  for (int round = 0; round < 12; ++round) {
+    if (round > 0) std::this_thread::sleep_for(200ms);
+    const std::string said = "round " + std::to_string(round);
+    std::uint64_t seq = 0;
+    timed("say", [&] { seq = say(alice, "lobby", said); });
+    timed("history", [&] {
+      req::History history;
+      history.room = "lobby";
+      history.limit = 5;
+      ASSERT_TRUE(alice.send(std::move(history), RequestId{std::int64_t{50 + round}}));
+      // Live messages of the room may come first; the reply is whole once it starts.
+      std::optional<evt::Message> last_replayed;
+      for (int i = 0; i < 1000; ++i) {
+        auto event = alice.next_event(bound);
+        ASSERT_TRUE(event) << "no history reply in time";
+        if (auto* m = std::get_if<evt::Message>(&*event); m && m->replay) last_replayed = *m;
+        if (std::holds_alternative<evt::HistoryEnd>(*event)) break;
+      }
+      ASSERT_TRUE(last_replayed);
+      EXPECT_EQ(last_replayed->seq, seq);
+      EXPECT_EQ(last_replayed->text, said);
+    });
+  }
+  stop = true;
+  for (auto& t : threads)
+    t.join();
+
+  for (int i = 0; i < kAskers; ++i) {
+    EXPECT_FALSE(askers[i]->closed) << "asker " << i << " was closed";
+    EXPECT_EQ(askers[i]->errors, 0) << "asker " << i << " was refused (its rate?)";
+    EXPECT_GE(askers[i]->replies, 3) << "asker " << i;
+    replies += askers[i]->replies;
+  }
+  ::testing::Test::RecordProperty("asker_replies", replies);
+  ::testing::Test::RecordProperty("slowest_step_ms", static_cast<int>(slowest.count()));
+  EXPECT_FALSE(server.wait_for_log(
+      [](const nlohmann::json& j) { return j.value("event", "") == "slow_consumer"; }, 0ms))
+      << "a slow consumer";
+  EXPECT_FALSE(server.wait_for_log(
+      [](const nlohmann::json& j) { return j.value("event", "") == "session_close"; }, 0ms))
+      << "a session was closed";
 }
 
 TEST_F(HistoryTest, AReloadChangesTheBoundsAtOnce) {

@@ -15,6 +15,7 @@
 #include "guarded.hpp"
 #include "key_splitter.hpp"
 #include "render.hpp"
+#include "resend_queue.hpp"
 #include "reverse_search.hpp"
 #include "send_queue.hpp"
 #include "utf8.hpp"
@@ -178,6 +179,60 @@ TEST(SendQueue, PacesKeepsOrderAndRetriesWhatWasRefused) {
   EXPECT_EQ(std::get<req::Say>(next->body).text, "line 2");
   EXPECT_EQ(queue.items().size(), 3u);  // line 0 and 2 in flight, 3 waiting
   EXPECT_FALSE(queue.items().back().sent);
+}
+
+// Pipe mode across a reconnect: what the old session did not acknowledge goes again after the
+// new session's set-up, with its ids; nothing read is dropped; the window bounds the input.
+TEST(ResendQueue, ResendsWhatWasNotAcknowledgedAfterTheNewSetUp) {
+  ResendQueue queue(3, 1 << 20);
+  const auto line = [](std::int64_t n) {
+    return req::Request{RequestId{n}, req::Say{"lobby", "line " + std::to_string(n)}};
+  };
+  const req::Request join{RequestId{"room lobby"}, req::Join{"lobby"}};
+  EXPECT_EQ(queue.restart({join}), 0u);
+  EXPECT_FALSE(queue.wants_input());  // the set-up goes first
+  ASSERT_TRUE(queue.next());
+  EXPECT_EQ(queue.next()->id, join.id);
+  EXPECT_FALSE(queue.sent());  // set-up: not a line
+  for (std::int64_t n = 1; n <= 2; ++n) {
+    ASSERT_TRUE(queue.wants_input());
+    queue.push_line(line(n));
+    EXPECT_TRUE(queue.sent());  // first time out
+  }
+  EXPECT_FALSE(queue.wants_input());  // the join and two lines await their acks: window full
+  EXPECT_FALSE(queue.settle(RequestId{std::int64_t{1}}));  // answers come in order
+  ASSERT_TRUE(queue.settle(join.id));
+  const auto first = queue.settle(RequestId{std::int64_t{1}});
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->line);
+  ASSERT_TRUE(queue.wants_input());
+  queue.push_line(line(3));  // read, not sent yet
+  EXPECT_EQ(queue.lines_in_hand(), 2u);
+
+  // The session is lost: line 2 (sent, not acknowledged) goes again after the new set-up, then
+  // line 3; the old join is not repeated twice.
+  EXPECT_EQ(queue.restart({join}), 1u);
+  std::vector<RequestId> order;
+  std::vector<bool> first_time;
+  while (const req::Request* next = queue.next()) {
+    order.push_back(next->id);
+    first_time.push_back(queue.sent());
+  }
+  EXPECT_EQ(order, (std::vector<RequestId>{join.id, RequestId{std::int64_t{2}},
+                                           RequestId{std::int64_t{3}}}));
+  EXPECT_EQ(first_time, (std::vector<bool>{false, false, true}));
+  for (const auto& id : order)
+    EXPECT_TRUE(queue.settle(id));
+  EXPECT_TRUE(queue.idle());
+
+  // The byte bound: one large line fills a small window.
+  ResendQueue small(100, 10);
+  small.restart({});
+  small.push_line(req::Request{RequestId{std::int64_t{1}}, req::Say{"lobby", "twelve bytes"}});
+  small.sent();
+  EXPECT_FALSE(small.wants_input());
+  ASSERT_TRUE(small.settle(RequestId{std::int64_t{1}}));
+  EXPECT_TRUE(small.wants_input());
 }
 
 class Utf8 : public ::testing::Test {
