@@ -30,9 +30,23 @@ std::optional<std::string> getenv_nonempty(const char* name) {
   return std::string(v);
 }
 
+std::optional<std::string> host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return std::nullopt;
+  return std::string(name);
+}
+
 config::Environment environment() {
-  return {getenv_nonempty("STATE_DIRECTORY"), getenv_nonempty("XDG_STATE_HOME"),
-          getenv_nonempty("HOME"), getenv_nonempty("RUNTIME_DIRECTORY")};
+  config::Environment env;
+  env.state_directory = getenv_nonempty("STATE_DIRECTORY");
+  env.xdg_state_home = getenv_nonempty("XDG_STATE_HOME");
+  env.home = getenv_nonempty("HOME");
+  env.runtime_directory = getenv_nonempty("RUNTIME_DIRECTORY");
+  // cluster.node's default (docs/cluster.md): a template unit parleyd@.service sets
+  // Environment=PARLEYD_INSTANCE=%i so each instance on a host has its own stable name.
+  env.host_name = host_name();
+  env.instance = getenv_nonempty("PARLEYD_INSTANCE");
+  return env;
 }
 
 NotifyEnvironment notify_environment() {
