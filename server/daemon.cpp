@@ -5,12 +5,14 @@
 
 #include <botan/system_rng.h>
 #include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
+#include "cluster_member.hpp"
 #include "parley/config.hpp"
 #include "parley/key_file.hpp"
 #include "parley/rsa_key.hpp"
@@ -83,6 +85,35 @@ bool tls_files_ok(const config::Config& cfg, const std::string& path) {
   return ok;
 }
 
+// Joins the cluster before anything listens, running the loop only for that: a node the cluster
+// refuses never accepts a client. Null when the node runs alone (cluster_unavailable logged).
+std::unique_ptr<ClusterMember> join_cluster(boost::asio::io_context& io,
+                                            const config::Cluster& cluster,
+                                            const std::string& fingerprint,
+                                            Botan::RandomNumberGenerator& rng, EventLog& log) {
+  std::uint8_t id[8];
+  rng.randomize(id, sizeof id);
+  std::string process;
+  for (std::uint8_t b : id) {
+    constexpr char kHex[] = "0123456789abcdef";
+    process += kHex[b >> 4];
+    process += kHex[b & 0xf];
+  }
+  std::unique_ptr<ClusterMember> member;
+  std::exception_ptr error;
+  boost::asio::co_spawn(io,
+                        ClusterMember::join(io.get_executor(), cluster, fingerprint, process, log),
+                        [&](std::exception_ptr e, std::unique_ptr<ClusterMember> joined) {
+                          error = e;
+                          member = std::move(joined);
+                        });
+  io.run();  // returns once the join is done: nothing else is on the loop yet
+  io.restart();
+  if (error) std::rethrow_exception(error);
+  if (member) member->start_refresh();
+  return member;
+}
+
 // Sessions need a descriptor each; raise the soft limit as far as we may.
 void raise_nofile_limit(EventLog& log, std::uint64_t max_clients) {
   rlimit lim{};
@@ -118,6 +149,9 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
     raise_nofile_limit(*log, cfg.limits.max_clients);
 
     boost::asio::io_context io(1);
+    // Declared after the loop, so destroyed (and its NATS link closed) before it.
+    std::unique_ptr<ClusterMember> cluster;
+    if (cfg.cluster) cluster = join_cluster(io, *cfg.cluster, identity.fingerprint(), rng, *log);
     ServerContext ctx(io.get_executor(), cfg, std::move(keys), *log, identity, rng);
     Server srv(io, ctx, config_path, env, notifier, make_transport);
     srv.listen();
@@ -125,6 +159,13 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
     io.run();
     log->flush();
     return 0;
+  } catch (const ClusterStartError& e) {
+    // A start error like an unreadable key (exit 1), with its own event.
+    log->cluster_refused(e.what());
+    log->flush();
+    std::fprintf(stderr, "parleyd: cluster: %s\n", e.what());
+    notifier.status(std::string("failed to start: cluster: ") + e.what());
+    return kExitFailure;
   } catch (const std::exception& e) {
     log->internal_error(std::nullopt, e.what());
     log->flush();
