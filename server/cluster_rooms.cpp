@@ -19,6 +19,10 @@ ClusterRooms::ClusterRooms(asio::any_io_executor loop, RoomStore& store, Hub& hu
 
 bool ClusterRooms::propose(const std::string& key, SessionId session, const RequestId& request,
                            ClusterMessage message) {
+  if (!available_) {
+    ++stats_.refused;
+    return false;
+  }
   auto [it, created] = rooms_.try_emplace(key, Room{RoomSequencer(max_waiting_), 0});
   PendingSay say;
   say.session = session;
@@ -127,6 +131,11 @@ void ClusterRooms::on_stored(std::string_view subject, std::string_view data,
   if (const auto it = rooms_.find(*key); it != rooms_.end())
     it->second.sequencer.observe(SubjectTip{stream_seq, message->seq});
   hub_.apply_stored(*key, *message, clock_());
+}
+
+void ClusterRooms::set_available(bool available, std::string_view why) {
+  available_ = available;
+  if (!available) refuse_all(why);
 }
 
 void ClusterRooms::refuse_all(std::string_view why) {

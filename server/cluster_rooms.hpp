@@ -68,7 +68,11 @@ class ClusterRooms final : public RoomReplicator {
   // One message of the node's ordered consumer on room_subject_wildcard(prefix).
   void on_stored(std::string_view subject, std::string_view data, std::uint64_t stream_seq);
 
-  // The link is down: every waiting say is refused now (new ones are refused by the caller).
+  // The link went down: every waiting say is refused now, and new ones until it is back (a say
+  // is never delivered outside the stream's order, so none is taken meanwhile).
+  void set_available(bool available, std::string_view why = {});
+  bool available() const { return available_; }
+  // Every waiting say refused now.
   void refuse_all(std::string_view why);
 
   const ClusterRoomsStats& stats() const { return stats_; }
@@ -93,6 +97,7 @@ class ClusterRooms final : public RoomReplicator {
   // Rooms with says waiting or in flight; a room's entry goes when its pump finds nothing to do.
   std::unordered_map<std::string, Room> rooms_;
   std::uint64_t next_pump_ = 0;
+  bool available_ = true;
   ClusterRoomsStats stats_;
 };
 

@@ -16,6 +16,7 @@
 #include "parley/config.hpp"
 #include "parley/key_file.hpp"
 #include "parley/rsa_key.hpp"
+#include "rooms_over_nats.hpp"
 #include "sd_notify.hpp"
 #include "server.hpp"
 #include "tls_context.hpp"
@@ -85,6 +86,23 @@ bool tls_files_ok(const config::Config& cfg, const std::string& path) {
   return ok;
 }
 
+// Runs the loop for `work` before the server is on it, and returns its result (or throws its
+// exception) once it is done.
+template <typename T>
+T run_alone(boost::asio::io_context& io, boost::asio::awaitable<T> work) {
+  T result{};
+  std::exception_ptr error;
+  boost::asio::co_spawn(io, std::move(work), [&](std::exception_ptr e, T done) {
+    error = e;
+    result = std::move(done);
+    io.stop();  // other work already on the loop (the node's refresh) waits for the real run
+  });
+  io.run();
+  io.restart();
+  if (error) std::rethrow_exception(error);
+  return result;
+}
+
 // Joins the cluster before anything listens, running the loop only for that: a node the cluster
 // refuses never accepts a client. Null when the node runs alone (cluster_unavailable logged).
 std::unique_ptr<ClusterMember> join_cluster(boost::asio::io_context& io,
@@ -99,19 +117,21 @@ std::unique_ptr<ClusterMember> join_cluster(boost::asio::io_context& io,
     process += kHex[b >> 4];
     process += kHex[b & 0xf];
   }
-  std::unique_ptr<ClusterMember> member;
-  std::exception_ptr error;
-  boost::asio::co_spawn(io,
-                        ClusterMember::join(io.get_executor(), cluster, fingerprint, process, log),
-                        [&](std::exception_ptr e, std::unique_ptr<ClusterMember> joined) {
-                          error = e;
-                          member = std::move(joined);
-                        });
-  io.run();  // returns once the join is done: nothing else is on the loop yet
-  io.restart();
-  if (error) std::rethrow_exception(error);
+  auto member =
+      run_alone(io, ClusterMember::join(io.get_executor(), cluster, fingerprint, process, log));
   if (member) member->start_refresh();
   return member;
+}
+
+// The rooms of a joined node go through the cluster (docs/cluster.md); set up before listening.
+std::unique_ptr<RoomsOverNats> start_cluster_rooms(boost::asio::io_context& io,
+                                                   ClusterMember& member, Hub& hub, EventLog& log,
+                                                   const config::History& history) {
+  try {
+    return run_alone(io, RoomsOverNats::start(member, hub, log, history));
+  } catch (const ClusterError& e) {
+    throw ClusterStartError(std::string("the rooms stream: ") + e.what());
+  }
 }
 
 // Sessions need a descriptor each; raise the soft limit as far as we may.
@@ -153,6 +173,9 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
     std::unique_ptr<ClusterMember> cluster;
     if (cfg.cluster) cluster = join_cluster(io, *cfg.cluster, identity.fingerprint(), rng, *log);
     ServerContext ctx(io.get_executor(), cfg, std::move(keys), *log, identity, rng);
+    // After the context (it uses the hub), so destroyed before it; the link outlives it.
+    std::unique_ptr<RoomsOverNats> cluster_rooms;
+    if (cluster) cluster_rooms = start_cluster_rooms(io, *cluster, ctx.hub, *log, cfg.history);
     Server srv(io, ctx, config_path, env, notifier, make_transport);
     srv.listen();
     srv.start();

@@ -489,6 +489,20 @@ void EventLog::cluster_unavailable(const std::vector<std::string>& servers,
   emit(level, j);
 }
 
+void EventLog::cluster_degraded(std::string_view state) {
+  constexpr Level level = Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "cluster_degraded");
+  j["state"] = std::string(state);
+  emit(level, j);
+}
+
+void EventLog::cluster_restored() {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  emit(level, head(level, "cluster_restored"));
+}
+
 void EventLog::cluster_refused(std::string_view error) {
   constexpr Level level = Level::error;
   if (!enabled(level)) return;

@@ -120,6 +120,10 @@ class EventLog {
   void cluster_unavailable(const std::vector<std::string>& servers, std::string_view error);
   // The node may not start: unreachable with "fail", another key, or its name taken (error).
   void cluster_refused(std::string_view error);
+  // NATS lost while running (warn): requests that need the cluster are refused `unavailable`
+  // until it is back (cluster_restored, info).
+  void cluster_degraded(std::string_view state);
+  void cluster_restored();
   void internal_error(std::optional<std::uint64_t> session, std::string_view what);
 
  private:

@@ -104,4 +104,12 @@ std::string NatsServer::log() const {
   return process_ ? process_->stderr_text() : last_log_;
 }
 
+nlohmann::json with_cluster(ServerProcess& server, const std::vector<std::string>& servers,
+                            const std::string& node) {
+  auto config = server.default_config();
+  config["cluster"] = {{"servers", servers}, {"name", "parleytest"}};
+  if (!node.empty()) config["cluster"]["node"] = node;
+  return config;
+}
+
 }  // namespace parley::it

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "child_process.hpp"
 #include "harness.hpp"
@@ -50,6 +51,11 @@ class NatsServer {
 
 // A loopback port nothing listens on (bound by the kernel's choice, then closed).
 std::uint16_t unused_port();
+
+// `server`'s default config plus a cluster block: these NATS servers, the tests' cluster name,
+// and `node` (empty: the default).
+nlohmann::json with_cluster(ServerProcess& server, const std::vector<std::string>& servers,
+                            const std::string& node);
 
 }  // namespace parley::it
 

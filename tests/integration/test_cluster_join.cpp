@@ -15,14 +15,6 @@ namespace {
 
 const milliseconds kBound = kStartTimeout * kSlowdown;
 
-nlohmann::json with_cluster(ServerProcess& server, const std::vector<std::string>& servers,
-                            const std::string& node) {
-  auto config = server.default_config();
-  config["cluster"] = {{"servers", servers}, {"name", "parleytest"}};
-  if (!node.empty()) config["cluster"]["node"] = node;
-  return config;
-}
-
 // Another identity than the test servers' (the vectors' transport key).
 std::string other_identity(ServerProcess& server) {
   const auto& key = test::vectors("handshake.json")["keys"]["transport"];
