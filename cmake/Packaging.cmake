@@ -8,7 +8,8 @@
 #   /usr/lib/systemd/system/parleyd.service   (ExecStart= and --config follow the prefix)
 #   /etc/parley/parleyd.json                  (a conffile in the .deb)
 #   /usr/share/man/man{1,5,8}/*.gz
-#   /usr/share/doc/parley/{README.md,config.md,logging.md,metrics.md,copyright,changelog.Debian.gz}
+#   /usr/share/doc/parley/{README.md,config.md,logging.md,metrics.md,cluster.md,copyright,
+#                          changelog.Debian.gz}
 #   /usr/share/doc/parley/examples/{parleyd.example.json,parleyd.logrotate}
 #   /usr/share/lintian/overrides/parley
 include(GNUInstallDirs)
@@ -53,7 +54,8 @@ add_custom_command(
   VERBATIM)
 add_custom_target(parley_install_files ALL DEPENDS ${man_outputs} "${changelog_gz}")
 
-install(FILES README.md docs/config.md docs/logging.md docs/metrics.md packaging/debian/copyright
+install(FILES README.md docs/config.md docs/logging.md docs/metrics.md docs/cluster.md
+              packaging/debian/copyright
               "${changelog_gz}"
         DESTINATION "${PARLEY_DOC_DIR}")
 install(FILES config/parleyd.example.json systemd/parleyd.logrotate
@@ -86,9 +88,10 @@ set(CPACK_DEBIAN_FILE_NAME "DEB-DEFAULT")
 # Depends: from the binaries' NEEDED entries (dpkg-shlibdeps, in dpkg-dev).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # The unit's ExecReload= runs /bin/kill, which a minimal Debian 12 lacks: procps ships it. The
-# libraries (libbotan-2-19, libssl3, ...) are appended by dpkg-shlibdeps.
+# libraries (libbotan-2-19, libssl3, libnats3.4, ...) are appended by dpkg-shlibdeps. nats-server is
+# only suggested: a cluster (docs/cluster.md) is optional and its NATS server may run elsewhere.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "procps")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "jq, logrotate")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "jq, logrotate, nats-server")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${PROJECT_SOURCE_DIR}/packaging/debian/conffiles"
     "${PROJECT_SOURCE_DIR}/packaging/debian/postinst"

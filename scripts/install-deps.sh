@@ -11,6 +11,8 @@ packages=(
   libssl-dev openssl gnutls-bin
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format
+  # The cluster (docs/cluster.md): the NATS C client parleyd links, and the server the tests start.
+  libnats-dev nats-server
   # The second compiler and libFuzzer (scripts/fuzz.sh, the clang and fuzz presets).
   clang-14 libclang-rt-14-dev
   tmux

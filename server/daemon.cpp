@@ -5,15 +5,18 @@
 
 #include <botan/system_rng.h>
 #include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
+#include "cluster_member.hpp"
 #include "parley/config.hpp"
 #include "parley/key_file.hpp"
 #include "parley/rsa_key.hpp"
+#include "rooms_over_nats.hpp"
 #include "sd_notify.hpp"
 #include "server.hpp"
 #include "tls_context.hpp"
@@ -30,9 +33,23 @@ std::optional<std::string> getenv_nonempty(const char* name) {
   return std::string(v);
 }
 
+std::optional<std::string> host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return std::nullopt;
+  return std::string(name);
+}
+
 config::Environment environment() {
-  return {getenv_nonempty("STATE_DIRECTORY"), getenv_nonempty("XDG_STATE_HOME"),
-          getenv_nonempty("HOME"), getenv_nonempty("RUNTIME_DIRECTORY")};
+  config::Environment env;
+  env.state_directory = getenv_nonempty("STATE_DIRECTORY");
+  env.xdg_state_home = getenv_nonempty("XDG_STATE_HOME");
+  env.home = getenv_nonempty("HOME");
+  env.runtime_directory = getenv_nonempty("RUNTIME_DIRECTORY");
+  // cluster.node's default (docs/cluster.md): a template unit parleyd@.service sets
+  // Environment=PARLEYD_INSTANCE=%i so each instance on a host has its own stable name.
+  env.host_name = host_name();
+  env.instance = getenv_nonempty("PARLEYD_INSTANCE");
+  return env;
 }
 
 NotifyEnvironment notify_environment() {
@@ -67,6 +84,54 @@ bool tls_files_ok(const config::Config& cfg, const std::string& path) {
     }
   }
   return ok;
+}
+
+// Runs the loop for `work` before the server is on it, and returns its result (or throws its
+// exception) once it is done.
+template <typename T>
+T run_alone(boost::asio::io_context& io, boost::asio::awaitable<T> work) {
+  T result{};
+  std::exception_ptr error;
+  boost::asio::co_spawn(io, std::move(work), [&](std::exception_ptr e, T done) {
+    error = e;
+    result = std::move(done);
+    io.stop();  // other work already on the loop (the node's refresh) waits for the real run
+  });
+  io.run();
+  io.restart();
+  if (error) std::rethrow_exception(error);
+  return result;
+}
+
+// Joins the cluster before anything listens, running the loop only for that: a node the cluster
+// refuses never accepts a client. Null when the node runs alone (cluster_unavailable logged).
+std::unique_ptr<ClusterMember> join_cluster(boost::asio::io_context& io,
+                                            const config::Cluster& cluster,
+                                            const std::string& fingerprint,
+                                            Botan::RandomNumberGenerator& rng, EventLog& log) {
+  std::uint8_t id[8];
+  rng.randomize(id, sizeof id);
+  std::string process;
+  for (std::uint8_t b : id) {
+    constexpr char kHex[] = "0123456789abcdef";
+    process += kHex[b >> 4];
+    process += kHex[b & 0xf];
+  }
+  auto member =
+      run_alone(io, ClusterMember::join(io.get_executor(), cluster, fingerprint, process, log));
+  if (member) member->start_refresh();
+  return member;
+}
+
+// The rooms of a joined node go through the cluster (docs/cluster.md); set up before listening.
+std::unique_ptr<RoomsOverNats> start_cluster_rooms(boost::asio::io_context& io,
+                                                   ClusterMember& member, Hub& hub, EventLog& log,
+                                                   const config::History& history) {
+  try {
+    return run_alone(io, RoomsOverNats::start(member, hub, log, history));
+  } catch (const ClusterError& e) {
+    throw ClusterStartError(std::string("the rooms stream: ") + e.what());
+  }
 }
 
 // Sessions need a descriptor each; raise the soft limit as far as we may.
@@ -104,13 +169,26 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
     raise_nofile_limit(*log, cfg.limits.max_clients);
 
     boost::asio::io_context io(1);
+    // Declared after the loop, so destroyed (and its NATS link closed) before it.
+    std::unique_ptr<ClusterMember> cluster;
+    if (cfg.cluster) cluster = join_cluster(io, *cfg.cluster, identity.fingerprint(), rng, *log);
     ServerContext ctx(io.get_executor(), cfg, std::move(keys), *log, identity, rng);
+    // After the context (it uses the hub), so destroyed before it; the link outlives it.
+    std::unique_ptr<RoomsOverNats> cluster_rooms;
+    if (cluster) cluster_rooms = start_cluster_rooms(io, *cluster, ctx.hub, *log, cfg.history);
     Server srv(io, ctx, config_path, env, notifier, make_transport);
     srv.listen();
     srv.start();
     io.run();
     log->flush();
     return 0;
+  } catch (const ClusterStartError& e) {
+    // A start error like an unreadable key (exit 1), with its own event.
+    log->cluster_refused(e.what());
+    log->flush();
+    std::fprintf(stderr, "parleyd: cluster: %s\n", e.what());
+    notifier.status(std::string("failed to start: cluster: ") + e.what());
+    return kExitFailure;
   } catch (const std::exception& e) {
     log->internal_error(std::nullopt, e.what());
     log->flush();

@@ -466,6 +466,53 @@ void EventLog::reload(bool ok, const std::vector<std::string>& changed,
   emit(level, j);
 }
 
+void EventLog::cluster_joined(std::string_view node, const std::vector<std::string>& servers,
+                              std::string_view connected, std::size_t nodes, bool took_over) {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  auto j = head(level, "cluster_joined");
+  j["node"] = node;
+  j["servers"] = servers;
+  j["connected"] = connected;
+  j["nodes"] = nodes;
+  if (took_over) j["took_over"] = true;
+  emit(level, j);
+}
+
+void EventLog::cluster_unavailable(const std::vector<std::string>& servers,
+                                   std::string_view error) {
+  constexpr Level level = Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "cluster_unavailable");
+  j["servers"] = servers;
+  j["error"] = bounded(error);
+  emit(level, j);
+}
+
+void EventLog::cluster_degraded(std::string_view state) {
+  constexpr Level level = Level::warn;
+  if (!enabled(level)) return;
+  auto j = head(level, "cluster_degraded");
+  j["state"] = std::string(state);
+  emit(level, j);
+}
+
+void EventLog::cluster_restored() {
+  constexpr Level level = Level::info;
+  if (!enabled(level)) return;
+  emit(level, head(level, "cluster_restored"));
+}
+
+void EventLog::cluster_refused(std::string_view error) {
+  constexpr Level level = Level::error;
+  if (!enabled(level)) return;
+  auto j = head(level, "cluster_refused");
+  // Composed here (node names, fingerprints, the servers): longer than bounded() keeps, and
+  // the whole of it is what the operator needs.
+  j["error"] = error.substr(0, 1024);
+  emit(level, j);
+}
+
 void EventLog::shutdown(std::string_view signal, std::size_t sessions) {
   constexpr Level level = Level::info;
   if (!enabled(level)) return;

@@ -111,6 +111,19 @@ class EventLog {
   // The identity key at start: created (first start), or readable by group or others (warn).
   void identity_key(std::string_view path, bool created, bool too_open);
   void accept_error(std::string_view error, std::uint64_t backoff_ms);
+  // The cluster at start (docs/cluster.md). `servers` are shown without user:password@.
+  // Joined: this node's entry is published and every other node serves the same key; `nodes`
+  // counts them with this one; `took_over` when an entry of an earlier process had to be replaced.
+  void cluster_joined(std::string_view node, const std::vector<std::string>& servers,
+                      std::string_view connected, std::size_t nodes, bool took_over);
+  // NATS unreachable and cluster.when_unreachable "single": this node runs alone (warn).
+  void cluster_unavailable(const std::vector<std::string>& servers, std::string_view error);
+  // The node may not start: unreachable with "fail", another key, or its name taken (error).
+  void cluster_refused(std::string_view error);
+  // NATS lost while running (warn): requests that need the cluster are refused `unavailable`
+  // until it is back (cluster_restored, info).
+  void cluster_degraded(std::string_view state);
+  void cluster_restored();
   void internal_error(std::optional<std::uint64_t> session, std::string_view what);
 
  private:

@@ -280,7 +280,8 @@ void Hub::on_join(SessionId id, Session& session, const RequestId& rid, const st
   if (existing == rooms_.end()) {
     // A room that emptied and is created again goes on from its history while that is kept, else
     // after every seq of this run: either way its seqs only grow.
-    const std::uint64_t last_seq = history_.last_seq(key).value_or(seq_high_);
+    const std::uint64_t last_seq = known_last_seq(key);
+    applied_seq_.erase(key);  // the room record carries it from now on
     existing = rooms_.emplace(key, Room{name, {}, last_seq}).first;
     room_order_.insert(key);
   }
@@ -332,6 +333,18 @@ void Hub::on_say(SessionId id, Session& session, const RequestId& rid, const req
   if (json.size() > kSmallestEventLimit && json.size() > smallest_event_limit(room, id))
     return fail(session, ErrorCode::too_long, "too long for a member of the room once encoded",
                 rid);
+  if (replicator_) {
+    ClusterMessage message;
+    message.from = session.nick;
+    message.text = say.text;
+    message.action = say.action;
+    message.at = now;
+    message.node = node_;
+    message.session = id;
+    if (!replicator_->propose(it->first, id, rid, std::move(message)))
+      return fail(session, ErrorCode::unavailable, "the cluster cannot take messages now", rid);
+    return;  // acked by confirm_say, delivered by apply_stored
+  }
   const std::uint64_t seq = room.last_seq + 1;
   if (seq > seq_limit_) seq_limit_ = extend_seq_lease_();  // throws when it cannot persist
   room.last_seq = seq;
@@ -340,6 +353,60 @@ void Hub::on_say(SessionId id, Session& session, const RequestId& rid, const req
   fan_out(room, id, json);
   messages_relayed_ += room.members.size() - 1;
   history_.record(it->first, StoredMessage{seq, now, session.nick, say.text, say.action}, now);
+}
+
+void Hub::expire_history(std::chrono::system_clock::time_point now) {
+  history_.expire(now);
+  // What a cluster node knows of rooms without members here goes with their history: a join
+  // after that is acked from 0 (known_last_seq), which stays true.
+  std::erase_if(applied_seq_,
+                [&](const auto& entry) { return !history_.last_seq(entry.first).has_value(); });
+}
+
+std::uint64_t Hub::known_last_seq(const std::string& key) const {
+  if (!replicator_) return history_.last_seq(key).value_or(seq_high_);
+  // A cluster's seqs come from the stream (docs/cluster.md), not from this run's lease; a room
+  // this node has seen nothing of is acked from 0: the member still gets every message the node
+  // applies after the join, which is what the ack promises.
+  const auto applied = applied_seq_.find(key);
+  if (applied != applied_seq_.end()) return applied->second;
+  return history_.last_seq(key).value_or(0);
+}
+
+void Hub::confirm_say(SessionId session, const RequestId& request, std::uint64_t seq) {
+  const auto it = sessions_.find(session);
+  if (it != sessions_.end()) ack(it->second, request, seq);
+}
+
+void Hub::refuse_say(SessionId session, const RequestId& request, std::string_view why) {
+  const auto it = sessions_.find(session);
+  if (it != sessions_.end()) fail(it->second, ErrorCode::unavailable, why, request);
+}
+
+void Hub::apply_stored(const std::string& key, const ClusterMessage& message,
+                       std::chrono::system_clock::time_point now) {
+  const auto room = rooms_.find(key);
+  std::uint64_t& last = room != rooms_.end() ? room->second.last_seq : applied_seq_[key];
+  if (message.seq <= last) return;
+  last = message.seq;
+  seq_high_ = std::max(seq_high_, message.seq);
+  if (room != rooms_.end()) {
+    const SessionId sender = message.node == node_ ? message.session : 0;
+    const std::string json =
+        evt::serialize(evt::Message{room->second.name, message.from, message.text,
+                                    format_timestamp(message.at), message.seq, message.action});
+    // A member whose max_frame cannot take it misses it; the proposer checked against its own
+    // node's members only (docs/cluster.md).
+    for (SessionId member : room->second.members) {
+      if (member == sender) continue;
+      Member& target = *sessions_.at(member).member;
+      if (json.size() > target.max_event_bytes()) continue;
+      target.deliver(json);
+      ++messages_relayed_;
+    }
+  }
+  history_.record(
+      key, StoredMessage{message.seq, message.at, message.from, message.text, message.action}, now);
 }
 
 void Hub::on_msg(Session& session, const RequestId& rid, const req::Msg& msg,
@@ -496,6 +563,8 @@ void Hub::on_history(SessionId id, Session& session, const RequestId& rid,
 }
 
 void Hub::erase_room(std::unordered_map<std::string, Room>::iterator room) {
+  // In a cluster, messages go on being applied while nobody here is a member.
+  if (replicator_) applied_seq_[room->first] = room->second.last_seq;
   room_order_.erase(room->first);
   rooms_.erase(room);
 }

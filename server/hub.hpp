@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster_wire.hpp"
 #include "parley/request.hpp"
 #include "parley/status.hpp"
 #include "room_history.hpp"
@@ -71,6 +72,19 @@ class HubObserver {
   virtual void on_part(SessionId id, std::string_view nick, std::string_view room) = 0;
 };
 
+// In a cluster (docs/cluster.md) room messages are ordered by JetStream, not by the hub: a say
+// is handed to the replicator, which stores it and later confirms it (Hub::confirm_say) or
+// refuses it (Hub::refuse_say); every node then applies the stored messages in the stream's
+// order (Hub::apply_stored). Null (the default): the single-node hub orders and delivers itself.
+class RoomReplicator {
+ public:
+  virtual ~RoomReplicator() = default;
+  // Queues `message` (everything but its seq) for the room `key` (folded); false when it cannot
+  // be taken now (the cluster is unreachable, or the room's queue is full).
+  virtual bool propose(const std::string& key, SessionId session, const RequestId& request,
+                       ClusterMessage message) = 0;
+};
+
 struct HubStats {
   std::size_t sessions = 0;
   std::size_t rooms = 0;
@@ -103,7 +117,7 @@ class Hub {
     history_.set_limits(limits, now);
   }
   // The periodic sweep: history past its age goes, in rooms nobody reads or writes too.
-  void expire_history(std::chrono::system_clock::time_point now) { history_.expire(now); }
+  void expire_history(std::chrono::system_clock::time_point now);
   // Room seqs (PROTOCOL.md 6.2): this run issues seqs above `base`; a room created (or created
   // again after it emptied and its history went) starts after every seq issued so far, one
   // whose history is still kept goes on from its last seq: one room name's seqs only grow. Past
@@ -111,6 +125,22 @@ class Hub {
   // unlimited (tests).
   void set_seq_lease(std::uint64_t base, std::uint64_t limit,
                      std::function<std::uint64_t()> extend);
+
+  // Cluster mode: says go through `replicator` (which must outlive the hub or be reset to
+  // null); `node` names this node in what it stores, so it knows its own senders.
+  void set_replicator(RoomReplicator* replicator, std::string node) {
+    replicator_ = replicator;
+    node_ = std::move(node);
+  }
+  // The replicator stored a say at room seq `seq`: its sender (if still attached) gets the ack.
+  void confirm_say(SessionId session, const RequestId& request, std::uint64_t seq);
+  // The replicator could not store it: the sender gets `unavailable` with `why`.
+  void refuse_say(SessionId session, const RequestId& request, std::string_view why);
+  // A message stored in the room `key` (folded), applied in the stream's order by every node:
+  // delivered to this node's members of the room (not to its sender), kept in history. A seq
+  // at or below the room's last applied one is a repeat and is dropped.
+  void apply_stored(const std::string& key, const ClusterMessage& message,
+                    std::chrono::system_clock::time_point now);
 
   // A session that finished its handshake; `member` must outlive the attachment.
   // fingerprint: the client's identity ("" if anonymous). Returns the assigned nick: the key's
@@ -163,6 +193,8 @@ class Hub {
   void on_part(SessionId id, Session& session, const RequestId& rid, const std::string& room);
   void on_say(SessionId id, Session& session, const RequestId& rid, const req::Say& say,
               std::chrono::system_clock::time_point now);
+  // The room's last seq as far as this node knows it, for a room it has no members in.
+  std::uint64_t known_last_seq(const std::string& key) const;
   void on_msg(Session& session, const RequestId& rid, const req::Msg& msg,
               std::chrono::system_clock::time_point now);
   void on_who(Session& session, const RequestId& rid, const req::Who& who) const;
@@ -202,6 +234,11 @@ class Hub {
   std::function<std::uint64_t()> extend_seq_lease_;
   std::uint64_t messages_relayed_ = 0;
   HubObserver* observer_ = nullptr;
+  RoomReplicator* replicator_ = nullptr;
+  std::string node_;
+  // Cluster mode: the last seq applied in each room this node has no room record for (rooms with
+  // members keep theirs in Room::last_seq), so a join there is acked with the right seq.
+  std::unordered_map<std::string, std::uint64_t> applied_seq_;
 };
 
 }  // namespace parley::server

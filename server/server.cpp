@@ -154,6 +154,12 @@ void Server::listen() {
     tcp::acceptor* acceptor = &listener->acceptor;
     acceptor->open(endpoint.protocol(), ec);
     if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    // Several parleyd on one port (docs/cluster.md): the kernel spreads new connections over
+    // every socket bound with SO_REUSEPORT by the same user.
+    if (!ec && l.reuse_port) {
+      using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+      acceptor->set_option(reuse_port(true), ec);
+    }
     if (!ec && address.is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
     if (!ec) acceptor->bind(endpoint, ec);
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
@@ -380,6 +386,7 @@ std::optional<std::string> Server::try_reload() {
     next.identity_key = ctx_.config().identity_key;
     next.log.format = ctx_.config().log.format;
     next.log.file = ctx_.config().log.file;
+    next.cluster = ctx_.config().cluster;  // joined once, at start
     ctx_.apply(std::move(next), std::move(keys));
     for (std::size_t i = 0; i < listeners_.size(); ++i)
       if (tls_contexts[i]) listeners_[i]->tls_context = std::move(tls_contexts[i]);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -79,9 +80,10 @@ constexpr std::array<HistoryField, 3> kHistoryFields = {{
     {"max_bytes", &History::max_bytes, 65536, 68719476736},
 }};
 
-constexpr std::array<std::string_view, 9> kTopKeys = {
-    "listen", "identity_key", "suites", "limits", "history", "auth", "log", "metrics", "control"};
-constexpr std::array<std::string_view, 3> kListenKeys = {"address", "port", "tls"};
+constexpr std::array<std::string_view, 10> kTopKeys = {
+    "listen", "identity_key", "suites",  "limits",  "history",
+    "auth",   "log",          "metrics", "control", "cluster"};
+constexpr std::array<std::string_view, 4> kListenKeys = {"address", "port", "tls", "reuse_port"};
 constexpr std::array<std::string_view, 3> kTlsKeys = {"cert", "key", "min_version"};
 constexpr std::array<std::string_view, 2> kTlsVersions = {"1.2", "1.3"};
 constexpr std::array<std::string_view, 2> kAuthKeys = {"mode", "authorized_keys"};
@@ -91,6 +93,14 @@ constexpr std::array<std::string_view, 1> kMetricsKeys = {"listen"};
 constexpr std::array<std::string_view, 1> kControlKeys = {"socket"};
 constexpr std::array<std::string_view, 2> kAuthModes = {"open", "keys"};
 constexpr std::array<std::string_view, 2> kLogFormats = {"json", "text"};
+constexpr std::array<std::string_view, 8> kClusterKeys = {
+    "servers", "name", "node", "token", "user", "password", "credentials", "when_unreachable"};
+constexpr std::array<std::string_view, 2> kWhenUnreachable = {"fail", "single"};
+constexpr std::array<std::string_view, 2> kServerSchemes = {"nats://", "tls://"};
+// A server URL is a host, a port and perhaps user:password@: a few dozen bytes.
+constexpr std::size_t kMaxServerUrl = 256;
+// A token or password is a secret typed or generated once; the cap only keeps out pasted files.
+constexpr std::size_t kMaxSecret = 1024;
 
 std::string describe(const json& v) {
   switch (v.type()) {
@@ -268,6 +278,12 @@ class Parser {
     return std::nullopt;
   }
 
+  std::optional<bool> boolean(const json& v, const std::string& path) {
+    if (v.is_boolean()) return v.get<bool>();
+    error(path, "expected true or false, got " + describe(v));
+    return std::nullopt;
+  }
+
   std::optional<double> rate(const json& v, const std::string& path) {
     if (v.is_number()) {
       const double d = v.get<double>();
@@ -358,7 +374,15 @@ class Parser {
         tls_ok = tls.has_value();
       }
 
-      if (!bound || !port || !tls_ok) continue;
+      bool reuse_port = false;
+      bool reuse_ok = true;
+      if (auto it = entry.find("reuse_port"); it != entry.end()) {
+        auto b = boolean(*it, entry_path + ".reuse_port");
+        reuse_ok = b.has_value();
+        reuse_port = b.value_or(false);
+      }
+
+      if (!bound || !port || !tls_ok || !reuse_ok) continue;
       bound->port = static_cast<std::uint16_t>(*port);
       // Compared as bytes so "::1" and "0::1" count as the same socket.
       for (std::size_t j = 0; j < seen.size(); ++j) {
@@ -368,8 +392,12 @@ class Parser {
         }
       }
       seen.push_back(*bound);
-      result.push_back(
-          ListenAddress{entry.at("address").get<std::string>(), bound->port, std::move(tls)});
+      ListenAddress parsed;
+      parsed.address = entry.at("address").get<std::string>();
+      parsed.port = bound->port;
+      parsed.tls = std::move(tls);
+      parsed.reuse_port = reuse_port;
+      result.push_back(std::move(parsed));
     }
     out = std::move(result);
   }
@@ -605,6 +633,113 @@ class Parser {
     }
     out = Control{std::move(*p)};
   }
+
+  // A string of 1..max bytes, printable ASCII without spaces (secrets and names travel in NATS's
+  // text protocol and its URLs); the value itself is never echoed when `secret`.
+  std::optional<std::string> token_text(const json& v, const std::string& path, std::size_t max,
+                                        bool secret) {
+    if (!v.is_string()) {
+      error(path, "expected a string or null, got " + describe(v));
+      return std::nullopt;
+    }
+    const auto& s = v.get_ref<const std::string&>();
+    const bool printable =
+        std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+    if (s.empty() || s.size() > max || !printable) {
+      error(path,
+            "expected 1 to " + std::to_string(max) +
+                " printable ASCII characters without spaces, got " +
+                (secret ? "a string of " + std::to_string(s.size()) + " bytes" : describe(v)));
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  std::optional<std::string> cluster_name(const json& v, const std::string& path) {
+    if (v.is_string() && is_cluster_name(v.get_ref<const std::string&>()))
+      return v.get<std::string>();
+    error(path, "expected 1 to " + std::to_string(kMaxClusterName) +
+                    " characters of A-Z a-z 0-9 _ -, got " + describe(v));
+    return std::nullopt;
+  }
+
+  void cluster_servers(const json& v, const std::string& path, std::vector<std::string>& out) {
+    if (!v.is_array() || v.empty() || v.size() > kMaxClusterServers) {
+      error(path, "expected an array of 1 to " + std::to_string(kMaxClusterServers) +
+                      " nats:// or tls:// URLs, got " +
+                      (v.is_array() ? std::to_string(v.size()) + " entries" : describe(v)));
+      return;
+    }
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::string item_path = indexed(path, i);
+      bool ok = false;
+      if (v[i].is_string()) {
+        const auto& url = v[i].get_ref<const std::string&>();
+        for (auto scheme : kServerSchemes)
+          ok = ok || (url.starts_with(scheme) && url.size() > scheme.size());
+        // libnats splits a URL list at commas; spaces and controls are never part of a URL.
+        ok = ok && url.size() <= kMaxServerUrl && std::all_of(url.begin(), url.end(), [](char c) {
+               return c > 0x20 && c < 0x7f && c != ',';
+             });
+      }
+      if (!ok) {
+        error(item_path,
+              "expected a nats:// or tls:// URL such as \"nats://127.0.0.1:4222\", got " +
+                  describe(v[i]));
+        continue;
+      }
+      out.push_back(v[i].get<std::string>());
+    }
+  }
+
+  // null (off) or {"servers": [...], ...}: docs/config.md `cluster`.
+  void cluster(const json& v, const Environment& env, std::optional<Cluster>& out) {
+    const std::string path = "cluster";
+    if (!optional_section(v, path, kClusterKeys, out)) return;
+    Cluster c;
+    const std::size_t errors_before = errors.size();
+    if (auto it = v.find("servers"); it == v.end()) {
+      error(join(path, "servers"), "missing, expected an array of 1 to " +
+                                       std::to_string(kMaxClusterServers) +
+                                       " nats:// or tls:// URLs");
+    } else {
+      cluster_servers(*it, join(path, "servers"), c.servers);
+    }
+    if (auto it = v.find("name"); it != v.end()) {
+      if (auto n = cluster_name(*it, join(path, "name"))) c.name = std::move(*n);
+    }
+    if (auto it = v.find("node"); it != v.end()) {
+      if (auto n = cluster_name(*it, join(path, "node"))) c.node = std::move(*n);
+    } else if (auto n = default_node_name(env)) {
+      c.node = std::move(*n);
+    } else {
+      error(join(path, "node"), "missing, and there is no host name to derive it from");
+    }
+    // null is the same as absent (to_json writes every key).
+    auto present = [&v](const char* key) {
+      auto it = v.find(key);
+      return it != v.end() && !it->is_null() ? &*it : nullptr;
+    };
+    if (auto* t = present("token")) c.token = token_text(*t, join(path, "token"), kMaxSecret, true);
+    if (auto* u = present("user")) c.user = token_text(*u, join(path, "user"), kMaxSecret, false);
+    if (auto* p = present("password"))
+      c.password = token_text(*p, join(path, "password"), kMaxSecret, true);
+    if (auto* f = present("credentials")) c.credentials = file_path(*f, join(path, "credentials"));
+    if (auto it = v.find("when_unreachable"); it != v.end()) {
+      if (auto w = choice(*it, join(path, "when_unreachable"), kWhenUnreachable))
+        c.when_unreachable = *w == "single" ? WhenUnreachable::single : WhenUnreachable::fail;
+    }
+    if (errors.size() != errors_before) return;
+    // Each half of a user and password is useless alone, and two ways to authenticate leave
+    // the reader guessing which one NATS sees.
+    if (c.user && !c.password) error(join(path, "password"), "required with cluster.user");
+    if (c.password && !c.user) error(join(path, "user"), "required with cluster.password");
+    const int ways = (c.token ? 1 : 0) + (c.user ? 1 : 0) + (c.credentials ? 1 : 0);
+    if (ways > 1)
+      error(path, "token, user and password, and credentials exclude each other: give one");
+    if (errors.size() != errors_before) return;
+    out = std::move(c);
+  }
 };
 
 std::string join_dir(std::string_view dir, std::string_view tail) {
@@ -630,6 +765,35 @@ std::string_view name_of(AuthMode m) {
 
 std::string_view name_of(TlsVersion version) {
   return version == TlsVersion::v1_3 ? "1.3" : "1.2";
+}
+
+std::string_view name_of(WhenUnreachable when) {
+  return when == WhenUnreachable::single ? "single" : "fail";
+}
+
+bool is_cluster_name(std::string_view text) {
+  if (text.empty() || text.size() > kMaxClusterName) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+std::optional<std::string> default_node_name(const Environment& env) {
+  auto sanitized = [](std::string_view text) {
+    std::string out(text);
+    for (char& c : out)
+      if (!is_cluster_name(std::string_view(&c, 1))) c = '-';
+    return out;
+  };
+  if (!is_set(env.host_name)) return std::nullopt;
+  std::string host = sanitized(*env.host_name);
+  // The instance names the node on its host, so it is kept whole and the host name shortened;
+  // an instance too long for that is cut too (two such nodes clash and the second is refused).
+  std::string instance = is_set(env.instance) ? "-" + sanitized(*env.instance) : "";
+  instance.resize(std::min(instance.size(), kMaxClusterName / 2));
+  host.resize(std::min(host.size(), kMaxClusterName - instance.size()));
+  return host + instance;
 }
 
 std::string default_identity_key_path(const Environment& env) {
@@ -697,6 +861,7 @@ ParseResult parse_config(std::string_view json_text, const Environment& env) {
     if (auto it = doc.find("log"); it != doc.end()) p.log(*it, c.log);
     if (auto it = doc.find("metrics"); it != doc.end()) p.metrics(*it, c.listen, c.metrics);
     if (auto it = doc.find("control"); it != doc.end()) p.control(*it, c.control);
+    if (auto it = doc.find("cluster"); it != doc.end()) p.cluster(*it, env, c.cluster);
   }
   if (!p.errors.empty()) return std::move(p.errors);
   return c;
@@ -719,8 +884,8 @@ std::string to_json(const Config& config) {
                                    {"key", l.tls->key},
                                    {"min_version", std::string(name_of(l.tls->min_version))}};
     }
-    j["listen"].push_back(
-        nlohmann::ordered_json{{"address", l.address}, {"port", l.port}, {"tls", tls}});
+    j["listen"].push_back(nlohmann::ordered_json{
+        {"address", l.address}, {"port", l.port}, {"tls", tls}, {"reuse_port", l.reuse_port}});
   }
   j["identity_key"] = config.identity_key;
   j["suites"] = nlohmann::ordered_json::array();
@@ -753,6 +918,23 @@ std::string to_json(const Config& config) {
                                 : nlohmann::ordered_json(nullptr);
   j["control"] = config.control ? nlohmann::ordered_json{{"socket", config.control->socket}}
                                 : nlohmann::ordered_json(nullptr);
+  j["cluster"] = nullptr;
+  if (const auto& cl = config.cluster) {
+    auto optional = [](const std::optional<std::string>& v) {
+      return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
+    };
+    auto& out = j["cluster"];
+    out["servers"] = cl->servers;
+    out["name"] = cl->name;
+    out["node"] = cl->node;
+    // The effective configuration, secrets as given: --print-config is for the operator who
+    // wrote them (a credentials file keeps them out of the config altogether).
+    out["token"] = optional(cl->token);
+    out["user"] = optional(cl->user);
+    out["password"] = optional(cl->password);
+    out["credentials"] = optional(cl->credentials);
+    out["when_unreachable"] = std::string(name_of(cl->when_unreachable));
+  }
   return j.dump(2) + "\n";
 }
 
@@ -785,6 +967,8 @@ ConfigDiff diff(const Config& old_config, const Config& new_config) {
   // The endpoint is bound once at start, like the listeners.
   note(a.metrics != b.metrics, "metrics", true);
   note(a.control != b.control, "control", true);
+  // The NATS connection and this node's place in the cluster are made once, at start.
+  note(a.cluster != b.cluster, "cluster", true);
   return d;
 }
 

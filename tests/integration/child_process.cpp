@@ -113,6 +113,13 @@ std::optional<std::string> ChildProcess::wait_for_line(
   }
 }
 
+bool ChildProcess::wait_for_stderr(std::string_view needle, milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return cv_.wait_until(lock, Clock::now() + timeout, [&] {
+    return err_.find(needle) != std::string::npos || outputs_closed_;
+  }) && err_.find(needle) != std::string::npos;
+}
+
 std::vector<std::string> ChildProcess::stdout_lines() const {
   std::vector<std::string> lines;
   std::lock_guard lock(mutex_);

@@ -39,6 +39,9 @@ class ChildProcess {
   // Waits until stdout has a complete line matching pred; returns it.
   std::optional<std::string> wait_for_line(const std::function<bool(const std::string&)>& pred,
                                            milliseconds timeout = kDefaultTimeout);
+  // Waits until stderr holds `needle` (servers that log there); false at the deadline or once
+  // the child's output has closed without it.
+  bool wait_for_stderr(std::string_view needle, milliseconds timeout = kDefaultTimeout);
   std::vector<std::string> stdout_lines() const;
   std::string stdout_text() const;
   std::string stderr_text() const;

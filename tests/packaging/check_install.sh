@@ -25,6 +25,7 @@ check_prefix() {
     "$prefix/share/doc/parley/logging.md" \
     "$prefix/share/doc/parley/config.md" \
     "$prefix/share/doc/parley/metrics.md" \
+    "$prefix/share/doc/parley/cluster.md" \
     "$prefix/share/doc/parley/copyright" \
     "$prefix/share/doc/parley/examples/parleyd.example.json" \
     "$prefix/share/doc/parley/examples/parleyd.logrotate"; do

@@ -519,6 +519,15 @@ Config non_default_config() {
   c.auth = {AuthMode::keys, "/etc/parleyd/authorized_keys"};
   c.log = {LogFormat::text, "debug", "/var/log/parleyd.log", 5};
   c.metrics = Metrics{"::1", 9477};
+  c.listen[1].reuse_port = true;
+  Cluster cluster;
+  cluster.servers = {"nats://10.0.0.1:4222", "tls://10.0.0.2"};
+  cluster.name = "chat";
+  cluster.node = "n1";
+  cluster.user = "parley";
+  cluster.password = "pw";
+  cluster.when_unreachable = WhenUnreachable::single;
+  c.cluster = cluster;
   return c;
 }
 
@@ -532,7 +541,9 @@ TEST(Config, ToJsonRoundTrips) {
   const std::string text = to_json(default_config(kEnv));
   EXPECT_NE(text.find("\n  \"limits\": {\n    \"max_clients\": 10000,"), std::string::npos) << text;
   EXPECT_NE(text.find("\"authorized_keys\": null"), std::string::npos);
-  EXPECT_TRUE(text.ends_with("\n  \"metrics\": null,\n  \"control\": null\n}\n")) << text;
+  EXPECT_TRUE(
+      text.ends_with("\n  \"metrics\": null,\n  \"control\": null,\n  \"cluster\": null\n}\n"))
+      << text;
   // The endpoint goes out in the form the file uses, brackets and all.
   EXPECT_NE(to_json(non_default_config()).find(R"("metrics": {
     "listen": "[::1]:9477"
@@ -565,8 +576,8 @@ TEST(Config, Diff) {
 
   const ConfigDiff all = diff(a, non_default_config());
   EXPECT_EQ(all.need_restart, (std::vector<std::string>{"listen", "identity_key", "log.format",
-                                                        "log.file", "metrics"}));
-  EXPECT_EQ(all.changed.size(), 17u);
+                                                        "log.file", "metrics", "cluster"}));
+  EXPECT_EQ(all.changed.size(), 18u);
 
   Config history = a;
   history.history.messages = 10;
@@ -752,6 +763,158 @@ TEST(Config, ControlSocketPath) {
   EXPECT_EQ(parse_ok(to_json(c)), c);
   const auto d = diff(parse_ok("{}"), c);
   EXPECT_EQ(d.need_restart, std::vector<std::string>{"control"});
+}
+
+}  // namespace
+}  // namespace parley::config
+
+namespace parley::config {
+namespace {
+
+Environment host_env(std::optional<std::string> host, std::optional<std::string> instance) {
+  Environment env = kEnv;
+  env.host_name = std::move(host);
+  env.instance = std::move(instance);
+  return env;
+}
+
+TEST(ConfigCluster, AbsentOrNullIsASingleNode) {
+  EXPECT_FALSE(parse_ok("{}").cluster);
+  EXPECT_FALSE(parse_ok(R"({"cluster": null})").cluster);
+}
+
+TEST(ConfigCluster, EveryKey) {
+  const Config c = parse_ok(R"({"cluster": {
+      "servers": ["nats://10.0.0.1:4222", "tls://nats.example.org:4443"],
+      "name": "chat_1", "node": "node-A", "token": "s3cret",
+      "when_unreachable": "single"}})");
+  ASSERT_TRUE(c.cluster);
+  EXPECT_EQ(c.cluster->servers,
+            (std::vector<std::string>{"nats://10.0.0.1:4222", "tls://nats.example.org:4443"}));
+  EXPECT_EQ(c.cluster->name, "chat_1");
+  EXPECT_EQ(c.cluster->node, "node-A");
+  EXPECT_EQ(c.cluster->token, "s3cret");
+  EXPECT_FALSE(c.cluster->user);
+  EXPECT_EQ(c.cluster->when_unreachable, WhenUnreachable::single);
+  EXPECT_EQ(parse_ok(to_json(c)), c);
+
+  const Config u = parse_ok(R"({"cluster": {"servers": ["nats://127.0.0.1"], "node": "a",
+      "user": "parley", "password": "pw"}})");
+  EXPECT_EQ(u.cluster->user, "parley");
+  EXPECT_EQ(u.cluster->password, "pw");
+  EXPECT_EQ(u.cluster->name, "parley");  // the default
+  EXPECT_EQ(u.cluster->when_unreachable, WhenUnreachable::fail);
+  EXPECT_EQ(parse_ok(to_json(u)), u);
+
+  const Config f = parse_ok(R"({"cluster": {"servers": ["nats://127.0.0.1:4222"], "node": "a",
+      "credentials": "/etc/parley/nats.creds", "token": null}})");
+  EXPECT_EQ(f.cluster->credentials, "/etc/parley/nats.creds");
+  EXPECT_EQ(parse_ok(to_json(f)), f);
+}
+
+TEST(ConfigCluster, TheNodeDefaultsToTheHostAndInstanceNames) {
+  const std::string doc = R"({"cluster": {"servers": ["nats://127.0.0.1:4222"]}})";
+  auto node = [&](const Environment& env) {
+    auto result = parse_config(doc, env);
+    if (!std::holds_alternative<Config>(result)) return std::string("(error)");
+    return std::get<Config>(result).cluster->node;
+  };
+  EXPECT_EQ(node(host_env("chat1", std::nullopt)), "chat1");
+  EXPECT_EQ(node(host_env("chat1.example.org", "2")), "chat1-example-org-2");
+  EXPECT_EQ(node(host_env("chat1", "eu west@3")), "chat1-eu-west-3");
+  // Kept within 32 characters, the instance whole.
+  const std::string longest = node(host_env(std::string(40, 'h'), "7"));
+  EXPECT_EQ(longest, std::string(30, 'h') + "-7");
+  EXPECT_TRUE(is_cluster_name(node(host_env(std::string(40, 'h'), std::string(40, 'i')))));
+  // Stable: the same environment, the same name (no pid in it).
+  EXPECT_EQ(node(host_env("a", "1")), node(host_env("a", "1")));
+  // An explicit node wins.
+  auto result = parse_config(R"({"cluster": {"servers": ["nats://127.0.0.1"], "node": "b"}})",
+                             host_env("a", "1"));
+  EXPECT_EQ(std::get<Config>(result).cluster->node, "b");
+  // Nothing to derive it from: say so.
+  result = parse_config(doc, host_env(std::nullopt, "1"));
+  ASSERT_TRUE(std::holds_alternative<std::vector<ConfigError>>(result));
+  EXPECT_EQ(std::get<std::vector<ConfigError>>(result).at(0).to_string(),
+            "cluster.node: missing, and there is no host name to derive it from");
+}
+
+TEST(ConfigCluster, BadBlocksAreRefusedWithTheirPath) {
+  auto cluster = [](const std::string& members) {
+    return one_error(R"({"cluster": {)" + members + "}}").to_string();
+  };
+  const std::string ok = R"("servers": ["nats://127.0.0.1:4222"], "node": "a")";
+  EXPECT_EQ(one_error(R"({"cluster": []})").to_string(),
+            "cluster: expected an object or null, got an array");
+  EXPECT_EQ(cluster(R"("node": "a")"),
+            "cluster.servers: missing, expected an array of 1 to 16 nats:// or tls:// URLs");
+  EXPECT_EQ(cluster(R"("servers": [], "node": "a")"),
+            "cluster.servers: expected an array of 1 to 16 nats:// or tls:// URLs, got 0 entries");
+  EXPECT_EQ(cluster(R"("servers": "nats://127.0.0.1", "node": "a")"),
+            "cluster.servers: expected an array of 1 to 16 nats:// or tls:// URLs, got "
+            "\"nats://127.0.0.1\"");
+  EXPECT_EQ(cluster(R"("servers": ["nats://a:1", "http://b:4222"], "node": "a")"),
+            "cluster.servers[1]: expected a nats:// or tls:// URL such as "
+            "\"nats://127.0.0.1:4222\", got \"http://b:4222\"");
+  EXPECT_EQ(one_error(R"({"cluster": {"servers": ["nats://"], "node": "a"}})").path,
+            "cluster.servers[0]");
+  EXPECT_EQ(one_error(R"({"cluster": {"servers": ["nats://a,nats://b"], "node": "a"}})").path,
+            "cluster.servers[0]");
+  EXPECT_EQ(one_error(R"({"cluster": {"servers": ["nats://a b"], "node": "a"}})").path,
+            "cluster.servers[0]");
+  EXPECT_EQ(cluster(ok + R"(, "name": "a.b")"),
+            "cluster.name: expected 1 to 32 characters of A-Z a-z 0-9 _ -, got \"a.b\"");
+  EXPECT_EQ(
+      one_error(R"({"cluster": {)" + ok + R"(, "name": ")" + std::string(33, 'n') + "\"}}").path,
+      "cluster.name");
+  EXPECT_EQ(one_error(R"({"cluster": {)" + ok + R"(, "name": ""}})").path, "cluster.name");
+  EXPECT_EQ(cluster(R"("servers": ["nats://a"], "node": "a*")"),
+            "cluster.node: expected 1 to 32 characters of A-Z a-z 0-9 _ -, got \"a*\"");
+  EXPECT_EQ(
+      cluster(ok + R"(, "port": 4222)"),
+      "cluster.port: unknown key, expected one of \"servers\", \"name\", \"node\", \"token\", "
+      "\"user\", \"password\", \"credentials\", \"when_unreachable\"");
+  EXPECT_EQ(cluster(ok + R"(, "when_unreachable": "retry")"),
+            "cluster.when_unreachable: expected one of \"fail\", \"single\", got \"retry\"");
+  EXPECT_EQ(cluster(ok + R"(, "user": "u")"), "cluster.password: required with cluster.user");
+  EXPECT_EQ(cluster(ok + R"(, "password": "p")"), "cluster.user: required with cluster.password");
+  EXPECT_EQ(cluster(ok + R"(, "token": "t", "credentials": "/c.creds")"),
+            "cluster: token, user and password, and credentials exclude each other: give one");
+  EXPECT_EQ(cluster(ok + R"(, "token": 5)"), "cluster.token: expected a string or null, got 5");
+  EXPECT_EQ(cluster(ok + R"(, "credentials": "")"),
+            "cluster.credentials: expected a non-empty path without NUL bytes, got \"\"");
+  // A bad secret is described, never shown.
+  const std::string bad_token = cluster(ok + R"(, "token": "has space")");
+  EXPECT_EQ(bad_token,
+            "cluster.token: expected 1 to 1024 printable ASCII characters without spaces, got a "
+            "string of 9 bytes");
+  EXPECT_EQ(cluster(ok + R"(, "user": "u", "password": "pass word")"),
+            "cluster.password: expected 1 to 1024 printable ASCII characters without spaces, got "
+            "a string of 9 bytes");
+}
+
+TEST(ConfigCluster, ARestartOnlyKey) {
+  const Config single = parse_ok("{}");
+  const Config joined = parse_ok(R"({"cluster": {"servers": ["nats://127.0.0.1"], "node": "a"}})");
+  EXPECT_EQ(diff(single, joined), (ConfigDiff{{"cluster"}, {"cluster"}}));
+  Config renamed = joined;
+  renamed.cluster->node = "b";
+  EXPECT_EQ(diff(joined, renamed), (ConfigDiff{{"cluster"}, {"cluster"}}));
+  EXPECT_EQ(diff(joined, joined), ConfigDiff{});
+}
+
+TEST(ConfigListen, ReusePort) {
+  const Config c = parse_ok(R"({"listen": [{"address": "127.0.0.1", "port": 7777,
+      "reuse_port": true}, {"address": "::1", "port": 7777}]})");
+  EXPECT_TRUE(c.listen[0].reuse_port);
+  EXPECT_FALSE(c.listen[1].reuse_port);
+  EXPECT_EQ(parse_ok(to_json(c)), c);
+  EXPECT_EQ(one_error(R"({"listen": [{"address": "127.0.0.1", "port": 1, "reuse_port": "yes"}]})")
+                .to_string(),
+            "listen[0].reuse_port: expected true or false, got \"yes\"");
+  Config other = c;
+  other.listen[0].reuse_port = false;
+  EXPECT_EQ(diff(c, other).need_restart, std::vector<std::string>{"listen"});
 }
 
 }  // namespace

@@ -1070,3 +1070,132 @@ TEST_F(HubHistory, AMessageTooLongForTheRequesterIsLeftOutAndTheReplyIsNotComple
 
 }  // namespace
 }  // namespace parley::server
+
+namespace parley::server {
+namespace {
+
+// Cluster mode (docs/cluster.md): the hub hands says to a replicator and delivers only what is
+// applied from the stream.
+struct FakeReplicator : RoomReplicator {
+  struct Proposed {
+    std::string key;
+    SessionId session;
+    RequestId request;
+    ClusterMessage message;
+  };
+  std::vector<Proposed> proposed;
+  bool accepting = true;
+  bool propose(const std::string& key, SessionId session, const RequestId& request,
+               ClusterMessage message) override {
+    if (!accepting) return false;
+    proposed.push_back(Proposed{key, session, request, std::move(message)});
+    return true;
+  }
+};
+
+class ClusterHubTest : public HubTest {
+ protected:
+  ClusterHubTest() { hub_.set_replicator(&replicator_, "a"); }
+
+  // What another node stored: applied like any stored message.
+  static ClusterMessage from_elsewhere(std::uint64_t seq, std::string from, std::string text) {
+    ClusterMessage message;
+    message.seq = seq;
+    message.from = std::move(from);
+    message.text = std::move(text);
+    message.at = kNow;
+    message.node = "b";
+    message.session = 1;  // the same number as a local session: another node's, all the same
+    return message;
+  }
+
+  FakeReplicator replicator_;
+};
+
+TEST_F(ClusterHubTest, ASayIsProposedNotDeliveredAndAckedOnlyWhenStored) {
+  attach_three();
+  send(1, req::Join{"dev"}, RequestId{1});
+  send(2, req::Join{"dev"}, RequestId{2});
+  clear_all();
+  send(1, req::Say{"dev", "hello"}, RequestId{7});
+  EXPECT_TRUE(a_.delivered.empty()) << "no ack before the store has it";
+  EXPECT_TRUE(b_.delivered.empty()) << "nothing delivered outside the stream's order";
+  ASSERT_EQ(replicator_.proposed.size(), 1u);
+  const auto& proposed = replicator_.proposed.front();
+  EXPECT_EQ(proposed.key, "dev");
+  EXPECT_EQ(proposed.session, 1u);
+  EXPECT_EQ(proposed.message.from, "alice");
+  EXPECT_EQ(proposed.message.text, "hello");
+  EXPECT_EQ(proposed.message.node, "a");
+
+  ClusterMessage stored = proposed.message;
+  stored.seq = 501;
+  hub_.apply_stored("dev", stored, kNow);
+  EXPECT_TRUE(a_.delivered.empty()) << "the sender does not get its own message";
+  const auto message = b_.only<evt::Message>();
+  EXPECT_EQ(message.seq, 501u);
+  EXPECT_EQ(message.from, "alice");
+  EXPECT_EQ(message.ts, kNowText);
+  hub_.confirm_say(1, RequestId{7}, 501);
+  const auto ack = a_.only<evt::Ack>();
+  EXPECT_EQ(ack.seq, 501u);
+}
+
+TEST_F(ClusterHubTest, StoredMessagesReachMembersOnceAndJoinsAckTheAppliedSeq) {
+  attach_three();
+  hub_.apply_stored("dev", from_elsewhere(40, "zed", "before anyone here joined"), kNow);
+  send(1, req::Join{"dev"}, RequestId{1});
+  EXPECT_EQ(a_.only<evt::Ack>().seq, 40u) << "everything after the applied seq, and only that";
+  a_.clear();
+  hub_.apply_stored("dev", from_elsewhere(41, "zed", "one"), kNow);
+  hub_.apply_stored("dev", from_elsewhere(41, "zed", "one again"), kNow);  // a repeat
+  hub_.apply_stored("dev", from_elsewhere(39, "zed", "older"), kNow);
+  const auto got = a_.all<evt::Message>();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got.front().text, "one");
+  EXPECT_EQ(got.front().seq, 41u);
+  // The same session number on another node is another session: alice gets it.
+  a_.clear();
+  hub_.apply_stored("dev", from_elsewhere(42, "zed", "two"), kNow);
+  EXPECT_EQ(a_.only<evt::Message>().seq, 42u);
+  // The room empties here; messages go on being applied, and a later join starts after them.
+  send(1, req::Part{"dev"}, RequestId{2});
+  hub_.apply_stored("dev", from_elsewhere(43, "zed", "three"), kNow);
+  a_.clear();
+  send(2, req::Join{"dev"}, RequestId{3});
+  EXPECT_EQ(b_.all<evt::Ack>().front().seq, 43u);
+}
+
+TEST_F(ClusterHubTest, ARefusalOrAFullQueueIsUnavailable) {
+  attach_three();
+  send(1, req::Join{"dev"}, RequestId{1});
+  a_.clear();
+  send(1, req::Say{"dev", "x"}, RequestId{2});
+  hub_.refuse_say(1, RequestId{2}, "the cluster is unreachable");
+  EXPECT_EQ(a_.only<evt::Error>().code, ErrorCode::unavailable);
+  a_.clear();
+  replicator_.accepting = false;
+  send(1, req::Say{"dev", "y"}, RequestId{3});
+  const auto error = a_.only<evt::Error>();
+  EXPECT_EQ(error.code, ErrorCode::unavailable);
+  EXPECT_EQ(error.id, RequestId{3});
+  // A session gone before its confirmation is simply not answered.
+  hub_.detach(1, "gone");
+  hub_.confirm_say(1, RequestId{2}, 9);
+  hub_.refuse_say(1, RequestId{2}, "x");
+}
+
+TEST_F(ClusterHubTest, StoredMessagesAreKeptInHistory) {
+  attach_three();
+  hub_.apply_stored("dev", from_elsewhere(7, "zed", "kept"), kNow);
+  send(1, req::Join{"dev"}, RequestId{1});
+  a_.clear();
+  send(1, req::History{"dev", std::nullopt, std::nullopt}, RequestId{2});
+  const auto replay = a_.all<evt::Message>();
+  ASSERT_EQ(replay.size(), 1u);
+  EXPECT_EQ(replay.front().text, "kept");
+  EXPECT_TRUE(replay.front().replay);
+}
+
+}  // namespace
+}  // namespace parley::server

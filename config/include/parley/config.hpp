@@ -29,6 +29,7 @@ struct ListenAddress {
   std::string address;  // an IPv4 or IPv6 literal, never a host name
   std::uint16_t port = 0;
   std::optional<Tls> tls = std::nullopt;  // absent: plain TCP
+  bool reuse_port = false;  // SO_REUSEPORT: several parleyd on one port (docs/cluster.md)
   bool operator==(const ListenAddress&) const = default;
 };
 
@@ -115,6 +116,30 @@ struct Control {
 // sockaddr_un's sun_path holds 108 bytes with the terminating NUL.
 inline constexpr std::size_t kMaxControlSocketPath = 107;
 
+enum class WhenUnreachable { fail, single };
+
+std::string_view name_of(WhenUnreachable when);  // "fail", "single"
+
+// Several parleyd sharing rooms, nicks and direct messages over NATS (docs/cluster.md). At most
+// one way to authenticate to NATS: a token, a user and password, or a credentials file.
+struct Cluster {
+  std::vector<std::string> servers;  // 1..kMaxClusterServers nats:// or tls:// URLs
+  std::string name = "parley";       // the subject prefix: a cluster name (is_cluster_name)
+  std::string node;                  // this node, unique in the cluster: a cluster name too
+  std::optional<std::string> token = std::nullopt;
+  std::optional<std::string> user = std::nullopt;
+  std::optional<std::string> password = std::nullopt;
+  std::optional<std::string> credentials = std::nullopt;  // a NATS .creds file (JWT and seed)
+  WhenUnreachable when_unreachable = WhenUnreachable::fail;
+  bool operator==(const Cluster&) const = default;
+};
+
+inline constexpr std::size_t kMaxClusterServers = 16;
+inline constexpr std::size_t kMaxClusterName = 32;
+
+// [A-Za-z0-9_-]{1,32}: safe as a NATS subject token, stream name and KV bucket or key name.
+bool is_cluster_name(std::string_view text);
+
 struct Config {
   std::vector<ListenAddress> listen;
   std::string identity_key;
@@ -126,6 +151,7 @@ struct Config {
   std::optional<Metrics> metrics;  // absent: no metrics endpoint (the default)
   // Absent: no admin socket. Default: $RUNTIME_DIRECTORY/control.sock under systemd, else none.
   std::optional<Control> control;
+  std::optional<Cluster> cluster;  // absent: a single node, no NATS code runs (the default)
   bool operator==(const Config&) const = default;
 };
 
@@ -136,6 +162,8 @@ struct Environment {
   std::optional<std::string> home;
   std::optional<std::string> runtime_directory =
       std::nullopt;  // $RUNTIME_DIRECTORY (systemd RuntimeDirectory=)
+  std::optional<std::string> host_name = std::nullopt;  // gethostname(2)
+  std::optional<std::string> instance = std::nullopt;   // $PARLEYD_INSTANCE (parleyd@%i)
 };
 
 // $STATE_DIRECTORY/identity.pem (its first entry, if systemd set several), else
@@ -146,6 +174,10 @@ std::string default_identity_key_path(const Environment& env);
 // is only where the config file puts it.
 std::optional<Control> default_control(const Environment& env);
 Config default_config(const Environment& env);
+// cluster.node's default: the host name, then "-" and the instance if there is one, each with
+// every character outside [A-Za-z0-9_-] replaced by '-', the host name shortened so the whole
+// fits kMaxClusterName. Stable across restarts (never the pid). Nullopt without a host name.
+std::optional<std::string> default_node_name(const Environment& env);
 
 struct ConfigError {
   std::string path;  // "limits.max_frame", "listen[1].port", "suites[2]"; "" for the document
