@@ -95,9 +95,8 @@ T run_alone(boost::asio::io_context& io, boost::asio::awaitable<T> work) {
   boost::asio::co_spawn(io, std::move(work), [&](std::exception_ptr e, T done) {
     error = e;
     result = std::move(done);
-    io.stop();  // other work already on the loop (the node's refresh) waits for the real run
   });
-  io.run();
+  io.run();  // returns once `work` and all it started are done: nothing else is on the loop yet
   io.restart();
   if (error) std::rethrow_exception(error);
   return result;
@@ -117,10 +116,8 @@ std::unique_ptr<ClusterMember> join_cluster(boost::asio::io_context& io,
     process += kHex[b >> 4];
     process += kHex[b & 0xf];
   }
-  auto member =
-      run_alone(io, ClusterMember::join(io.get_executor(), cluster, fingerprint, process, log));
-  if (member) member->start_refresh();
-  return member;
+  // The caller starts the entry's refresh once the rest of the set-up has run alone too.
+  return run_alone(io, ClusterMember::join(io.get_executor(), cluster, fingerprint, process, log));
 }
 
 // The rooms of a joined node go through the cluster (docs/cluster.md); set up before listening.
@@ -175,7 +172,10 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
     ServerContext ctx(io.get_executor(), cfg, std::move(keys), *log, identity, rng);
     // After the context (it uses the hub), so destroyed before it; the link outlives it.
     std::unique_ptr<RoomsOverNats> cluster_rooms;
-    if (cluster) cluster_rooms = start_cluster_rooms(io, *cluster, ctx.hub, *log, cfg.history);
+    if (cluster) {
+      cluster_rooms = start_cluster_rooms(io, *cluster, ctx.hub, *log, cfg.history);
+      cluster->start_refresh();
+    }
     Server srv(io, ctx, config_path, env, notifier, make_transport);
     srv.listen();
     srv.start();
