@@ -90,10 +90,15 @@ void CutProxy::run() {
       fds.push_back({pair.server, POLLIN, 0});
     }
     if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
+    const std::size_t polled = pairs_.size();  // a pair accepted now has no entry in fds yet
     if (fds[0].revents & POLLIN) accept_one();
     std::vector<Pair> alive;
     for (std::size_t i = 0; i < pairs_.size(); ++i) {
       const Pair pair = pairs_[i];
+      if (i >= polled) {
+        alive.push_back(pair);
+        continue;
+      }
       const auto& client = fds[1 + 2 * i];
       const auto& server = fds[2 + 2 * i];
       bool ok = true;
