@@ -105,8 +105,9 @@ TEST_F(RoomsAcrossNodes, ARoomSpanningThreeNodesHasOneOrder) {
     const auto others = messages(*talkers[n], 2 * kEach, &acks, kEach);
     ASSERT_EQ(acks.size(), static_cast<std::size_t>(kEach)) << "node " << n;
     for (const auto& [id, seq] : acks) {
+      const std::uint64_t acked = seq;  // clang 14 captures no structured binding
       const auto it = std::find_if(seen[0].begin(), seen[0].end(),
-                                   [&](const evt::Message& m) { return m.seq == seq; });
+                                   [&](const evt::Message& m) { return m.seq == acked; });
       ASSERT_NE(it, seen[0].end());
       EXPECT_EQ(it->text, "node " + std::to_string(n) + " line " + std::to_string(id));
     }
