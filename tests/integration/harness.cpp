@@ -501,6 +501,10 @@ ExitStatus ServerProcess::wait_exit(milliseconds timeout) {
   if (exit_status_) return *exit_status_;
   if (auto status = wait_child(pid_, Clock::now() + timeout)) {
     exit_status_ = decode_status(*status);
+    // What parleyd wrote just before it exited may still be in the pipe: let the reader take it,
+    // so that a test reading the log after the exit sees the last line.
+    std::unique_lock lock(mutex_);
+    cv_.wait_until(lock, Clock::now() + milliseconds(2000), [&] { return stderr_closed_; });
     return *exit_status_;
   }
   ADD_FAILURE() << "parleyd did not exit within " << timeout.count() << " ms; killing it";
