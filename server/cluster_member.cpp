@@ -106,6 +106,11 @@ ClusterMember::~ClusterMember() {
   }
 }
 
+std::string ClusterMember::process() const {
+  const auto entry = decode_node_entry(entry_);
+  return entry ? entry->process : std::string();
+}
+
 void ClusterMember::start_refresh() {
   if (refresh_) return;
   refresh_ = std::make_shared<Refresh>(loop_);

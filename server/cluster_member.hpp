@@ -69,6 +69,8 @@ class ClusterMember {
 
   NatsLink& link() { return *link_; }
   const config::Cluster& cluster() const { return cluster_; }
+  // This start's random id (hex), as published in its node entry.
+  std::string process() const;
   // Keeps this node's entry alive (every kNodeRefresh) until destruction.
   void start_refresh();
 

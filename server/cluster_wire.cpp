@@ -27,17 +27,21 @@ std::uint64_t unsigned_at(const nlohmann::json& j, const char* key) {
   return value.get<std::uint64_t>();
 }
 
+std::string hex_of(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 0xF];
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string room_subject(std::string_view prefix, std::string_view folded_room) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string subject(prefix);
-  subject += kRoomToken;
-  for (unsigned char c : folded_room) {
-    subject += kHex[c >> 4];
-    subject += kHex[c & 0xF];
-  }
-  return subject;
+  return std::string(prefix) + std::string(kRoomToken) + hex_of(folded_room);
 }
 
 std::string room_subject_wildcard(std::string_view prefix) {
@@ -96,6 +100,79 @@ std::optional<ClusterMessage> decode_cluster_message(std::string_view payload) {
     return message;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // a missing key or a value of the wrong type
+  }
+}
+
+std::string nick_key(std::string_view folded_nick) {
+  return hex_of(folded_nick);
+}
+
+std::string encode(const DirectoryEntry& entry) {
+  nlohmann::json j;
+  j["v"] = kVersion;
+  j["node"] = entry.node;
+  j["process"] = entry.process;
+  j["session"] = entry.session;
+  j["nick"] = entry.nick;
+  if (!entry.fingerprint.empty()) j["fingerprint"] = entry.fingerprint;
+  j["rooms"] = entry.rooms;
+  if (!entry.gone.empty()) j["gone"] = entry.gone;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+}
+
+std::optional<DirectoryEntry> decode_directory_entry(std::string_view payload) {
+  if (payload.size() > kMaxPayload) return std::nullopt;
+  const auto j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    if (j.at("v").get<int>() != kVersion) return std::nullopt;
+    DirectoryEntry entry;
+    entry.node = j.at("node").get<std::string>();
+    entry.process = j.at("process").get<std::string>();
+    entry.session = unsigned_at(j, "session");
+    entry.nick = j.at("nick").get<std::string>();
+    entry.fingerprint = j.value("fingerprint", std::string());
+    entry.rooms = j.at("rooms").get<std::vector<std::string>>();
+    entry.gone = j.value("gone", std::string());
+    if (!is_valid_name(entry.nick) || entry.node.empty() || entry.rooms.size() > kMaxEntryRooms)
+      return std::nullopt;
+    for (const auto& room : entry.rooms)
+      if (!is_valid_name(room)) return std::nullopt;
+    return entry;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string direct_subject(std::string_view prefix, std::string_view node) {
+  return std::string(prefix) + ".direct." + hex_of(node);
+}
+
+std::string encode(const RemoteDirect& direct) {
+  nlohmann::json j;
+  j["v"] = kVersion;
+  j["process"] = direct.process;
+  j["session"] = direct.session;
+  j["to"] = direct.to;
+  j["event"] = direct.event;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+}
+
+std::optional<RemoteDirect> decode_remote_direct(std::string_view payload) {
+  if (payload.size() > kMaxPayload) return std::nullopt;
+  const auto j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    if (j.at("v").get<int>() != kVersion) return std::nullopt;
+    RemoteDirect direct;
+    direct.process = j.at("process").get<std::string>();
+    direct.session = unsigned_at(j, "session");
+    direct.to = j.at("to").get<std::string>();
+    direct.event = j.at("event").get<std::string>();
+    if (!is_valid_name(direct.to)) return std::nullopt;
+    return direct;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
   }
 }
 

@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "cluster_member.hpp"
+#include "directory_over_nats.hpp"
 #include "parley/config.hpp"
 #include "parley/key_file.hpp"
 #include "parley/rsa_key.hpp"
@@ -131,6 +132,16 @@ std::unique_ptr<RoomsOverNats> start_cluster_rooms(boost::asio::io_context& io,
   }
 }
 
+// Nicks, presence and direct messages of a joined node span the cluster too (docs/cluster.md).
+std::unique_ptr<DirectoryOverNats> start_cluster_directory(boost::asio::io_context& io,
+                                                           ClusterMember& member, Hub& hub) {
+  try {
+    return run_alone(io, DirectoryOverNats::start(member, hub));
+  } catch (const ClusterError& e) {
+    throw ClusterStartError(std::string("the nicks bucket: ") + e.what());
+  }
+}
+
 // Sessions need a descriptor each; raise the soft limit as far as we may.
 void raise_nofile_limit(EventLog& log, std::uint64_t max_clients) {
   rlimit lim{};
@@ -172,8 +183,10 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
     ServerContext ctx(io.get_executor(), cfg, std::move(keys), *log, identity, rng);
     // After the context (it uses the hub), so destroyed before it; the link outlives it.
     std::unique_ptr<RoomsOverNats> cluster_rooms;
+    std::unique_ptr<DirectoryOverNats> cluster_directory;
     if (cluster) {
       cluster_rooms = start_cluster_rooms(io, *cluster, ctx.hub, *log, cfg.history);
+      cluster_directory = start_cluster_directory(io, *cluster, ctx.hub);
       cluster->start_refresh();
     }
     Server srv(io, ctx, config_path, env, notifier, make_transport);

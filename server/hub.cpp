@@ -78,7 +78,12 @@ bool Hub::reserved_against(std::string_view folded_nick, std::string_view finger
 }
 
 bool Hub::claimable(const std::string& folded_nick) const {
-  return !nicks_.contains(folded_nick) && !owners_by_nick_.contains(folded_nick);
+  return !nicks_.contains(folded_nick) && !owners_by_nick_.contains(folded_nick) &&
+         !claiming_.contains(folded_nick) && !remote_holder(folded_nick);
+}
+
+const RemoteSession* Hub::remote_holder(const std::string& folded_nick) const {
+  return directory_ ? directory_->remote().holder(folded_nick) : nullptr;
 }
 
 std::string Hub::fresh_guest_nick() {
@@ -101,14 +106,16 @@ std::string Hub::attach(SessionId id, Member& member, std::string_view fingerpri
   if (!fingerprint.empty()) {
     const auto owned = owned_by_fingerprint_.find(std::string(fingerprint));
     if (owned != owned_by_fingerprint_.end() && is_valid_name(owned->second) &&
-        !nicks_.contains(fold_name(owned->second))) {
+        !nicks_.contains(fold_name(owned->second)) &&
+        !claiming_.contains(fold_name(owned->second)) && !remote_holder(fold_name(owned->second))) {
       nick = owned->second;
     }
   }
   if (nick.empty()) nick = fresh_guest_nick();
 
   nicks_.emplace(fold_name(nick), id);
-  sessions_.emplace(id, Session{&member, nick, std::string(fingerprint), {}});
+  sessions_.emplace(id, Session{&member, nick, std::string(fingerprint), {}, false});
+  if (directory_) directory_->changed(id);
   return nick;
 }
 
@@ -118,6 +125,9 @@ void Hub::detach(SessionId id, std::string_view reason) {
   Session session = std::move(it->second);
   sessions_.erase(it);
   nicks_.erase(fold_name(session.nick));
+  if (session.claiming)
+    std::erase_if(claiming_, [id](const auto& claim) { return claim.second == id; });
+  if (directory_) directory_->ended(id, session.nick, reason);
 
   // State is settled before anything is delivered, so recipients are all still attached.
   std::vector<SessionId> recipients;
@@ -241,20 +251,41 @@ void Hub::on_nick(SessionId id, Session& session, const RequestId& rid, const re
       Member* ghost_member = ghost.member;
       detach(holder->second, "replaced");  // its rooms see it quit; the nick is free
       ghost_member->end_session(StatusCode::replaced, "replaced by a new session with your key");
+    } else if (claiming_.contains(folded) || remote_holder(folded)) {
+      // Held on another node (or being claimed here): a takeover reaches local ghosts only
+      // (docs/cluster.md).
+      return fail(session, ErrorCode::nick_taken, "nick taken", rid);
     }
     if (reserved_against(folded, session.fingerprint)) {
       return fail(session, ErrorCode::nick_reserved, "nick reserved", rid);
     }
+    if (directory_) {
+      // The cluster decides: the ack comes with nick_claimed.
+      if (!directory_->available())
+        return fail(session, ErrorCode::unavailable, "cut off from the cluster: try again later",
+                    rid);
+      if (session.claiming)
+        return fail(session, ErrorCode::unavailable, "a nick change is in progress", rid);
+      session.claiming = true;
+      claiming_.emplace(folded, id);
+      directory_->claim(id, rid, nick);
+      return;
+    }
   }
-
-  const std::string old_nick = std::exchange(session.nick, nick);
-  nicks_.erase(old_folded);
-  nicks_.emplace(folded, id);
   ack(session, rid);
+  rename(id, session, nick, /*tell_self=*/false);
+}
+
+void Hub::rename(SessionId id, Session& session, const std::string& nick, bool tell_self) {
+  const std::string old_nick = std::exchange(session.nick, nick);
+  nicks_.erase(fold_name(old_nick));
+  nicks_.emplace(fold_name(nick), id);
   if (old_nick == nick) return;
   if (observer_) observer_->on_nick(id, old_nick, nick);
+  if (directory_) directory_->changed(id);
 
   std::vector<SessionId> sharers;
+  if (tell_self) sharers.push_back(id);
   for (const std::string& key : session.rooms) {
     const Room& room = rooms_.at(key);
     for (SessionId other : room.members) {
@@ -265,12 +296,92 @@ void Hub::on_nick(SessionId id, Session& session, const RequestId& rid, const re
   deliver_once(std::move(sharers), evt::serialize(evt::NickChanged{old_nick, nick}));
 }
 
+bool Hub::nick_claimed(SessionId id, const RequestId& request, const std::string& nick,
+                       std::optional<ErrorCode> refused, std::string_view why) {
+  const std::string folded = fold_name(nick);
+  if (const auto claim = claiming_.find(folded); claim != claiming_.end() && claim->second == id)
+    claiming_.erase(claim);
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end()) return false;
+  Session& session = it->second;
+  session.claiming = false;
+  if (refused) {
+    fail(session, *refused, why, request);
+    return false;
+  }
+  // Nothing here could take it meanwhile: claimable() counts claims in flight.
+  ack(session, request);
+  rename(id, session, nick, /*tell_self=*/false);
+  return true;
+}
+
+void Hub::claim_lost(SessionId id) {
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  rename(id, it->second, fresh_guest_nick(), /*tell_self=*/true);
+}
+
+bool Hub::deliver_direct(SessionId id, std::string_view to, std::string_view event_json) {
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end() || fold_name(it->second.nick) != fold_name(to)) return false;
+  Member& member = *it->second.member;
+  if (event_json.size() > member.max_event_bytes()) return false;
+  member.deliver(event_json);
+  ++messages_relayed_;
+  return true;
+}
+
+std::optional<DirectoryEntry> Hub::entry_of(SessionId id) const {
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end()) return std::nullopt;
+  DirectoryEntry entry;
+  entry.session = id;
+  entry.nick = it->second.nick;
+  entry.fingerprint = it->second.fingerprint;
+  for (const auto& key : it->second.rooms)
+    entry.rooms.push_back(rooms_.at(key).name);
+  return entry;
+}
+
+void Hub::apply_presence(const std::vector<PresenceChange>& changes) {
+  for (const PresenceChange& change : changes) {
+    std::vector<SessionId> recipients;
+    const Room* first = nullptr;
+    for (const auto& key : change.rooms) {
+      const auto room = rooms_.find(key);
+      if (room == rooms_.end()) continue;
+      if (!first) first = &room->second;
+      recipients.insert(recipients.end(), room->second.members.begin(), room->second.members.end());
+    }
+    if (recipients.empty()) continue;
+    std::string json;
+    switch (change.kind) {
+      case PresenceChange::Kind::joined:
+        json = evt::serialize(evt::Joined{first->name, change.nick});
+        break;
+      case PresenceChange::Kind::parted:
+        json = evt::serialize(evt::Parted{first->name, change.nick});
+        break;
+      case PresenceChange::Kind::nick:
+        json = evt::serialize(evt::NickChanged{change.nick, change.new_nick});
+        break;
+      case PresenceChange::Kind::quit:
+        json = evt::serialize(evt::Quit{change.nick, change.reason});
+        break;
+    }
+    deliver_once(std::move(recipients), json);
+  }
+}
+
 void Hub::on_join(SessionId id, Session& session, const RequestId& rid, const std::string& name) {
   if (!is_valid_name(name)) return fail(session, ErrorCode::bad_name, "invalid room name", rid);
   std::string key = fold_name(name);
   auto existing = rooms_.find(key);
   if (existing != rooms_.end() && contains(existing->second.members, id))
     return ack(session, rid, existing->second.last_seq);
+  // A member's join is announced across the cluster: not while cut off from it.
+  if (directory_ && !directory_->available())
+    return fail(session, ErrorCode::unavailable, "cut off from the cluster: try again later", rid);
   // Rooms cost memory and listing time: bounded per session and in all. Nothing in the
   // protocol names these limits; `unavailable` (6.8) is the nearest: not now, perhaps later.
   if (session.rooms.size() >= limits_.max_rooms_per_session)
@@ -292,6 +403,7 @@ void Hub::on_join(SessionId id, Session& session, const RequestId& rid, const st
   // The last seq the member will not be sent: every message after it, it will.
   ack(session, rid, room.last_seq);
   if (observer_) observer_->on_join(id, session.nick, room.name);
+  if (directory_) directory_->changed(id);
   fan_out(room, id, evt::serialize(evt::Joined{room.name, session.nick}));
 }
 
@@ -305,6 +417,7 @@ void Hub::on_part(SessionId id, Session& session, const RequestId& rid, const st
   Room& room = it->second;
   erase_value(room.members, id);
   erase_value(session.rooms, key);
+  if (directory_) directory_->changed(id);
   // The last seq the member was sent (parleyd's addition to 6.1: a part's ack says where its
   // stream of the room ends).
   ack(session, rid, room.last_seq);
@@ -412,15 +525,30 @@ void Hub::apply_stored(const std::string& key, const ClusterMessage& message,
 void Hub::on_msg(Session& session, const RequestId& rid, const req::Msg& msg,
                  std::chrono::system_clock::time_point now) {
   if (!is_valid_name(msg.to)) return fail(session, ErrorCode::bad_name, "invalid nick", rid);
-  const auto target = nicks_.find(fold_name(msg.to));
-  if (target == nicks_.end()) return fail(session, ErrorCode::no_such_nick, "no such nick", rid);
-  Session& recipient = sessions_.at(target->second);
+  const std::string folded = fold_name(msg.to);
+  const auto target = nicks_.find(folded);
+  const RemoteSession* remote = target == nicks_.end() ? remote_holder(folded) : nullptr;
+  if (target == nicks_.end() && !remote)
+    return fail(session, ErrorCode::no_such_nick, "no such nick", rid);
   const std::string json =
       evt::serialize(evt::Direct{session.nick, msg.text, format_timestamp(now), msg.action});
+  if (remote) return on_remote_msg(session, rid, *remote, json);
+  Session& recipient = sessions_.at(target->second);
   if (json.size() > recipient.member->max_event_bytes())
     return fail(session, ErrorCode::too_long, "too long for the recipient once encoded", rid);
   recipient.member->deliver(json);
   ++messages_relayed_;
+  ack(session, rid);
+}
+
+void Hub::on_remote_msg(Session& session, const RequestId& rid, const RemoteSession& target,
+                        const std::string& json) {
+  if (!directory_->available())
+    return fail(session, ErrorCode::unavailable, "cut off from the cluster: try again later", rid);
+  // The recipient's max_frame is its node's to know: every session takes this much.
+  if (json.size() > kSmallestEventLimit)
+    return fail(session, ErrorCode::too_long, "too long for the recipient once encoded", rid);
+  directory_->send_direct(target, json);
   ack(session, rid);
 }
 
@@ -476,20 +604,28 @@ std::size_t id_bytes(const RequestId& rid) {
 
 void Hub::on_who(Session& session, const RequestId& rid, const req::Who& request) const {
   evt::Who who{request.room, {}, rid};
-  const auto it = rooms_.find(fold_name(request.room));
-  if (it != rooms_.end()) {
-    who.room = it->second.name;
+  const std::string key = fold_name(request.room);
+  const auto it = rooms_.find(key);
+  // In a cluster the room's members on other nodes too (docs/cluster.md).
+  const auto remote =
+      directory_ ? directory_->remote().members(key) : std::vector<const RemoteSession*>{};
+  if (it != rooms_.end() || !remote.empty()) {
+    who.room = it != rooms_.end() ? it->second.name : directory_->remote().rooms().at(key).name;
     const std::string after = request.after ? fold_name(*request.after) : std::string();
     const std::size_t limit = page_size(request.limit);
     // The members after `after` in folded order (case-insensitive, so "Bob" sorts next to
     // "bob2" rather than before "alice"), the smallest limit + 1 of them: a scan of the room,
     // and a sort of what is returned.
     std::vector<std::pair<std::string, const std::string*>> candidates;
-    for (SessionId member : it->second.members) {
-      const std::string& nick = sessions_.at(member).nick;
+    auto consider = [&](const std::string& nick) {
       std::string folded = fold_name(nick);
       if (folded > after) candidates.emplace_back(std::move(folded), &nick);
-    }
+    };
+    if (it != rooms_.end())
+      for (SessionId member : it->second.members)
+        consider(sessions_.at(member).nick);
+    for (const RemoteSession* member : remote)
+      consider(member->nick);
     const std::size_t keep = std::min(candidates.size(), limit + 1);
     std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(keep),
                       candidates.end());
@@ -508,18 +644,31 @@ void Hub::on_who(Session& session, const RequestId& rid, const req::Who& request
 void Hub::on_rooms(Session& session, const RequestId& rid, const req::Rooms& request) const {
   evt::Rooms reply{{}, rid};
   const std::size_t limit = page_size(request.limit);
-  // The index is in folded order: the page costs what it returns, whatever the number of rooms.
-  auto it =
-      request.after ? room_order_.upper_bound(fold_name(*request.after)) : room_order_.begin();
+  // Both indexes are in folded order: the page costs what it returns, whatever the number of
+  // rooms. In a cluster the rooms with members on other nodes are merged in (docs/cluster.md).
+  static const std::map<std::string, RemoteSessions::RoomInfo> kNoRemoteRooms;
+  const auto& remote = directory_ ? directory_->remote().rooms() : kNoRemoteRooms;
+  const std::string after = request.after ? fold_name(*request.after) : std::string();
+  auto it = request.after ? room_order_.upper_bound(after) : room_order_.begin();
+  auto rit = request.after ? remote.upper_bound(after) : remote.begin();
   std::vector<evt::RoomInfo> page;
-  for (; it != room_order_.end() && page.size() < limit; ++it) {
-    const Room& room = rooms_.at(*it);
-    page.push_back(evt::RoomInfo{room.name, room.members.size()});
+  while ((it != room_order_.end() || rit != remote.end()) && page.size() < limit) {
+    const bool local_first = rit == remote.end() || (it != room_order_.end() && *it <= rit->first);
+    if (local_first) {
+      const Room& room = rooms_.at(*it);
+      std::size_t members = room.members.size();
+      if (rit != remote.end() && rit->first == *it) members += (rit++)->second.holders.size();
+      page.push_back(evt::RoomInfo{room.name, members});
+      ++it;
+    } else {
+      page.push_back(evt::RoomInfo{rit->second.name, rit->second.holders.size()});
+      ++rit;
+    }
   }
   fill_page<evt::RoomInfo>(
       reply.rooms, std::move(page),
       listing_envelope(session.member->max_event_bytes(), id_bytes(rid)), limit,
-      it != room_order_.end(), room_entry_bytes,
+      it != room_order_.end() || rit != remote.end(), room_entry_bytes,
       [](const evt::RoomInfo& room) { return room.name; }, reply.next);
   session.member->deliver(evt::serialize(reply));
 }

@@ -19,6 +19,7 @@
 #include "cluster_wire.hpp"
 #include "parley/request.hpp"
 #include "parley/status.hpp"
+#include "remote_sessions.hpp"
 #include "room_history.hpp"
 
 namespace parley::server {
@@ -85,6 +86,27 @@ class RoomReplicator {
                        ClusterMessage message) = 0;
 };
 
+// In a cluster, nicks and memberships span the nodes too (docs/cluster.md): the directory writes
+// this node's sessions to the cluster, claims nicks there, carries direct messages to sessions on
+// other nodes, and keeps the view of the remote sessions (RemoteSessions) the hub answers from.
+// Null (the default): the single-node hub knows every session itself.
+class Directory {
+ public:
+  virtual ~Directory() = default;
+  // False while the node is cut off from the cluster: requests that need it are `unavailable`.
+  virtual bool available() const = 0;
+  virtual const RemoteSessions& remote() const = 0;
+  // The session attached, joined or parted: its entry is written (Hub::entry_of), its nick
+  // claimed in the cluster first if it is new (a lost claim comes back as Hub::claim_lost).
+  virtual void changed(SessionId id) = 0;
+  // The session ended holding `nick`: its entry becomes a tombstone saying `reason`.
+  virtual void ended(SessionId id, std::string_view nick, std::string_view reason) = 0;
+  // A nick change: claims `nick` in the cluster and answers with Hub::nick_claimed.
+  virtual void claim(SessionId id, const RequestId& request, std::string nick) = 0;
+  // A `direct` event for a session on another node (at most once, like any relay).
+  virtual void send_direct(const RemoteSession& to, std::string_view event_json) = 0;
+};
+
 struct HubStats {
   std::size_t sessions = 0;
   std::size_t rooms = 0;
@@ -142,6 +164,24 @@ class Hub {
   void apply_stored(const std::string& key, const ClusterMessage& message,
                     std::chrono::system_clock::time_point now);
 
+  // Cluster mode: nicks, rooms and direct messages span the nodes through `directory` (which
+  // must outlive the hub or be reset to null).
+  void set_directory(Directory* directory) { directory_ = directory; }
+  // What the directory writes for this session (node and process left empty).
+  std::optional<DirectoryEntry> entry_of(SessionId id) const;
+  // Changes to remote sessions, announced to this node's members as local ones would be.
+  void apply_presence(const std::vector<PresenceChange>& changes);
+  // The cluster's answer to Directory::claim: the session (if still attached) gets its ack and the
+  // nick, or the error `refused` with `why`. False when the session did not take the nick (gone,
+  // or refused): a nick the cluster gave it is then the directory's to free.
+  bool nick_claimed(SessionId id, const RequestId& request, const std::string& nick,
+                    std::optional<ErrorCode> refused, std::string_view why = {});
+  // The session's nick turned out to be held on another node (two nodes gave it out at once):
+  // the session gets a fresh guest nick, told by a `nick` event like its rooms.
+  void claim_lost(SessionId id);
+  // A direct event from another node for this session, if it still holds `to`.
+  bool deliver_direct(SessionId id, std::string_view to, std::string_view event_json);
+
   // A session that finished its handshake; `member` must outlive the attachment.
   // fingerprint: the client's identity ("" if anonymous). Returns the assigned nick: the key's
   // owned nick if it has one and it is free, else a fresh unique guest nick. Attaching an id
@@ -181,6 +221,7 @@ class Hub {
     std::string nick;                // display form
     std::string fingerprint;         // "" if anonymous
     std::vector<std::string> rooms;  // folded room keys
+    bool claiming = false;           // a nick change waits for the cluster
   };
   struct Room {
     std::string name;                // display form, as first created
@@ -216,6 +257,12 @@ class Hub {
 
   bool reserved_against(std::string_view folded_nick, std::string_view fingerprint) const;
   bool claimable(const std::string& folded_nick) const;
+  const RemoteSession* remote_holder(const std::string& folded_nick) const;
+  // Renames the session (already checked free) and tells the members sharing a room with it
+  // (and, when `tell_self`, the session itself).
+  void rename(SessionId id, Session& session, const std::string& nick, bool tell_self);
+  void on_remote_msg(Session& session, const RequestId& rid, const RemoteSession& target,
+                     const std::string& json);
   std::string fresh_guest_nick();
 
   std::function<std::uint16_t()> guest_suffix_;
@@ -235,6 +282,8 @@ class Hub {
   std::uint64_t messages_relayed_ = 0;
   HubObserver* observer_ = nullptr;
   RoomReplicator* replicator_ = nullptr;
+  Directory* directory_ = nullptr;
+  std::unordered_map<std::string, SessionId> claiming_;  // folded nick -> session claiming it
   std::string node_;
   // Cluster mode: the last seq applied in each room this node has no room record for (rooms with
   // members keep theirs in Room::last_seq), so a join there is acked with the right seq.

@@ -63,7 +63,7 @@ struct NatsLink::Shared {
 
   // The loop's alone.
   bool open = true;
-  StateHandler on_state;
+  std::vector<StateHandler> on_state;
   std::map<SubscriptionId, MessageHandler> core_handlers;
   std::map<SubscriptionId, StreamHandler> stream_handlers;
 };
@@ -210,7 +210,9 @@ void post_state(void* closure, LinkState state) {
   const auto* hook = static_cast<ConnectionHook*>(closure);
   hook->shared->deliver(
       [shared = hook->shared, state] {
-        if (shared->open && shared->on_state) shared->on_state(state);
+        // A handler may not add handlers: the list is fixed once the node is set up.
+        for (const auto& handler : shared->on_state)
+          if (shared->open) handler(state);
       },
       false);
 }
@@ -340,7 +342,7 @@ NatsLink::~NatsLink() {
 }
 
 void NatsLink::on_state(StateHandler handler) {
-  shared_->on_state = std::move(handler);
+  shared_->on_state.push_back(std::move(handler));
 }
 
 std::string NatsLink::connected_url() const {
@@ -618,6 +620,24 @@ awaitable<std::uint64_t> NatsLink::kv_put(std::string bucket_name, std::string k
     return revision;
   };
   co_return co_await on_pool<std::uint64_t>(pool_, std::move(work));
+}
+
+awaitable<bool> NatsLink::kv_update(std::string bucket_name, std::string key, std::string value,
+                                    std::uint64_t last_revision) {
+  kvStore* kv = bucket(bucket_name);
+  auto work = [nc = connection_, kv, bucket_name = std::move(bucket_name), key = std::move(key),
+               value = std::move(value), last_revision] {
+    require_connected(nc);
+    std::uint64_t revision = 0;
+    const natsStatus s =
+        kvStore_Update(&revision, kv, key.c_str(), value.data(), length_of(value), last_revision);
+    if (s == NATS_OK) return true;
+    const std::string why = error_text(s);
+    // Like kv_create: another write came first is a generic NATS_ERR, told by its text.
+    if (s == NATS_ERR && why.find("wrong last sequence") != std::string::npos) return false;
+    throw ClusterError("cannot update " + key + " in " + bucket_name + ": " + why);
+  };
+  co_return co_await on_pool<bool>(pool_, std::move(work));
 }
 
 awaitable<std::optional<KvEntry>> NatsLink::kv_get(std::string bucket_name, std::string key) {

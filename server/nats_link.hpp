@@ -112,7 +112,8 @@ class NatsLink {
   NatsLink(const NatsLink&) = delete;
   NatsLink& operator=(const NatsLink&) = delete;
 
-  // Disconnected, reconnected and closed, on the loop, in the order libnats saw them.
+  // Disconnected, reconnected and closed, on the loop, in the order libnats saw them, to every
+  // handler added, in the order they were added.
   void on_state(StateHandler handler);
   // The server this link is connected to now ("nats://127.0.0.1:4222"), or "" between servers.
   std::string connected_url() const;
@@ -152,6 +153,10 @@ class NatsLink {
   // Returns the new revision.
   boost::asio::awaitable<std::uint64_t> kv_put(std::string bucket, std::string key,
                                                std::string value);
+  // Writes only when the key's last revision is `last_revision`: false when another write came
+  // first.
+  boost::asio::awaitable<bool> kv_update(std::string bucket, std::string key, std::string value,
+                                         std::uint64_t last_revision);
   boost::asio::awaitable<std::optional<KvEntry>> kv_get(std::string bucket, std::string key);
   boost::asio::awaitable<void> kv_delete(std::string bucket, std::string key);
   boost::asio::awaitable<std::vector<std::string>> kv_keys(std::string bucket);
