@@ -188,6 +188,7 @@ int run(const config::Config& cfg, const std::string& config_path, const config:
       cluster_rooms = start_cluster_rooms(io, *cluster, ctx.hub, *log, cfg.history);
       cluster_directory = start_cluster_directory(io, *cluster, ctx.hub);
       cluster->start_refresh();
+      cluster_directory->start_timers(io.get_executor());
     }
     Server srv(io, ctx, config_path, env, notifier, make_transport);
     srv.listen();

@@ -117,9 +117,14 @@ asio::awaitable<std::unique_ptr<DirectoryOverNats>> DirectoryOverNats::start(Clu
     if (const auto alive = self.lock())
       (*alive)->directory_.set_available(state == LinkState::reconnected);
   });
-  asio::co_spawn(loop, tick(node->ticker_, node->directory_), asio::detached);
   hub.set_directory(&node->directory_);
   co_return node;
+}
+
+void DirectoryOverNats::start_timers(asio::any_io_executor loop) {
+  if (ticking_) return;
+  ticking_ = true;
+  asio::co_spawn(loop, tick(ticker_, directory_), asio::detached);
 }
 
 }  // namespace parley::server

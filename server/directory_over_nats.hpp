@@ -45,6 +45,10 @@ class DirectoryOverNats {
   DirectoryOverNats(const DirectoryOverNats&) = delete;
   DirectoryOverNats& operator=(const DirectoryOverNats&) = delete;
 
+  // The refresh and expiry timers; started apart from start(), whose set-up runs the loop alone
+  // until it is idle.
+  void start_timers(boost::asio::any_io_executor loop);
+
   const DirectoryStats& stats() const { return directory_.stats(); }
 
   struct Ticker;  // the timers' coroutine state (directory_over_nats.cpp)
@@ -56,6 +60,7 @@ class DirectoryOverNats {
   NatsDirectoryStore store_;
   ClusterDirectory directory_;
   std::shared_ptr<Ticker> ticker_;
+  bool ticking_ = false;
   // The link's handlers hold it weakly: once this object is gone they do nothing.
   std::shared_ptr<DirectoryOverNats*> self_ = std::make_shared<DirectoryOverNats*>(this);
 };

@@ -112,4 +112,21 @@ nlohmann::json with_cluster(ServerProcess& server, const std::vector<std::string
   return config;
 }
 
+::testing::AssertionResult start_nodes(const NatsServer& nats,
+                                       const std::vector<std::string>& names,
+                                       std::vector<std::unique_ptr<ServerProcess>>& nodes) {
+  for (const std::string& node : names) {
+    auto& server = *nodes.emplace_back(std::make_unique<ServerProcess>());
+    auto config = with_cluster(server, {nats.url()}, node);
+    config["limits"]["rate"] = 10000;
+    config["limits"]["burst"] = 10000;
+    if (!server.start(config))
+      return ::testing::AssertionFailure() << "node " << node << " did not start";
+    if (!server.wait_for_event("cluster_joined", kStartTimeout * kSlowdown))
+      return ::testing::AssertionFailure() << "node " << node << " did not join:\n"
+                                           << server.log_text();
+  }
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace parley::it

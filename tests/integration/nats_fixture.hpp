@@ -57,6 +57,12 @@ std::uint16_t unused_port();
 nlohmann::json with_cluster(ServerProcess& server, const std::vector<std::string>& servers,
                             const std::string& node);
 
+// Starts one parleyd per node name on `nats` (rate and burst raised: tests send in bursts),
+// each awaited until it logged cluster_joined.
+::testing::AssertionResult start_nodes(const NatsServer& nats,
+                                       const std::vector<std::string>& names,
+                                       std::vector<std::unique_ptr<ServerProcess>>& nodes);
+
 }  // namespace parley::it
 
 // Skips the test, saying why, when nats-server is not installed; fails nothing.

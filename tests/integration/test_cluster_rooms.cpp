@@ -20,14 +20,7 @@ class RoomsAcrossNodes : public ::testing::Test {
   void SetUp() override {
     PARLEY_REQUIRE_NATS_SERVER();
     ASSERT_TRUE(nats_.start());
-    for (const char* node : {"a", "b", "c"}) {
-      auto& server = *nodes_.emplace_back(std::make_unique<ServerProcess>());
-      auto config = with_cluster(server, {nats_.url()}, node);
-      config["limits"]["rate"] = 10000;
-      config["limits"]["burst"] = 10000;
-      ASSERT_TRUE(server.start(config));
-      ASSERT_TRUE(server.wait_for_event("cluster_joined", kBound)) << server.log_text();
-    }
+    ASSERT_TRUE(start_nodes(nats_, {"a", "b", "c"}, nodes_));
   }
 
   // A client on node `n`, in room "dev"; returns the join's seq.
