@@ -2,9 +2,9 @@
 # The operator trial under a real systemd: builds the .deb from an already built tree, boots
 # the Debian 12 root made by prepare-root.sh with systemd-nspawn (throwaway overlay, no
 # network), and does what an operator does, each step a check: apt install, enable --now,
-# status, journal, two clients, reload (good and broken), restart, the TLS certificate flow of
-# the README, a hung parleyd killed by the watchdog, stop, a bad config, systemd-analyze
-# security, remove and purge. Prints each check as it passes; on a failure, the unit's journal.
+# status, journal, two clients, reload (good and broken), restart, two instances of the template
+# parleyd@.service, the TLS certificate flow of the README, a hung parleyd killed by the watchdog,
+# stop, a bad config, systemd-analyze security, remove and purge. Prints each check as it passes; on a failure, the unit's journal.
 #
 #   tests/systemd-boot/run.sh [BUILD_DIR]        (default: build/default)
 #
@@ -421,11 +421,13 @@ ct systemctl start parleyd || die "start with the config restored failed"
 pass "config restored: started again"
 
 # ---------------------------------------------------------------- systemd-analyze security
-exposure=$(ct systemd-analyze security parleyd --no-pager |
-  sed -n 's/.*Overall exposure level for parleyd.service: \([0-9.]*\).*/\1/p')
-[ -n "$exposure" ] || die "no exposure level from systemd-analyze security"
-awk -v s="$exposure" 'BEGIN { exit !(s <= 2.0) }' || die "exposure $exposure is above 2.0"
-pass "systemd-analyze security parleyd: exposure $exposure <= 2.0"
+for unit in parleyd parleyd@1; do  # parleyd@1 is still running
+  exposure=$(ct systemd-analyze security "$unit" --no-pager |
+    sed -n "s/.*Overall exposure level for $unit.service: \\([0-9.]*\\).*/\\1/p")
+  [ -n "$exposure" ] || die "no exposure level from systemd-analyze security $unit"
+  awk -v s="$exposure" 'BEGIN { exit !(s <= 2.0) }' || die "$unit: exposure $exposure is above 2.0"
+  pass "systemd-analyze security $unit: exposure $exposure <= 2.0"
+done
 
 # ---------------------------------------------------------------- remove and purge
 ct apt-get remove -y -q parley >"$work/remove.log" 2>&1 || { cat "$work/remove.log"; die "apt remove failed"; }
