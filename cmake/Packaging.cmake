@@ -6,11 +6,12 @@
 # What goes where (prefix /usr, as in the .deb):
 #   /usr/bin/parleyd, /usr/bin/parleyctl, /usr/bin/parley (once the client exists)
 #   /usr/lib/systemd/system/parleyd.service   (ExecStart= and --config follow the prefix)
+#   /usr/lib/systemd/system/parleyd@.service  (the template: one parleyd per instance; none enabled)
 #   /etc/parley/parleyd.json                  (a conffile in the .deb)
 #   /usr/share/man/man{1,5,8}/*.gz
 #   /usr/share/doc/parley/{README.md,config.md,logging.md,metrics.md,cluster.md,copyright,
 #                          changelog.Debian.gz}
-#   /usr/share/doc/parley/examples/{parleyd.example.json,parleyd.logrotate}
+#   /usr/share/doc/parley/examples/{parleyd.example.json,parleyd.logrotate,parleyd@.json}
 #   /usr/share/lintian/overrides/parley
 include(GNUInstallDirs)
 
@@ -60,6 +61,9 @@ install(FILES README.md docs/config.md docs/logging.md docs/metrics.md docs/clus
         DESTINATION "${PARLEY_DOC_DIR}")
 install(FILES config/parleyd.example.json systemd/parleyd.logrotate
         DESTINATION "${PARLEY_DOC_DIR}/examples")
+# An instance's configuration for the template, to copy to /etc/parley/parleyd@N.json (README).
+install(FILES systemd/parleyd@.json.example DESTINATION "${PARLEY_DOC_DIR}/examples"
+        RENAME parleyd@.json)
 install(FILES packaging/debian/lintian-overrides
         DESTINATION "${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides" RENAME parley)
 
@@ -76,7 +80,8 @@ set(CPACK_PACKAGE_DESCRIPTION
     "transport handshake. Every record is authenticated under AES-256-GCM,\n"
     "ChaCha20-Poly1305 or IDEA-CTR with HMAC-SHA256. One thread, one event loop.\n"
     "\n"
-    "This package ships parleyd with a hardened systemd unit (parleyd.service),\n"
+    "This package ships parleyd with a hardened systemd unit (parleyd.service, and\n"
+    "the template parleyd@.service for several instances on one machine),\n"
     "its configuration in /etc/parley/parleyd.json and its identity key in\n"
     "/var/lib/parleyd. It logs one JSON object per line to the journal.")
 string(JOIN "" CPACK_PACKAGE_DESCRIPTION ${CPACK_PACKAGE_DESCRIPTION})

@@ -66,15 +66,33 @@ for doc in $(sed -n 's/^Documentation=//p' "$unit"); do
     fail "Documentation=$doc: no /usr/share/man/man$section/$page.$section.gz"
 done
 
+# The template: installed, on the instance's own config, never enabled by the package (it has
+# no DefaultInstance= and the package ships no link in /etc/systemd).
+template="$root/usr/lib/systemd/system/parleyd@.service"
+[ -f "$template" ] || fail "no /usr/lib/systemd/system/parleyd@.service in the package"
+grep -qx 'ExecStart=/usr/bin/parleyd --config /etc/parley/parleyd@%i.json' "$template" ||
+  fail "the template's ExecStart= is $(grep ExecStart= "$template")"
+grep -q '^DefaultInstance=' "$template" && fail "the template has a DefaultInstance=: it would be enabled"
+[ ! -e "$root/etc/systemd" ] || fail "the package ships /etc/systemd: $(find "$root/etc/systemd")"
+
 # From the README's "Running as a service" section: every absolute path it names.
 readme_paths=$(sed -n '/^## Running as a service/,/^## /p' "$source/README.md" |
-  grep -o '/\(usr\|etc/parley\)/[A-Za-z0-9_./-]*[A-Za-z0-9_]' | sort -u)
+  grep -o '/\(usr\|etc/parley\)/[A-Za-z0-9_./@-]*[A-Za-z0-9_]' | sort -u)
 [ -n "$readme_paths" ] || fail "README has no 'Running as a service' section naming files"
+for p in $readme_paths; do
+  [ -e "$root$p" ] || fail "README names $p, which is not in the package"
+done
+# From "More than one core or machine": what it names under /usr (/etc/parley/parleyd@N.json
+# there are the operator's own files).
+readme_paths=$(sed -n '/^## More than one core or machine/,/^## /p' "$source/README.md" |
+  grep -o '/usr/[A-Za-z0-9_./@-]*[A-Za-z0-9_]' | sort -u)
+[ -n "$readme_paths" ] || fail "README has no 'More than one core or machine' section naming files"
 for p in $readme_paths; do
   [ -e "$root$p" ] || fail "README names $p, which is not in the package"
 done
 for f in /usr/share/doc/parley/copyright /usr/share/doc/parley/changelog.Debian.gz \
   /usr/bin/parley /usr/share/man/man1/parley.1.gz /usr/share/doc/parley/examples/parleyd.logrotate \
+  /usr/share/doc/parley/examples/parleyd@.json \
   /usr/bin/parleyctl /usr/share/man/man8/parleyctl.8.gz; do
   [ -f "$root$f" ] || fail "$f is not in the package"
 done

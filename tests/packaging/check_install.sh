@@ -17,6 +17,7 @@ check_prefix() {
     "$prefix/bin/parleyd" \
     "$prefix/bin/parley" \
     "$prefix/lib/systemd/system/parleyd.service" \
+    "$prefix/lib/systemd/system/parleyd@.service" \
     "$etc/parley/parleyd.json" \
     "$prefix/share/man/man8/parleyd.8.gz" \
     "$prefix/share/man/man1/parley.1.gz" \
@@ -28,13 +29,22 @@ check_prefix() {
     "$prefix/share/doc/parley/cluster.md" \
     "$prefix/share/doc/parley/copyright" \
     "$prefix/share/doc/parley/examples/parleyd.example.json" \
-    "$prefix/share/doc/parley/examples/parleyd.logrotate"; do
+    "$prefix/share/doc/parley/examples/parleyd.logrotate" \
+    "$prefix/share/doc/parley/examples/parleyd@.json"; do
     [ -f "$root$f" ] || fail "prefix $prefix: $f not installed"
   done
   [ -x "$root$prefix/bin/parleyd" ] || fail "$prefix/bin/parleyd is not executable"
   local unit="$root$prefix/lib/systemd/system/parleyd.service"
   grep -qx "ExecStart=$prefix/bin/parleyd --config $etc/parley/parleyd.json" "$unit" ||
     fail "prefix $prefix: unexpected ExecStart= in the installed unit: $(grep ExecStart= "$unit")"
+  # The template: one config per instance, its own runtime directory, the shared state directory.
+  local template="$root$prefix/lib/systemd/system/parleyd@.service"
+  grep -qx "ExecStart=$prefix/bin/parleyd --config $etc/parley/parleyd@%i.json" "$template" ||
+    fail "prefix $prefix: unexpected ExecStart= in the installed template: $(grep ExecStart= "$template")"
+  grep -qx 'StateDirectory=parleyd' "$template" || fail "the template has no StateDirectory=parleyd"
+  grep -qx 'RuntimeDirectory=parleyd@%i' "$template" || fail "the template has no RuntimeDirectory=parleyd@%i"
+  "$root$prefix/bin/parleyd" --check-config "$root$prefix/share/doc/parley/examples/parleyd@.json" ||
+    fail "the example instance configuration does not validate"
   for page in "$root$prefix"/share/man/man*/*.gz; do
     gzip -t "$page" || fail "$page is not gzip"
   done

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# systemd checks on parleyd.service, on a copy whose ExecStart= points at the built binary
+# systemd checks on parleyd.service or the template parleyd@.service, on a copy whose ExecStart=
+# points at the built binary
 # (systemd-analyze verify wants the binaries to exist; no running systemd is needed).
 #   check_unit.sh verify   UNIT PARLEYD MANDIR   -> no output at all from systemd-analyze verify
 #   check_unit.sh security UNIT PARLEYD MAXSCORE -> exposure at most MAXSCORE (e.g. 2.0)
 set -euo pipefail
 mode=$1 unit=$(realpath "$2") parleyd=$(realpath "$3") arg=$4
+# The copy keeps the unit's name: a template (parleyd@.service) is checked as an instance of it.
+name=$(basename "$unit")
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 if [ "$mode" = verify ]; then arg=$(realpath "$arg"); fi
@@ -15,15 +18,15 @@ command -v systemd-analyze >/dev/null ||
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-sed "s|^ExecStart=/usr/bin/parleyd |ExecStart=$parleyd |" "$unit" >"$scratch/parleyd.service"
-grep -q "^ExecStart=$parleyd " "$scratch/parleyd.service" || fail "no ExecStart=/usr/bin/parleyd in $unit"
+sed "s|^ExecStart=/usr/bin/parleyd |ExecStart=$parleyd |" "$unit" >"$scratch/$name"
+grep -q "^ExecStart=$parleyd " "$scratch/$name" || fail "no ExecStart=/usr/bin/parleyd in $unit"
 cd "$scratch"
 
 case $mode in
   verify)
     # Documentation=man:... is checked against the man pages built in MANDIR.
     set +e
-    out=$(MANPATH="$arg" SYSTEMD_LOG_LEVEL=notice systemd-analyze verify ./parleyd.service 2>&1)
+    out=$(MANPATH="$arg" SYSTEMD_LOG_LEVEL=notice systemd-analyze verify "./$name" 2>&1)
     rc=$?
     set -e
     echo "$out"
@@ -34,11 +37,11 @@ case $mode in
     ;;
   security)
     set +e
-    out=$(systemd-analyze security --offline=true --no-pager ./parleyd.service 2>&1)
+    out=$(systemd-analyze security --offline=true --no-pager "./$name" 2>&1)
     rc=$?
     set -e
     echo "$out" | grep -E '^✗|Overall exposure' || true
-    score=$(echo "$out" | sed -n 's/.*Overall exposure level for parleyd.service: \([0-9.]*\).*/\1/p')
+    score=$(echo "$out" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
     [ -n "$score" ] || { echo "$out"; fail "no exposure level in systemd-analyze security's output (rc $rc)"; }
     awk -v s="$score" -v m="$arg" 'BEGIN { exit !(s <= m) }' ||
       fail "exposure $score is above $arg"

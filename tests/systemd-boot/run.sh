@@ -2,9 +2,9 @@
 # The operator trial under a real systemd: builds the .deb from an already built tree, boots
 # the Debian 12 root made by prepare-root.sh with systemd-nspawn (throwaway overlay, no
 # network), and does what an operator does, each step a check: apt install, enable --now,
-# status, journal, two clients, reload (good and broken), restart, the TLS certificate flow of
-# the README, a hung parleyd killed by the watchdog, stop, a bad config, systemd-analyze
-# security, remove and purge. Prints each check as it passes; on a failure, the unit's journal.
+# status, journal, two clients, reload (good and broken), restart, two instances of the template
+# parleyd@.service, the TLS certificate flow of the README, a hung parleyd killed by the watchdog,
+# stop, a bad config, systemd-analyze security, remove and purge. Prints each check as it passes; on a failure, the unit's journal.
 #
 #   tests/systemd-boot/run.sh [BUILD_DIR]        (default: build/default)
 #
@@ -275,6 +275,48 @@ wait_for 10 "a second listening event" has_event listening 2
   die "the fingerprint changed across a restart"
 pass "systemctl restart: MainPID $pid -> $new_pid, same fingerprint"
 
+# ---------------------------------------------------------------- the template: two instances
+# parleyd@1 and parleyd@2 beside parleyd.service, both on one port (reuse_port), no cluster block
+# (no NATS here): each its own config, runtime directory and admin socket, all one dynamic user
+# and one identity key. One after the other, as the README says (the first start creates the key).
+iprop() { ct systemctl show "parleyd@$1" -p "$2" --value; }
+ievents() { ct journalctl -u "parleyd@$1" -o cat --no-pager | jq -cR 'fromjson? | objects'; }
+ilistening() { [ -n "$(ievents "$1" | jq -c 'select(.event == "listening")')" ]; }
+for i in 1 2; do
+  printf '{"listen": [{"address": "127.0.0.1", "port": 7800, "reuse_port": true}],
+ "metrics": {"listen": "127.0.0.1:947%s"}}\n' "$i" | ct sh -c "cat >/etc/parley/parleyd@$i.json"
+done
+ct systemctl enable --now parleyd@1 >"$work/enable-1.log" 2>&1 ||
+  { cat "$work/enable-1.log"; die "systemctl enable --now parleyd@1 failed"; }
+ct systemctl start parleyd@2 || die "systemctl start parleyd@2 failed"
+uid_of() { ct grep '^Uid:' "/proc/$1/status" | awk '{print $2}'; }
+for i in 1 2; do
+  [ "$(iprop "$i" ActiveState)/$(iprop "$i" SubState)/$(iprop "$i" Type)" = active/running/notify ] ||
+    die "parleyd@$i: $(iprop "$i" ActiveState)/$(iprop "$i" SubState)/$(iprop "$i" Type)"
+  [ "$(iprop "$i" Environment)" = "PARLEYD_INSTANCE=$i" ] || die "parleyd@$i: Environment=$(iprop "$i" Environment)"
+  wait_for 10 "parleyd@$i's listening event" ilistening "$i"
+  got=$(ievents "$i" | jq -rs 'map(select(.event == "listening")) | .[0] | "\(.port) \(.fingerprint)"')
+  [ "$got" = "7800 $fingerprint" ] || die "parleyd@$i listens as '$got', want '7800 $fingerprint'"
+  # The same dynamic user as parleyd.service (User=parleyd), so the key in /var/lib/parleyd is its.
+  [ "$(uid_of "$(iprop "$i" MainPID)")" = "$uid" ] || die "parleyd@$i runs as uid $(uid_of "$(iprop "$i" MainPID)"), not $uid"
+  [ "$(ct stat -c '%a %u' "/run/parleyd@$i" "/run/parleyd@$i/control.sock" | xargs)" = "700 $uid 600 $uid" ] ||
+    die "/run/parleyd@$i: $(ct stat -c '%n %a %u' "/run/parleyd@$i" "/run/parleyd@$i/control.sock" | xargs)"
+  ct parleyctl --socket "/run/parleyd@$i/control.sock" --json status | jq -e '.ok and .state == "running"' >/dev/null ||
+    die "parleyctl --socket /run/parleyd@$i/control.sock status: $(ct parleyctl --socket "/run/parleyd@$i/control.sock" --json status 2>&1)"
+done
+[ "$(iprop 1 UnitFileState)/$(iprop 2 UnitFileState)" = enabled/disabled ] ||
+  die "instances enabled: $(iprop 1 UnitFileState)/$(iprop 2 UnitFileState), want enabled/disabled"
+[ "$(iprop 1 MainPID)" != "$(iprop 2 MainPID)" ] || die "parleyd@1 and parleyd@2 have one MainPID"
+pass "parleyd@1 and parleyd@2: active on 127.0.0.1:7800 (reuse_port), uid $uid, $fingerprint, /run/parleyd@{1,2}/control.sock"
+
+ct systemctl stop parleyd@2
+ct test ! -e /run/parleyd@2 || die "/run/parleyd@2 is left after stopping parleyd@2"
+[ "$(iprop 1 ActiveState)" = active ] || die "stopping parleyd@2 stopped parleyd@1 too"
+ct parleyctl --socket /run/parleyd@1/control.sock --json status | jq -e '.ok' >/dev/null ||
+  die "parleyd@1's admin socket is gone with parleyd@2"
+ct rm /etc/parley/parleyd@2.json
+pass "systemctl stop parleyd@2: its runtime directory gone, parleyd@1 and its socket untouched"
+
 # ---------------------------------------------------------------- TLS: the README's certbot flow
 ct install -D -m 0755 /srv/parley-trial/deploy-hook /etc/letsencrypt/renewal-hooks/deploy/parleyd
 reloads=$(count_events reload)
@@ -379,11 +421,13 @@ ct systemctl start parleyd || die "start with the config restored failed"
 pass "config restored: started again"
 
 # ---------------------------------------------------------------- systemd-analyze security
-exposure=$(ct systemd-analyze security parleyd --no-pager |
-  sed -n 's/.*Overall exposure level for parleyd.service: \([0-9.]*\).*/\1/p')
-[ -n "$exposure" ] || die "no exposure level from systemd-analyze security"
-awk -v s="$exposure" 'BEGIN { exit !(s <= 2.0) }' || die "exposure $exposure is above 2.0"
-pass "systemd-analyze security parleyd: exposure $exposure <= 2.0"
+for unit in parleyd parleyd@1; do  # parleyd@1 is still running
+  exposure=$(ct systemd-analyze security "$unit" --no-pager |
+    sed -n "s/.*Overall exposure level for $unit.service: \\([0-9.]*\\).*/\\1/p")
+  [ -n "$exposure" ] || die "no exposure level from systemd-analyze security $unit"
+  awk -v s="$exposure" 'BEGIN { exit !(s <= 2.0) }' || die "$unit: exposure $exposure is above 2.0"
+  pass "systemd-analyze security $unit: exposure $exposure <= 2.0"
+done
 
 # ---------------------------------------------------------------- remove and purge
 ct apt-get remove -y -q parley >"$work/remove.log" 2>&1 || { cat "$work/remove.log"; die "apt remove failed"; }
@@ -392,7 +436,10 @@ ct test -f /etc/parley/parleyd.json || die "apt remove deleted the conffile"
 ct test -f /var/lib/private/parleyd/identity.pem || die "apt remove deleted the identity key"
 ct test ! -e /usr/bin/parleyd || die "/usr/bin/parleyd is still there"
 [ "$(prop ActiveState)" = inactive ] || die "parleyd is still $(prop ActiveState) after remove"
-pass "apt remove: stopped, binary gone, conffile and identity key kept"
+[ "$(iprop 1 ActiveState)" != active ] || die "parleyd@1 is still active after remove"
+pass "apt remove: parleyd and parleyd@1 stopped, binary gone, conffile and identity key kept"
+# parleyd@1's config is the operator's own file, not the package's: the operator deletes it.
+ct rm /etc/parley/parleyd@1.json
 
 ct apt-get purge -y -q parley >"$work/purge.log" 2>&1 || { cat "$work/purge.log"; die "apt purge failed"; }
 case $(pkg_status) in
@@ -410,9 +457,10 @@ leftovers=$(comm -13 "$work/pristine.txt" "$work/after-purge.txt")
 [ -z "$leftovers" ] || die "left after purge: $leftovers"
 for p in /etc/parley /var/lib/parleyd /var/lib/private/parleyd /var/log/parleyd \
   /etc/systemd/system/parleyd.service /etc/systemd/system/multi-user.target.wants/parleyd.service \
-  /usr/lib/systemd/system/parleyd.service; do
+  /usr/lib/systemd/system/parleyd.service /usr/lib/systemd/system/parleyd@.service \
+  /etc/systemd/system/multi-user.target.wants/parleyd@1.service; do
   ct test ! -e "$p" -a ! -L "$p" || die "$p is left after purge"
 done
-pass "apt purge: no parley file, directory, link, unit, conffile or state left"
+pass "apt purge: no parley file, directory, link (parleyd@1's too), unit, conffile or state left"
 
 echo "systemd-boot trial: $checks checks passed in $((SECONDS - started)) s"
