@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string>
 
 #include "parley/rsa_key.hpp"
 
@@ -32,29 +34,31 @@ void make_private_parent(const std::string& path) {
   if (ec) fail(path, "cannot create " + parent.string() + ": " + ec.message());
 }
 
-// Write beside the target and move it into place, so a crash never leaves half a key, and
-// create it 0600 from the start rather than chmod afterwards. With `replace` false the final
-// step is link(), which fails rather than replace a file that appeared meanwhile.
-void write_key_file(const std::string& path, const std::string& contents, bool replace) {
-  const std::string tmp = path + ".tmp";
-  ::unlink(tmp.c_str());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+// Write beside the target and link it into place, so a crash never leaves half a key, and
+// create it 0600 from the start rather than chmod afterwards. The temporary name is this
+// call's own and the final step is link(), which never replaces a file: of two processes
+// creating one key at once (two instances' first start), one key wins and the other process
+// gets false and reads it.
+bool link_new_key_file(const std::string& path, const std::string& contents) {
+  std::string tmp = path + ".tmp.XXXXXX";
+  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // 0600, a name no other writer has
   if (fd < 0) fail(tmp, std::strerror(errno));
   if (const int err = write_all(fd, contents); err != 0) {
     ::close(fd);
     ::unlink(tmp.c_str());
     fail(tmp, std::strerror(err));
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) fail(tmp, std::strerror(errno));
-  if (replace) {
-    if (::rename(tmp.c_str(), path.c_str()) != 0) fail(path, std::strerror(errno));
-    return;
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail(tmp, std::strerror(err));
   }
   const int linked = ::link(tmp.c_str(), path.c_str());
   const int err = errno;
   ::unlink(tmp.c_str());
-  if (linked != 0)
-    fail(path, err == EEXIST ? "already exists (not overwritten)" : std::strerror(err));
+  if (linked == 0) return true;
+  if (err == EEXIST) return false;
+  fail(path, std::strerror(err));
 }
 
 }  // namespace
@@ -86,7 +90,12 @@ StoredIdentity load_or_create_identity(const std::string& path, Botan::RandomNum
   }
   make_private_parent(path);
   out.key = std::make_unique<Botan::RSA_PrivateKey>(rng, bits);
-  write_key_file(path, to_pkcs8_pem(*out.key), true);
+  if (!link_new_key_file(path, to_pkcs8_pem(*out.key))) {
+    // Another process made it meanwhile: serve that one, as every instance must.
+    out.key = load_identity(path);
+    out.too_open = too_open(path);
+    return out;
+  }
   out.created = true;
   return out;
 }
@@ -95,7 +104,7 @@ void write_new_identity(const std::string& path, const Botan::RSA_PrivateKey& ke
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) fail(path, "already exists (not overwritten)");
   make_private_parent(path);
-  write_key_file(path, to_pkcs8_pem(key), false);
+  if (!link_new_key_file(path, to_pkcs8_pem(key))) fail(path, "already exists (not overwritten)");
 }
 
 bool too_open(const std::string& path) {
