@@ -479,7 +479,7 @@ awaitable<std::uint64_t> NatsLink::js_publish(
     jsPubAck_Destroy(ack);
     return seq;
   };
-  co_return co_await on_pool<std::uint64_t>(pool_, std::move(work));
+  co_return co_await on_pool<std::uint64_t>(publish_pool_, std::move(work));
 }
 
 awaitable<std::optional<StreamMessage>> NatsLink::js_last_message(std::string stream,
@@ -712,6 +712,7 @@ void NatsLink::finish_close() {
   // Operations still on the pool were released by natsConnection_Close and end quickly; their
   // results are posted to the loop, whose coroutines see ClusterError.
   pool_.join();
+  publish_pool_.join();
   for (auto& [id, sub] : subscriptions_)
     natsSubscription_Destroy(sub);
   subscriptions_.clear();

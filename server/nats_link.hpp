@@ -1,8 +1,8 @@
 // The cluster's one seam to NATS (docs/cluster.md): a libnats connection in its normal threaded
 // mode, with everything that comes back handed to the event loop. libnats runs its callbacks on
 // its own threads; here they only copy what they got and post it to the loop. Calls that block
-// (connect, JetStream requests, KeyValue) run on one pool thread the link owns, and the awaiting
-// coroutine resumes on the loop. The loop thread never calls a libnats function that waits for
+// (connect, JetStream requests, KeyValue) run on one pool thread the link owns (publishes on a
+// few threads of their own), and the awaiting coroutine resumes on the loop. The loop thread never calls a libnats function that waits for
 // the network, except natsConnection_Publish, which only buffers (bounded by a write deadline).
 //
 // While libnats reconnects, requests (everything awaitable) fail at once with ClusterError;
@@ -57,6 +57,10 @@ struct NatsTimeouts {
   std::chrono::milliseconds reconnect_wait{1000};
   std::chrono::milliseconds write_deadline{2000};  // a socket write libnats makes inline
 };
+
+// Threads that wait for JetStream publish acks: this many publishes (in different rooms) are
+// in flight at once.
+inline constexpr std::size_t kPublishThreads = 4;
 
 // How many messages libnats's threads may have posted to the loop that it has not handled yet;
 // past that a delivery thread waits, and libnats's own per-subscription limits take over.
@@ -179,6 +183,9 @@ class NatsLink {
 
   std::shared_ptr<Shared> shared_;
   boost::asio::thread_pool pool_{1};
+  // JetStream publishes (room messages) wait for their ack on threads of their own, so rooms do
+  // not queue behind each other's round trips or behind KeyValue work (docs/cluster.md).
+  boost::asio::thread_pool publish_pool_{kPublishThreads};
   __natsOptions* options_ = nullptr;
   __natsConnection* connection_ = nullptr;
   __jsCtx* js_ = nullptr;
