@@ -74,16 +74,20 @@ void ClusterDirectory::expire() {
 }
 
 void ClusterDirectory::enqueue(Op op) {
-  queue_.push_back(std::move(op));
+  // Claims and tombstones are what people wait for (a nick change, a nick coming free): they go
+  // before the writes that only keep entries fresh. Their own order is kept, and a write reads
+  // the session as it is when it runs, so it never undoes either.
+  (std::holds_alternative<Write>(op) ? writes_ : urgent_).push_back(std::move(op));
   if (pumping_) return;
   pumping_ = true;
   asio::co_spawn(loop_, pump(), asio::detached);
 }
 
 asio::awaitable<void> ClusterDirectory::pump() {
-  while (!queue_.empty()) {
-    Op op = std::move(queue_.front());
-    queue_.pop_front();
+  while (!urgent_.empty() || !writes_.empty()) {
+    auto& queue = urgent_.empty() ? writes_ : urgent_;
+    Op op = std::move(queue.front());
+    queue.pop_front();
     try {
       if (auto* write = std::get_if<Write>(&op)) {
         writes_queued_.erase(write->id);

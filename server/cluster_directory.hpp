@@ -6,10 +6,10 @@
 // within that bound. Every node reads the bucket in order (on_entry) into its RemoteSessions,
 // whose changes the hub announces; direct messages to remote sessions go to their node's subject.
 //
-// One coroutine writes this node's entries, one operation at a time and in the order they were
-// asked for (a nick's tombstone after the new nick's entry, a ghost's tombstone before the
-// takeover's claim). The bucket is reached through DirectoryStore: the NATS link implements it,
-// unit tests use a model.
+// One coroutine writes this node's entries, one operation at a time: claims and tombstones in
+// the order they were asked for (a nick's tombstone after the new nick's entry, a ghost's
+// tombstone before the takeover's claim), ahead of the writes that keep entries fresh. The bucket
+// is reached through DirectoryStore: the NATS link implements it, unit tests use a model.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -85,7 +85,7 @@ class ClusterDirectory final : public Directory {
   void set_available(bool available) { available_ = available; }
 
   const DirectoryStats& stats() const { return stats_; }
-  std::size_t queued() const { return queue_.size(); }
+  std::size_t queued() const { return urgent_.size() + writes_.size(); }
 
  private:
   struct Write {
@@ -119,8 +119,10 @@ class ClusterDirectory final : public Directory {
   std::string process_;
   std::function<std::chrono::steady_clock::time_point()> clock_;
   RemoteSessions remote_;
-  // What waits to be written, in order; a session's Write is queued once at a time.
-  std::deque<Op> queue_;
+  // What waits to be written: claims and tombstones in order, then refreshing writes in order
+  // (a session's Write is queued once at a time).
+  std::deque<Op> urgent_;
+  std::deque<Op> writes_;
   std::set<SessionId> writes_queued_;
   bool pumping_ = false;
   // This node's sessions, and the key each holds in the bucket (once claimed).

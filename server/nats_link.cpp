@@ -268,7 +268,12 @@ natsStatus set_options(natsOptions* o, const config::Cluster& cluster, const Nat
 Opened open_connection(const config::Cluster& cluster, const NatsTimeouts& timeouts,
                        const std::shared_ptr<Shared>& shared) {
   Opened o;
-  natsStatus s = natsOptions_Create(&o.options);
+  // libnats spins on its mutexes (2000 tries by default) before it sleeps: on a machine whose
+  // cores the event loop, NATS and the clients share, that spinning took a sixth of parleyd's
+  // CPU (perf, bench/cluster.sh). A lock that is taken sleeps at once instead. The first call
+  // sets it for the process; later ones change nothing.
+  natsStatus s = nats_Open(0);
+  if (s == NATS_OK) s = natsOptions_Create(&o.options);
   if (s != NATS_OK) fail("cannot start the NATS client", s);
   auto* hook = new ConnectionHook{shared};
   s = set_options(o.options, cluster, timeouts, hook);

@@ -465,5 +465,22 @@ TEST_F(DirectoryTest, EveryWriteOfASessionIsQueuedOnce) {
   EXPECT_EQ(bucket_.writes, before + 1);
 }
 
+TEST_F(DirectoryTest, ANickChangeDoesNotWaitBehindARefresh) {
+  alice_and_bob();
+  std::vector<std::unique_ptr<FakeMember>> crowd;
+  for (SessionId id = 10; id < 60; ++id)
+    hub_a_.attach(id, *crowd.emplace_back(std::make_unique<FakeMember>()), "");
+  settle();
+  dir_a_.refresh();  // 51 writes queued
+  const std::size_t before = bucket_.writes;
+  hub_a_.handle(1, req::Request{RequestId{std::int64_t{4}}, req::Nick{"zed"}}, kNowWall);
+  io_.restart();
+  for (int turn = 0; turn < 1000 && alice_.all<evt::Ack>().empty(); ++turn)
+    io_.run_one();
+  ASSERT_EQ(alice_.all<evt::Ack>().size(), 1u);
+  EXPECT_LE(bucket_.writes - before, 2u) << "the claim went ahead of the refresh";
+  settle();
+}
+
 }  // namespace
 }  // namespace parley::server
