@@ -177,5 +177,41 @@ TEST_F(RoomsAcrossNodes, WithoutNatsSaysAreUnavailableAndTheRoomGoesOnAfter) {
   EXPECT_EQ(after->text, "after");
 }
 
+// An attacker just under the per-room bound (kMaxWaitingPerRoom: 1024 says waiting in one room
+// on one node), from three addresses at once: every say of theirs is stored (none refused), in
+// one order, and a member of another room on the same node still gets its say through.
+TEST_F(RoomsAcrossNodes, AFloodJustUnderTheRoomBoundIsStoredAndOthersGoOn) {
+  std::vector<std::unique_ptr<TestClient>> attackers;
+  for (const char* source : {"127.0.0.2", "127.0.0.3", "127.0.0.4"}) {
+    auto client = std::make_unique<TestClient>();
+    ConnectOptions from;
+    from.source_address = source;
+    ASSERT_TRUE(client->open(nodes_[0]->port(), {}, from));
+    client->set_auto_pong(true);
+    ASSERT_TRUE(client->send(req::Join{"flood"}, RequestId{std::int64_t{0}}));
+    ASSERT_TRUE(client->wait_for<evt::Ack>());
+    attackers.push_back(std::move(client));
+  }
+  auto listener = member(1);
+  auto calm = member(0);
+  constexpr int kEach = 330;  // 990 waiting at most
+  for (auto& attacker : attackers) {
+    std::vector<req::Request> burst;
+    for (int i = 1; i <= kEach; ++i)
+      burst.push_back(request(req::Say{"flood", "x"}, std::int64_t{i}));
+    ASSERT_TRUE(attacker->send_burst(burst));
+  }
+  ASSERT_TRUE(calm->send(req::Say{"dev", "still here"}, RequestId{std::int64_t{1}}));
+  const auto acked = calm->wait_for<evt::Ack>(
+      [](const evt::Ack& a) { return a.id == RequestId{std::int64_t{1}}; }, kBound);
+  ASSERT_TRUE(acked) << "a say in another room waited for the flood";
+  EXPECT_EQ(messages(*listener, 1).front().text, "still here");
+  for (auto& attacker : attackers) {
+    std::map<std::int64_t, std::uint64_t> acks;
+    messages(*attacker, 0, &acks, kEach);  // fails the test on any error (a refusal)
+    EXPECT_EQ(acks.size(), static_cast<std::size_t>(kEach));
+  }
+}
+
 }  // namespace
 }  // namespace parley::it
