@@ -27,6 +27,26 @@ std::uint64_t unsigned_at(const nlohmann::json& j, const char* key) {
   return value.get<std::uint64_t>();
 }
 
+// Every payload between nodes is one JSON object of this version. `read` takes the object apart
+// and returns nullopt for what it refuses; a missing key or a value of the wrong type is refused
+// too, never applied half.
+template <class T, class Read>
+std::optional<T> decode_versioned(std::string_view payload, Read read) {
+  if (payload.size() > kMaxPayload) return std::nullopt;
+  const auto j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    if (j.at("v").get<int>() != kVersion) return std::nullopt;
+    return read(j);
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string dump(const nlohmann::json& j) {
+  return dump(j);
+}
+
 std::string hex_of(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
@@ -77,15 +97,11 @@ std::string encode(const ClusterMessage& message) {
       std::chrono::duration_cast<std::chrono::milliseconds>(message.at.time_since_epoch()).count();
   j["node"] = message.node;
   j["session"] = message.session;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+  return dump(j);
 }
 
 std::optional<ClusterMessage> decode_cluster_message(std::string_view payload) {
-  if (payload.size() > kMaxPayload) return std::nullopt;
-  const auto j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return std::nullopt;
-  try {
-    if (j.at("v").get<int>() != kVersion) return std::nullopt;
+  const auto read = [](const nlohmann::json& j) -> std::optional<ClusterMessage> {
     ClusterMessage message;
     message.seq = unsigned_at(j, "seq");
     message.from = j.at("from").get<std::string>();
@@ -98,9 +114,8 @@ std::optional<ClusterMessage> decode_cluster_message(std::string_view payload) {
     message.session = unsigned_at(j, "session");
     if (!is_valid_name(message.from)) return std::nullopt;
     return message;
-  } catch (const nlohmann::json::exception&) {
-    return std::nullopt;  // a missing key or a value of the wrong type
-  }
+  };
+  return decode_versioned<ClusterMessage>(payload, read);
 }
 
 std::string nick_key(std::string_view folded_nick) {
@@ -117,15 +132,11 @@ std::string encode(const DirectoryEntry& entry) {
   if (!entry.fingerprint.empty()) j["fingerprint"] = entry.fingerprint;
   j["rooms"] = entry.rooms;
   if (!entry.gone.empty()) j["gone"] = entry.gone;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+  return dump(j);
 }
 
 std::optional<DirectoryEntry> decode_directory_entry(std::string_view payload) {
-  if (payload.size() > kMaxPayload) return std::nullopt;
-  const auto j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return std::nullopt;
-  try {
-    if (j.at("v").get<int>() != kVersion) return std::nullopt;
+  const auto read = [](const nlohmann::json& j) -> std::optional<DirectoryEntry> {
     DirectoryEntry entry;
     entry.node = j.at("node").get<std::string>();
     entry.process = j.at("process").get<std::string>();
@@ -139,9 +150,8 @@ std::optional<DirectoryEntry> decode_directory_entry(std::string_view payload) {
     for (const auto& room : entry.rooms)
       if (!is_valid_name(room)) return std::nullopt;
     return entry;
-  } catch (const nlohmann::json::exception&) {
-    return std::nullopt;
-  }
+  };
+  return decode_versioned<DirectoryEntry>(payload, read);
 }
 
 std::string direct_subject(std::string_view prefix, std::string_view node) {
@@ -155,15 +165,11 @@ std::string encode(const RemoteDirect& direct) {
   j["session"] = direct.session;
   j["to"] = direct.to;
   j["event"] = direct.event;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+  return dump(j);
 }
 
 std::optional<RemoteDirect> decode_remote_direct(std::string_view payload) {
-  if (payload.size() > kMaxPayload) return std::nullopt;
-  const auto j = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return std::nullopt;
-  try {
-    if (j.at("v").get<int>() != kVersion) return std::nullopt;
+  const auto read = [](const nlohmann::json& j) -> std::optional<RemoteDirect> {
     RemoteDirect direct;
     direct.process = j.at("process").get<std::string>();
     direct.session = unsigned_at(j, "session");
@@ -171,9 +177,8 @@ std::optional<RemoteDirect> decode_remote_direct(std::string_view payload) {
     direct.event = j.at("event").get<std::string>();
     if (!is_valid_name(direct.to)) return std::nullopt;
     return direct;
-  } catch (const nlohmann::json::exception&) {
-    return std::nullopt;
-  }
+  };
+  return decode_versioned<RemoteDirect>(payload, read);
 }
 
 }  // namespace parley::server

@@ -2,8 +2,9 @@
 // mode, with everything that comes back handed to the event loop. libnats runs its callbacks on
 // its own threads; here they only copy what they got and post it to the loop. Calls that block
 // (connect, JetStream requests, KeyValue) run on one pool thread the link owns (publishes on a
-// few threads of their own), and the awaiting coroutine resumes on the loop. The loop thread never calls a libnats function that waits for
-// the network, except natsConnection_Publish, which only buffers (bounded by a write deadline).
+// few threads of their own), and the awaiting coroutine resumes on the loop. The loop thread never
+// calls a libnats function that waits for the network, except natsConnection_Publish, which only
+// buffers (bounded by a write deadline).
 //
 // While libnats reconnects, requests (everything awaitable) fail at once with ClusterError;
 // core publishes wait in libnats's reconnect buffer (8 MiB) and go out on reconnection.

@@ -33,6 +33,16 @@ std::vector<std::string> distinct(const std::vector<std::string>& names) {
   return out;
 }
 
+PresenceChange room_change(PresenceChange::Kind kind, const std::string& nick,
+                           const std::string& room) {
+  PresenceChange change;
+  change.kind = kind;
+  change.nick = nick;
+  change.room = room;
+  change.rooms = {fold_name(room)};
+  return change;
+}
+
 }  // namespace
 
 std::vector<PresenceChange> RemoteSessions::apply(const DirectoryEntry& entry,
@@ -90,22 +100,12 @@ std::vector<PresenceChange> RemoteSessions::apply(const DirectoryEntry& entry,
   for (const auto& name : session.rooms) {
     if (has_room(rooms, fold_name(name))) continue;
     leave_room(id, name);
-    PresenceChange change;
-    change.kind = PresenceChange::Kind::parted;
-    change.nick = session.nick;
-    change.room = name;
-    change.rooms = {fold_name(name)};
-    changes.push_back(std::move(change));
+    changes.push_back(room_change(PresenceChange::Kind::parted, session.nick, name));
   }
   for (const auto& name : rooms) {
     if (has_room(session.rooms, fold_name(name))) continue;
     enter_room(id, name);
-    PresenceChange change;
-    change.kind = PresenceChange::Kind::joined;
-    change.nick = session.nick;
-    change.room = name;
-    change.rooms = {fold_name(name)};
-    changes.push_back(std::move(change));
+    changes.push_back(room_change(PresenceChange::Kind::joined, session.nick, name));
   }
   session.rooms = rooms;
   return changes;
