@@ -44,7 +44,7 @@ std::optional<T> decode_versioned(std::string_view payload, Read read) {
 }
 
 std::string dump(const nlohmann::json& j) {
-  return dump(j);
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
 }
 
 std::string hex_of(std::string_view bytes) {
