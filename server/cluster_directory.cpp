@@ -188,7 +188,8 @@ asio::awaitable<void> ClusterDirectory::run(Claim op) {
 asio::awaitable<bool> ClusterDirectory::take(const std::string& key, const DirectoryEntry& entry) {
   const std::string value = encode(entry);
   auto create = store_.create(key, value);
-  if (co_await std::move(create)) co_return true;
+  const bool created = co_await std::move(create);  // named: no co_await in a condition (g++ 12)
+  if (created) co_return true;
   auto read = store_.get(key);
   const auto current = co_await std::move(read);
   if (!current) {

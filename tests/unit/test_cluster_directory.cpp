@@ -210,7 +210,8 @@ class ModelStore final : public DirectoryStore {
  private:
   // Every store operation takes at least one turn of the loop, and fails when unreachable.
   asio::awaitable<void> turn() {
-    co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+    const auto executor = co_await asio::this_coro::executor;
+    co_await asio::post(executor, asio::use_awaitable);
     if (!bucket_.reachable) throw std::runtime_error("unreachable");
   }
   ModelBucket& bucket_;
