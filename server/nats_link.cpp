@@ -505,7 +505,9 @@ awaitable<std::optional<StreamMessage>> NatsLink::js_last_message(std::string st
     natsMsg_Destroy(msg);
     return m;
   };
-  co_return co_await on_pool<std::optional<StreamMessage>>(pool_, std::move(work));
+  // On a publish thread: a room's tip is read between its publishes, and must not wait behind
+  // KeyValue work on the request thread.
+  co_return co_await on_pool<std::optional<StreamMessage>>(publish_pool_, std::move(work));
 }
 
 awaitable<NatsLink::SubscriptionId> NatsLink::js_subscribe(std::string stream, std::string subjects,
