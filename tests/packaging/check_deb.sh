@@ -75,21 +75,20 @@ grep -qx 'ExecStart=/usr/bin/parleyd --config /etc/parley/parleyd@%i.json' "$tem
 grep -q '^DefaultInstance=' "$template" && fail "the template has a DefaultInstance=: it would be enabled"
 [ ! -e "$root/etc/systemd" ] || fail "the package ships /etc/systemd: $(find "$root/etc/systemd")"
 
-# From the README's "Running as a service" section: every absolute path it names.
-readme_paths=$(sed -n '/^## Running as a service/,/^## /p' "$source/README.md" |
-  grep -o '/\(usr\|etc/parley\)/[A-Za-z0-9_./@-]*[A-Za-z0-9_]' | sort -u)
-[ -n "$readme_paths" ] || fail "README has no 'Running as a service' section naming files"
-for p in $readme_paths; do
-  [ -e "$root$p" ] || fail "README names $p, which is not in the package"
-done
-# From "More than one core or machine": what it names under /usr (/etc/parley/parleyd@N.json
-# there are the operator's own files).
-readme_paths=$(sed -n '/^## More than one core or machine/,/^## /p' "$source/README.md" |
-  grep -o '/usr/[A-Za-z0-9_./@-]*[A-Za-z0-9_]' | sort -u)
-[ -n "$readme_paths" ] || fail "README has no 'More than one core or machine' section naming files"
-for p in $readme_paths; do
-  [ -e "$root$p" ] || fail "README names $p, which is not in the package"
-done
+# Every path a README section names (matching `pattern`) must be in the package.
+check_readme_paths() {
+  local section=$1 pattern=$2 paths p
+  paths=$(sed -n "/^## $section/,/^## /p" "$source/README.md" | grep -o "$pattern" | sort -u)
+  [ -n "$paths" ] || fail "README has no '$section' section naming files"
+  for p in $paths; do
+    [ -e "$root$p" ] || fail "README names $p, which is not in the package"
+  done
+}
+# "Running as a service": every absolute path it names.
+check_readme_paths "Running as a service" '/\(usr\|etc/parley\)/[A-Za-z0-9_./@-]*[A-Za-z0-9_]'
+# "More than one core or machine": what it names under /usr (/etc/parley/parleyd@N.json there
+# are the operator's own files).
+check_readme_paths "More than one core or machine" '/usr/[A-Za-z0-9_./@-]*[A-Za-z0-9_]'
 for f in /usr/share/doc/parley/copyright /usr/share/doc/parley/changelog.Debian.gz \
   /usr/bin/parley /usr/share/man/man1/parley.1.gz /usr/share/doc/parley/examples/parleyd.logrotate \
   /usr/share/doc/parley/examples/parleyd@.json \
